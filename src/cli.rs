@@ -1,0 +1,163 @@
+//! Command-line interface: the clap-derive types for every command of SPEC section 4 and
+//! the aliases of section 1. Parsing only; `main.rs` dispatches and each command's module
+//! does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// bts — background task supervisor.
+///
+/// Runs the dev servers, watchers, databases, workers and migrations a repository needs
+/// from one `bts.yaml`, each in its own process group, with restart policies, logs in
+/// `.bts/`, and a multiplexed view of their output.
+#[derive(Debug, Parser)]
+#[command(name = "bts", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Manifest to use (default: $BTS_FILE, else bts.yaml / bts.yml here or in a parent).
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Disable colours (also off when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start tasks and supervise them in the foreground.
+    #[command(visible_alias = "start")]
+    Up(UpArgs),
+    /// Stop tasks (all by default), archive their logs and print stop receipts.
+    #[command(visible_alias = "stop")]
+    Down(DownArgs),
+    /// Show the digest of each task.
+    Status(StatusArgs),
+    /// One line per task: name, state, pid, ports, uptime, restarts, health, cpu, memory.
+    #[command(visible_aliases = ["list", "ls"])]
+    Ps(PsArgs),
+    /// Show the tail of tasks' logs.
+    #[command(visible_alias = "tail")]
+    Logs(LogsArgs),
+    /// Stop then start tasks with the same definition.
+    Restart(RestartArgs),
+    /// Gzip tasks' current logs into the archive and start fresh ones.
+    ArchiveLogs(ArchiveLogsArgs),
+    /// Reconcile the state file with live processes: stop orphans, remove stale files.
+    Cleanup,
+    /// Validate the manifest and the environment; exit 1 on problems.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// Fold repetitive output and cap the terminal rate (every line still goes to the log).
+    Summary,
+    /// Every line, no folding or limits.
+    Full,
+    /// Only bts events and error lines.
+    Quiet,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Tasks to start (names or globs such as 'web-*'); default: every task with autostart.
+    /// Their dependencies are started too.
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Terminal output mode (overrides settings.output).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub output: Option<OutputArg>,
+    /// Stop everything as soon as any task exits.
+    #[arg(long)]
+    pub abort_on_exit: bool,
+    /// Stop everything when TASK exits and exit with its exit code (implies --abort-on-exit).
+    #[arg(long, value_name = "TASK")]
+    pub exit_code_from: Option<String>,
+    /// Run the supervisor in the background and return after the start receipts.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Start in the background and return once every selected task is up (implies --detach).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits before giving up.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub wait_timeout: std::time::Duration,
+    /// Approve every destructive task.
+    #[arg(long)]
+    pub yes: bool,
+    /// Approve this destructive task (repeatable).
+    #[arg(long, value_name = "TASK")]
+    pub confirm: Vec<String>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Tasks to stop (default: all, and the supervisor exits).
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Number of lines to show.
+    #[arg(short = 'n', long = "lines", default_value_t = 100)]
+    pub lines: usize,
+    /// Keep following the log.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only error lines.
+    #[arg(long)]
+    pub errors: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[arg(value_name = "TASK", required = true)]
+    pub tasks: Vec<String>,
+    /// Return once the tasks are UP instead of STARTING.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveLogsArgs {
+    #[arg(value_name = "TASK", required = true)]
+    pub tasks: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m 30s)"))
+}

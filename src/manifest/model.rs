@@ -1,0 +1,185 @@
+//! The validated manifest: what the rest of bts works with. Every value here has passed
+//! the loader's checks (SPEC section 2), paths are absolute, durations and signals are
+//! parsed, `defaults` are merged into each task and env values are interpolated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A loaded, validated manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The manifest file (absolute).
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against (absolute).
+    pub dir: PathBuf,
+    /// `name`, default: the manifest directory's name.
+    pub project: String,
+    pub settings: Settings,
+    /// Tasks in file order.
+    pub tasks: Vec<Task>,
+}
+
+impl Manifest {
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Absolute path of the state dir (default `<dir>/.bts`).
+    pub state_dir: PathBuf,
+    pub output: OutputMode,
+    /// Default 5m.
+    pub digest_interval: Duration,
+    /// Absolute path of the notes file, if any.
+    pub notes: Option<PathBuf>,
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    #[default]
+    Summary,
+    Full,
+    Quiet,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Secrets {
+    /// Globs of env keys whose values may be shown (as written; defaults are added by the
+    /// redaction module, not here).
+    pub public: Vec<String>,
+    /// Extra mask globs, added to the built-in ones.
+    pub mask: Vec<String>,
+    /// Extra regexes (already checked to compile).
+    pub redact: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub name: String,
+    pub command: CommandSpec,
+    /// Absolute working directory (default: the manifest dir). Existence is an
+    /// environment check (pre-flight, `bts check`), not a loader rule.
+    pub cwd: PathBuf,
+    /// Env bts adds on top of the calling environment for this task: env files, then the
+    /// manifest `env`, then the task's `env` (later wins), all interpolated. Does not
+    /// contain `PORT`/`BTS_*`; the supervisor adds those.
+    pub env: BTreeMap<String, String>,
+    /// Declared ports (1–65535, unique across tasks).
+    pub ports: Vec<u16>,
+    pub health: Option<Health>,
+    pub restart: RestartPolicy,
+    /// Default 5.
+    pub max_restarts: u32,
+    /// Default 5m.
+    pub restart_window: Duration,
+    /// Default 1s.
+    pub backoff: Duration,
+    pub depends_on: Vec<Dependency>,
+    /// Signal number (libc), default SIGTERM.
+    pub stop_signal: i32,
+    /// Default 10s.
+    pub stop_timeout: Duration,
+    /// Default 1024.
+    pub log_max_kb: u64,
+    /// Default 3.
+    pub log_keep: u32,
+    /// Error line regexes (already checked to compile); `None` = the built-in defaults.
+    pub errors: Option<Vec<String>>,
+    /// Warning line regexes; `None` = the built-in defaults.
+    pub warnings: Option<Vec<String>>,
+    /// Globs relative to `cwd`.
+    pub watch: Vec<String>,
+    pub destructive: bool,
+    pub checkpoint: Option<String>,
+    /// Default 5m.
+    pub checkpoint_timeout: Duration,
+    /// Default true.
+    pub autostart: bool,
+    /// 1-based line of the task's key in the manifest, for messages.
+    pub line: usize,
+}
+
+/// How a task's command is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandSpec {
+    /// `cmd: "a string"` without `args`: run by `/bin/sh -c`.
+    Shell(String),
+    /// `cmd` with `args`, or `cmd` as a list: exec'd directly, no shell.
+    Exec { program: String, args: Vec<String> },
+}
+
+impl CommandSpec {
+    /// The command as a user would type it, for messages and receipts.
+    pub fn display(&self) -> String {
+        match self {
+            CommandSpec::Shell(s) => s.clone(),
+            CommandSpec::Exec { program, args } => {
+                let mut out = program.clone();
+                for a in args {
+                    out.push(' ');
+                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
+                        out.push('\'');
+                        out.push_str(&a.replace('\'', r"'\''"));
+                        out.push('\'');
+                    } else {
+                        out.push_str(a);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    pub task: String,
+    pub condition: Condition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Spawned and alive.
+    Started,
+    /// UP (probe passed, or no probe and alive past 1 s).
+    Healthy,
+    /// Exited 0.
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub probe: Probe,
+    /// Default 5s.
+    pub interval: Duration,
+    /// Default 2s.
+    pub timeout: Duration,
+    /// Default 3.
+    pub retries: u32,
+    /// Default 60s.
+    pub start_period: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// `http: http://127.0.0.1:4000/healthz`
+    Http(String),
+    /// `tcp: 4000` (host 127.0.0.1, then ::1) or `tcp: "host:port"`.
+    Tcp { host: Option<String>, port: u16 },
+    /// `cmd: "pg_isready"`: sh -c in the task's cwd and env.
+    Cmd(String),
+    /// `log: "listening on"`: regex on the task's output (checked to compile).
+    Log(String),
+}
