@@ -2,8 +2,17 @@
 //! lives in the modules below.
 
 mod cli;
+mod clock;
 mod errors;
+mod logs;
 mod manifest;
+mod output;
+mod process;
+mod runner;
+mod state_dir;
+mod supervisor;
+mod task;
+mod up;
 
 use std::process::ExitCode;
 
@@ -25,7 +34,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8, AppError> {
     let name = match cli.command {
-        Command::Up(_) => "up",
+        Command::Up(args) => return up::run(&cli.global, args),
         Command::Down(_) => "down",
         Command::Status(_) => "status",
         Command::Ps(_) => "ps",

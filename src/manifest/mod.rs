@@ -4,3 +4,5 @@
 pub mod model;
 
 pub use model::*;
+mod stopgap;
+pub use stopgap::load;

@@ -1,0 +1,6 @@
+//! Task log files: the writer that appends timestamped lines and rotates them into
+//! gzip files.
+
+pub mod writer;
+
+pub use writer::LogWriter;

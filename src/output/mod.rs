@@ -1,0 +1,111 @@
+//! Everything bts prints while it supervises: the multiplexed `HH:MM:SS name | line`
+//! view of task output and of bts's own events, and the per-task output path that
+//! splits lines, writes the log and feeds the terminal.
+
+pub mod lines;
+pub mod pump;
+pub mod terminal;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use owo_colors::{AnsiColors, OwoColorize};
+
+use crate::clock;
+use crate::manifest::OutputMode;
+pub use terminal::Terminal;
+
+/// Colours tasks are given, by a hash of their name so a task keeps its colour across
+/// runs and manifests. Red is kept for errors.
+const PALETTE: [AnsiColors; 10] = [
+    AnsiColors::Cyan,
+    AnsiColors::Green,
+    AnsiColors::Yellow,
+    AnsiColors::Blue,
+    AnsiColors::Magenta,
+    AnsiColors::BrightCyan,
+    AnsiColors::BrightGreen,
+    AnsiColors::BrightYellow,
+    AnsiColors::BrightBlue,
+    AnsiColors::BrightMagenta,
+];
+
+/// How an event line is emphasised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// The shared, cheap-to-clone printing configuration.
+#[derive(Clone)]
+pub struct Output {
+    pub term: Arc<Terminal>,
+    pub color: bool,
+    pub width: usize,
+    pub mode: OutputMode,
+}
+
+impl Output {
+    pub fn new(term: Arc<Terminal>, color: bool, width: usize, mode: OutputMode) -> Self {
+        Output { term, color, width: width.max(3), mode }
+    }
+
+    /// The `name | ` part of a task's prefix, padded and coloured.
+    pub fn name_tag(&self, name: &str) -> String {
+        let padded = format!("{name:<w$}", w = self.width);
+        if self.color {
+            format!("{} | ", padded.color(task_color(name)))
+        } else {
+            format!("{padded} | ")
+        }
+    }
+
+    /// The time part of a prefix.
+    pub fn time_tag(&self, t: SystemTime) -> String {
+        let hms = clock::local_hms(t);
+        if self.color {
+            format!("{} ", hms.dimmed())
+        } else {
+            format!("{hms} ")
+        }
+    }
+
+    /// Print one of bts's own event lines.
+    pub fn event(&self, level: Level, text: &str) {
+        let mut line = self.time_tag(SystemTime::now());
+        let tag = format!("{:<w$} | ", "bts", w = self.width);
+        if self.color {
+            line.push_str(&tag.bold().to_string());
+            match level {
+                Level::Info => line.push_str(text),
+                Level::Warn => line.push_str(&text.yellow().to_string()),
+                Level::Error => line.push_str(&text.red().bold().to_string()),
+            }
+        } else {
+            line.push_str(&tag);
+            line.push_str(text);
+        }
+        line.push('\n');
+        self.term.push_event(line.into_bytes());
+    }
+}
+
+fn task_color(name: &str) -> AnsiColors {
+    // FNV-1a: stable across runs and platforms, unlike std's randomly seeded hasher.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    PALETTE[(h % PALETTE.len() as u32) as usize]
+}
+
+/// Whether stdout should get colours: a terminal, no `NO_COLOR`, no `--no-color`.
+pub fn use_color(no_color_flag: bool) -> bool {
+    use std::io::IsTerminal;
+    !no_color_flag
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,106 @@
+//! Every raw Unix call bts makes lives here: process-group signals, liveness checks,
+//! signal names, signal dispositions for children, and the local UTC offset.
+
+use std::io;
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::Pid;
+
+/// Send `sig` to every process in group `pgid`. `Ok(false)` when the group is empty.
+pub fn signal_group(pgid: i32, sig: i32) -> io::Result<bool> {
+    if pgid <= 1 {
+        // killpg(0|1) would hit our own group or everything: never a task's group.
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to signal pgid <= 1"));
+    }
+    // SAFETY: killpg has no memory-safety preconditions.
+    let rc = unsafe { libc::killpg(pgid, sig) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::ESRCH => Ok(false),
+        e => Err(io::Error::from(e)),
+    }
+}
+
+/// Whether any process (zombies included) is still in group `pgid`.
+pub fn group_alive(pgid: i32) -> bool {
+    match signal_group(pgid, 0) {
+        Ok(alive) => alive,
+        // EPERM: a member exists that we may not signal (setuid helper): still alive.
+        Err(_) => true,
+    }
+}
+
+/// Send `sig` to one process.
+pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
+    let sig = if sig == 0 { None } else { Some(Signal::try_from(sig).map_err(io::Error::from)?) };
+    match signal::kill(Pid::from_raw(pid), sig) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones).
+pub fn signal_name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
+}
+
+/// Reset the signals bts or its parent may have changed to their defaults. Runs in the
+/// child between fork and exec, so it only makes async-signal-safe calls: a handler is
+/// reset by exec anyway, but an inherited SIG_IGN (e.g. SIGINT under `nohup` or `&`)
+/// would survive exec and make the task deaf to it.
+pub fn reset_signal_dispositions() -> io::Result<()> {
+    const SIGNALS: [Signal; 10] = [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGPIPE,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ];
+    for s in SIGNALS {
+        // SAFETY: installing SIG_DFL is async-signal-safe and touches no Rust state.
+        unsafe { signal::signal(s, SigHandler::SigDfl) }.map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Offset of local time from UTC at unix time `at`, in seconds.
+pub fn utc_offset_secs(at: i64) -> i64 {
+    let t: libc::time_t = at as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which we own.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return 0;
+        }
+        tm.tm_gmtoff as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+    }
+
+    #[test]
+    fn refuses_dangerous_groups() {
+        assert!(signal_group(0, 0).is_err());
+        assert!(signal_group(1, 0).is_err());
+    }
+}

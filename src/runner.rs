@@ -1,0 +1,205 @@
+//! One run of a task: an async actor that owns the child process, pumps its stdout and
+//! stderr into the task's sink, carries out stop requests (signal the group, wait for it
+//! to empty, SIGKILL the group at the deadline) and reports how the run ended.
+//!
+//! A run ends only when the leader has been reaped AND its process group is empty. When
+//! the leader exits by itself, whatever it left in its group is stopped first, so no
+//! stale grandchild survives a restart or holds a port. Pipes are drained throughout,
+//! the grace period included, so a child blocked on a full pipe still gets to its
+//! signal handler (STYLE: Unix pitfall 3).
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::output::lines::LineSplitter;
+use crate::output::pump::TaskSink;
+use crate::process::{unix, Spawned};
+
+/// Bytes read from a pipe at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// A partial line (no newline yet) is shown after this long without more output.
+const PARTIAL_AFTER: Duration = Duration::from_millis(200);
+/// After the group is gone, how long to wait for pipes still held open by processes that
+/// left the group (setsid daemons) before giving up on their output.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
+
+/// Requests to a running run.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    /// Graceful stop: `signal` to the group now, SIGKILL to the group after `timeout`.
+    Stop { signal: i32, timeout: Duration },
+    /// SIGKILL to the group now.
+    Kill,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(c), _) => format!("exited with code {c}"),
+            (None, Some(s)) => format!("killed by {}", unix::signal_name(s)),
+            (None, None) => "ended (status unknown)".to_string(),
+        }
+    }
+}
+
+/// What a finished run hands back to the supervisor.
+pub struct Outcome {
+    pub exit: ExitInfo,
+    /// The sink, returned so the log file lives on across runs.
+    pub sink: TaskSink,
+    /// True when the run ended because of a `Control` request.
+    pub requested: bool,
+}
+
+/// Drive one run to its end. `on_log_error` is called once per log failure episode.
+pub async fn run(
+    spawned: Spawned,
+    mut sink: TaskSink,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    stop_signal: i32,
+    stop_timeout: Duration,
+    mut on_log_error: impl FnMut(String),
+) -> Outcome {
+    let Spawned { mut child, pgid, .. } = spawned;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut split_out, mut split_err) = (LineSplitter::default(), LineSplitter::default());
+    let mut buf_out = vec![0u8; READ_CHUNK];
+    let mut buf_err = vec![0u8; READ_CHUNK];
+
+    let mut status: Option<ExitInfo> = None;
+    let mut requested = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut killed = false;
+    let mut group_gone_at: Option<Instant> = None;
+    let mut partial_at: Option<Instant> = None;
+    let mut poll_every = Duration::from_millis(2);
+    let mut next_poll: Option<Instant> = None;
+    let mut control_open = true;
+
+    loop {
+        let done_reading = stdout.is_none() && stderr.is_none();
+        if let Some(gone) = group_gone_at {
+            if done_reading || gone.elapsed() >= DRAIN_AFTER_EXIT {
+                break;
+            }
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            r = read_some(&mut stdout, &mut buf_out) => {
+                match r {
+                    Some(n) => {
+                        sink.feed(&mut split_out, &buf_out[..n]);
+                        partial_at = split_out.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
+                    }
+                    None => { sink.flush_partial(&mut split_out); stdout = None; }
+                }
+            }
+            r = read_some(&mut stderr, &mut buf_err) => {
+                match r {
+                    Some(n) => {
+                        sink.feed(&mut split_err, &buf_err[..n]);
+                        partial_at = split_err.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
+                    }
+                    None => { sink.flush_partial(&mut split_err); stderr = None; }
+                }
+            }
+            st = child.wait(), if status.is_none() => {
+                status = Some(match st {
+                    Ok(s) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        ExitInfo { code: s.code(), signal: s.signal() }
+                    }
+                    Err(_) => ExitInfo { code: None, signal: None },
+                });
+                if unix::group_alive(pgid) {
+                    // The leader is gone but its group is not: stop what is left, and
+                    // poll the group until it is empty.
+                    next_poll = Some(Instant::now() + poll_every);
+                    if kill_at.is_none() {
+                        let _ = unix::signal_group(pgid, stop_signal);
+                        kill_at = Some(Instant::now() + stop_timeout);
+                    }
+                } else {
+                    group_gone_at = Some(Instant::now());
+                }
+            }
+            c = control.recv(), if control_open => {
+                match c {
+                    Some(Control::Stop { signal, timeout }) => {
+                        requested = true;
+                        let _ = unix::signal_group(pgid, signal);
+                        let at = Instant::now() + timeout;
+                        kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                    }
+                    Some(Control::Kill) => {
+                        requested = true;
+                        let _ = unix::signal_group(pgid, libc::SIGKILL);
+                        killed = true;
+                    }
+                    None => control_open = false,
+                }
+            }
+            _ = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() && !killed => {
+                // After stop_timeout the whole group is killed, even if the leader has
+                // already exited: a grandchild ignoring SIGTERM dies too.
+                let _ = unix::signal_group(pgid, libc::SIGKILL);
+                killed = true;
+            }
+            _ = tokio::time::sleep_until(next_poll.unwrap_or(far)), if next_poll.is_some() => {
+                if unix::group_alive(pgid) {
+                    poll_every = (poll_every * 2).min(Duration::from_millis(50));
+                    next_poll = Some(Instant::now() + poll_every);
+                } else {
+                    group_gone_at = Some(Instant::now());
+                    next_poll = None;
+                }
+            }
+            _ = tokio::time::sleep_until(partial_at.unwrap_or(far)), if partial_at.is_some() => {
+                sink.flush_partial(&mut split_out);
+                sink.flush_partial(&mut split_err);
+                partial_at = None;
+            }
+        }
+        if let Some(e) = sink.log_error.take() {
+            on_log_error(e);
+        }
+    }
+    sink.flush_partial(&mut split_out);
+    sink.flush_partial(&mut split_err);
+    sink.note_dropped(true);
+    Outcome {
+        exit: status.unwrap_or(ExitInfo { code: None, signal: None }),
+        sink,
+        requested,
+    }
+}
+
+/// Read from a pipe if it is still open; pending forever once it is closed (so the
+/// `select!` arm goes quiet). `None` means end of stream (or a read error).
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    match pipe {
+        Some(p) => match p.read(buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => Some(n),
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,508 @@
+//! The dispatcher that owns every task of a `bts up`. One loop receives run outcomes,
+//! timers and signals, decides with the pure functions of [`crate::task`], and carries
+//! out the decisions: spawn, stop, restart, cascade failures to dependents, shut down in
+//! reverse dependency order. Nothing else mutates task state, so there are no locks.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::errors::exit;
+use crate::logs::LogWriter;
+use crate::manifest::{Condition, Manifest, Task};
+use crate::output::pump::TaskSink;
+use crate::output::{Level, Output};
+use crate::process;
+use crate::runner::{self, Control, Outcome};
+use crate::state_dir::StateDir;
+use crate::task::{self, AfterExit, Cause, RestartTracker, State};
+
+/// Options of `bts up` that change how the supervisor ends.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub abort_on_exit: bool,
+    pub exit_code_from: Option<String>,
+}
+
+enum Msg {
+    Exited { slot: usize, run: u64, outcome: Outcome },
+    RestartDue { slot: usize, run: u64 },
+    UpAfter { slot: usize, run: u64 },
+    LogError { slot: usize, message: String },
+}
+
+struct Run {
+    id: u64,
+    pid: i32,
+    started: Instant,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+struct Slot {
+    task: Arc<Task>,
+    selected: bool,
+    state: State,
+    run: Option<Run>,
+    /// The task's output sink while no run holds it.
+    sink: Option<TaskSink>,
+    tracker: RestartTracker,
+    /// Incremented for every run (and restart timer) so stale messages are ignored.
+    seq: u64,
+    stop_sent: bool,
+}
+
+pub struct Supervisor {
+    slots: Vec<Slot>,
+    out: Output,
+    state_dir: StateDir,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    opts: Options,
+    shutting_down: bool,
+    killed: bool,
+    exit_code_from: Option<i32>,
+    /// `BTS_PROJECT` and `BTS_PORT_<TASK>` for every task with a port.
+    common_env: Vec<(String, String)>,
+}
+
+impl Supervisor {
+    pub fn new(
+        manifest: &Manifest,
+        selected: &BTreeSet<String>,
+        out: Output,
+        state_dir: StateDir,
+        opts: Options,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut common_env = vec![("BTS_PROJECT".to_string(), manifest.project.clone())];
+        for t in &manifest.tasks {
+            if let Some(p) = t.ports.first() {
+                common_env.push((format!("BTS_PORT_{}", env_suffix(&t.name)), p.to_string()));
+            }
+        }
+        let slots = manifest
+            .tasks
+            .iter()
+            .map(|t| Slot {
+                task: Arc::new(t.clone()),
+                selected: selected.contains(&t.name),
+                state: State::Stopped { detail: "not started".into() },
+                run: None,
+                sink: None,
+                tracker: RestartTracker::default(),
+                seq: 0,
+                stop_sent: false,
+            })
+            .collect();
+        Supervisor {
+            slots,
+            out,
+            state_dir,
+            tx,
+            rx,
+            opts,
+            shutting_down: false,
+            killed: false,
+            exit_code_from: None,
+            common_env,
+        }
+    }
+
+    /// Run until nothing is left running or due to restart; returns the exit code.
+    pub async fn run(mut self) -> u8 {
+        let mut signals = match signal_hook_tokio::Signals::new([
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+        ]) {
+            Ok(s) => s,
+            Err(e) => {
+                self.out.event(Level::Error, &format!("cannot install signal handlers: {e}"));
+                return exit::FAILURE;
+            }
+        };
+        for i in 0..self.slots.len() {
+            if self.slots[i].selected {
+                self.slots[i].state = State::Pending { waiting_for: String::new() };
+            }
+        }
+        self.schedule();
+        while !self.finished() {
+            tokio::select! {
+                Some(msg) = self.rx.recv() => self.handle(msg),
+                Some(sig) = signals.next() => self.on_signal(sig),
+            }
+        }
+        signals.handle().close();
+        self.exit_code()
+    }
+
+    fn finished(&self) -> bool {
+        self.slots.iter().all(|s| !s.selected || (s.state.is_final() && s.run.is_none()))
+    }
+
+    fn exit_code(&self) -> u8 {
+        if let Some(code) = self.exit_code_from {
+            return code.clamp(0, 255) as u8;
+        }
+        if self.opts.exit_code_from.is_some() {
+            // The task never ran to an end (dependency failed, interrupted…).
+            return exit::FAILURE;
+        }
+        if self.slots.iter().any(|s| s.selected && s.state.is_bad()) {
+            exit::FAILURE
+        } else {
+            exit::OK
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Exited { slot, run, outcome } => self.on_exit(slot, run, outcome),
+            Msg::RestartDue { slot, run } => {
+                let s = &self.slots[slot];
+                if s.seq == run && matches!(s.state, State::Restarting { .. }) && !self.shutting_down {
+                    self.start(slot, false);
+                    self.schedule();
+                }
+            }
+            Msg::UpAfter { slot, run } => {
+                let s = &self.slots[slot];
+                if s.run.as_ref().is_some_and(|r| r.id == run)
+                    && matches!(s.state, State::Starting { .. })
+                {
+                    self.set_state(slot, State::Up { since: Instant::now() }, "");
+                    self.schedule();
+                }
+            }
+            Msg::LogError { slot, message } => {
+                let name = self.slots[slot].task.name.clone();
+                self.out.event(Level::Warn, &format!("{name}: log write failed: {message}"));
+                if self.slots[slot].state.is_running() {
+                    self.set_state(slot, State::Degraded { reason: format!("log write failed: {message}") }, "");
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        let name = process::unix::signal_name(sig);
+        if sig == libc::SIGHUP {
+            self.out.event(Level::Warn, "ignoring SIGHUP: reloading the manifest is not supported yet");
+            return;
+        }
+        if !self.shutting_down {
+            self.out.event(
+                Level::Info,
+                &format!("{name} received: stopping all tasks (send it again to kill them at once)"),
+            );
+            self.begin_shutdown();
+        } else if !self.killed {
+            self.killed = true;
+            self.out.event(Level::Warn, &format!("{name} received again: killing every task now"));
+            for s in &self.slots {
+                if let Some(r) = &s.run {
+                    let _ = r.control.send(Control::Kill);
+                }
+            }
+        }
+    }
+
+    /// Start every pending task whose dependencies allow it, and fail those whose
+    /// dependencies never will; repeat until nothing changes (cascades).
+    fn schedule(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        loop {
+            let mut changed = false;
+            for i in 0..self.slots.len() {
+                if !self.slots[i].selected || !matches!(self.slots[i].state, State::Pending { .. }) {
+                    continue;
+                }
+                match self.deps_status(i) {
+                    DepStatus::Ready => {
+                        self.start(i, true);
+                        changed = true;
+                    }
+                    DepStatus::Never(reason) => {
+                        self.set_state(i, State::Failed { reason }, "");
+                        changed = true;
+                    }
+                    DepStatus::Wait(on) => {
+                        if let State::Pending { waiting_for } = &mut self.slots[i].state {
+                            *waiting_for = on;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    fn deps_status(&self, i: usize) -> DepStatus {
+        let mut waiting = Vec::new();
+        for dep in &self.slots[i].task.depends_on {
+            let Some(d) = self.slots.iter().find(|s| s.task.name == dep.task) else {
+                continue;
+            };
+            match (&d.state, dep.condition) {
+                (State::Exited, _) => {}
+                (State::Failed { .. } | State::Blocked { .. }, _) => {
+                    return DepStatus::Never(format!("dependency {} failed", dep.task));
+                }
+                (State::Stopped { .. }, _) => {
+                    return DepStatus::Never(format!("dependency {} was stopped", dep.task));
+                }
+                (s, Condition::Started) if s.is_running() => {}
+                (State::Up { .. }, Condition::Healthy) => {}
+                (_, cond) => waiting.push(format!(
+                    "{} {}",
+                    dep.task,
+                    match cond {
+                        Condition::Started => "started",
+                        Condition::Healthy => "healthy",
+                        Condition::Completed => "completed",
+                    }
+                )),
+            }
+        }
+        if waiting.is_empty() {
+            DepStatus::Ready
+        } else {
+            DepStatus::Wait(waiting.join(", "))
+        }
+    }
+
+    /// Spawn a run of slot `i`. `fresh`: a start after a stop (the log starts empty),
+    /// not a restart (the log goes on).
+    fn start(&mut self, i: usize, fresh: bool) {
+        let task = Arc::clone(&self.slots[i].task);
+        if !task.cwd.is_dir() {
+            let reason = format!("working directory {} does not exist", task.cwd.display());
+            self.set_state(i, State::Failed { reason }, "");
+            return;
+        }
+        let sink = match self.slots[i].sink.take() {
+            Some(mut sink) => {
+                if fresh {
+                    if let Err(e) = sink.log.truncate() {
+                        self.out.event(Level::Warn, &format!("{}: cannot truncate log: {e}", task.name));
+                    }
+                }
+                sink
+            }
+            None => match LogWriter::open(
+                &self.state_dir.log_path(&task.name),
+                task.log_max_kb,
+                task.log_keep,
+                true,
+            ) {
+                Ok(log) => TaskSink::new(&task.name, self.out.clone(), log),
+                Err(e) => {
+                    let reason = format!("cannot open its log file: {e}");
+                    self.set_state(i, State::Failed { reason }, "");
+                    return;
+                }
+            },
+        };
+        let env = self.task_env(&task);
+        let spawned = match process::spawn(&task.command, &task.cwd, &env) {
+            Ok(s) => s,
+            Err(e) => {
+                self.slots[i].sink = Some(sink);
+                let reason = format!("cannot start `{}`: {e}", task.command.display());
+                self.set_state(i, State::Failed { reason }, "");
+                return;
+            }
+        };
+        let slot = &mut self.slots[i];
+        slot.seq += 1;
+        slot.stop_sent = false;
+        let id = slot.seq;
+        let pid = spawned.pid;
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        slot.run = Some(Run { id, pid, started: Instant::now(), control: ctl_tx });
+        let tx = self.tx.clone();
+        let log_tx = self.tx.clone();
+        tokio::spawn(async move {
+            let outcome = runner::run(
+                spawned,
+                sink,
+                ctl_rx,
+                task.stop_signal,
+                task.stop_timeout,
+                move |message| {
+                    let _ = log_tx.send(Msg::LogError { slot: i, message });
+                },
+            )
+            .await;
+            let _ = tx.send(Msg::Exited { slot: i, run: id, outcome });
+        });
+        let name = self.slots[i].task.name.clone();
+        self.out.event(
+            Level::Info,
+            &format!("{name}: started (pid {pid}): {}", self.slots[i].task.command.display()),
+        );
+        self.set_state(i, State::Starting { since: Instant::now() }, "");
+        if self.slots[i].task.health.is_none() {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(task::NO_PROBE_UP_AFTER).await;
+                let _ = tx.send(Msg::UpAfter { slot: i, run: id });
+            });
+        }
+    }
+
+    fn task_env(&self, task: &Task) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = task.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(p) = task.ports.first() {
+            if !task.env.contains_key("PORT") && std::env::var_os("PORT").is_none() {
+                env.push(("PORT".into(), p.to_string()));
+            }
+        }
+        env.push(("BTS_TASK".into(), task.name.clone()));
+        env.extend(self.common_env.iter().cloned());
+        env
+    }
+
+    fn on_exit(&mut self, i: usize, run: u64, outcome: Outcome) {
+        let Some(r) = self.slots[i].run.take_if(|r| r.id == run) else {
+            return;
+        };
+        let ran_for = r.started.elapsed();
+        let name = self.slots[i].task.name.clone();
+        self.slots[i].sink = Some(outcome.sink);
+        let exit = outcome.exit;
+
+        if self.opts.exit_code_from.as_deref() == Some(name.as_str()) && self.exit_code_from.is_none() {
+            self.exit_code_from = Some(exit.code.unwrap_or_else(|| 128 + exit.signal.unwrap_or(0)));
+        }
+
+        if outcome.requested || self.shutting_down {
+            self.set_state(i, State::Stopped { detail: format!("stopped ({})", exit.describe()) }, "");
+        } else {
+            let how = format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for));
+            let task = Arc::clone(&self.slots[i].task);
+            match task::after_exit(&task, &mut self.slots[i].tracker, Cause::Exit(exit), ran_for, Instant::now()) {
+                AfterExit::Restart { delay } => {
+                    let at = Instant::now() + delay;
+                    self.slots[i].seq += 1;
+                    let seq = self.slots[i].seq;
+                    let n = self.slots[i].tracker.total;
+                    self.set_state(
+                        i,
+                        State::Restarting { at, delay },
+                        &format!(" — {how}; restart #{n} in {}", crate::clock::short_duration(delay)),
+                    );
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at).await;
+                        let _ = tx.send(Msg::RestartDue { slot: i, run: seq });
+                    });
+                }
+                AfterExit::Final(State::Exited) => self.set_state(i, State::Exited, &format!(" — {how}")),
+                AfterExit::Final(State::Failed { reason }) if reason == exit.describe() => {
+                    self.set_state(i, State::Failed { reason: how }, "")
+                }
+                AfterExit::Final(state) => self.set_state(i, state, ""),
+            }
+            let ends_all = self.opts.abort_on_exit
+                || self.opts.exit_code_from.as_deref() == Some(name.as_str());
+            if ends_all && !self.shutting_down {
+                self.out.event(Level::Info, &format!("{name} exited: stopping everything (--abort-on-exit)"));
+                self.begin_shutdown();
+            }
+        }
+        if self.shutting_down {
+            self.advance_shutdown();
+        } else {
+            self.schedule();
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for i in 0..self.slots.len() {
+            match self.slots[i].state {
+                State::Pending { .. } => {
+                    self.set_state(i, State::Stopped { detail: "not started".into() }, "")
+                }
+                State::Restarting { .. } => {
+                    self.set_state(i, State::Stopped { detail: "stopped while waiting to restart".into() }, "")
+                }
+                _ => {}
+            }
+        }
+        self.advance_shutdown();
+    }
+
+    /// Send the stop signal to every running task that no running task depends on:
+    /// dependents stop first, independent tasks stop in parallel.
+    fn advance_shutdown(&mut self) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].run.is_none() || self.slots[i].stop_sent {
+                continue;
+            }
+            let name = &self.slots[i].task.name;
+            let has_running_dependent = self.slots.iter().any(|s| {
+                s.run.is_some() && s.task.depends_on.iter().any(|d| &d.task == name)
+            });
+            if has_running_dependent {
+                continue;
+            }
+            let task = Arc::clone(&self.slots[i].task);
+            let slot = &mut self.slots[i];
+            slot.stop_sent = true;
+            if let Some(r) = &slot.run {
+                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                self.out.event(
+                    Level::Info,
+                    &format!(
+                        "{}: stopping (pid {}, {}; SIGKILL after {})",
+                        task.name,
+                        r.pid,
+                        process::unix::signal_name(task.stop_signal),
+                        crate::clock::short_duration(task.stop_timeout)
+                    ),
+                );
+            }
+        }
+    }
+
+    fn set_state(&mut self, i: usize, state: State, suffix: &str) {
+        let name = self.slots[i].task.name.clone();
+        let (level, detail) = match &state {
+            State::Failed { reason } => (Level::Error, format!(" — {reason}")),
+            State::Restarting { .. } => (Level::Warn, String::new()),
+            State::Degraded { reason } | State::Down { reason } => (Level::Warn, format!(" — {reason}")),
+            State::Stopped { detail } => (Level::Info, format!(" — {detail}")),
+            State::Blocked { approve } => (Level::Warn, format!(" — approve with: {approve}")),
+            _ => (Level::Info, String::new()),
+        };
+        let quiet_change = matches!(state, State::Starting { .. });
+        self.slots[i].state = state;
+        if !quiet_change {
+            let st = self.slots[i].state.name();
+            self.out.event(level, &format!("{name}: {st}{detail}{suffix}"));
+        }
+    }
+}
+
+enum DepStatus {
+    Ready,
+    Wait(String),
+    Never(String),
+}
+
+/// `web-dev` → `WEB_DEV`, for `BTS_PORT_<TASK>`.
+pub fn env_suffix(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect()
+}

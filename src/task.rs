@@ -1,0 +1,277 @@
+//! One task's lifecycle: its states (SPEC section 3) and the pure restart decisions. No
+//! I/O and no clocks here: callers pass `now`, so restart, backoff and crash-loop logic
+//! is unit-tested without sleeping.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::manifest::{RestartPolicy, Task};
+use crate::runner::ExitInfo;
+
+/// Backoff never grows past this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run this long resets the backoff.
+pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
+/// A task without a probe is UP once it has stayed alive this long.
+pub const NO_PROBE_UP_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Waiting for dependencies (or approval).
+    Pending { waiting_for: String },
+    /// Spawned, not yet healthy.
+    Starting { since: Instant },
+    /// Running and healthy (or alive past 1 s without a probe).
+    Up { since: Instant },
+    /// Running, a probe failed fewer than `retries` times in a row.
+    Degraded { reason: String },
+    /// Running, `retries` probe failures in a row.
+    Down { reason: String },
+    /// Waiting out the backoff before the next run.
+    Restarting { at: Instant, delay: Duration },
+    /// Ended with 0.
+    Exited,
+    /// Ended badly and no restart is due.
+    Failed { reason: String },
+    /// Stopped by the user (or never started).
+    Stopped { detail: String },
+    /// Destructive and not approved.
+    Blocked { approve: String },
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Pending { .. } => "PENDING",
+            State::Starting { .. } => "STARTING",
+            State::Up { .. } => "UP",
+            State::Degraded { .. } => "DEGRADED",
+            State::Down { .. } => "DOWN",
+            State::Restarting { .. } => "RESTARTING",
+            State::Exited => "EXITED",
+            State::Failed { .. } => "FAILED",
+            State::Stopped { .. } => "STOPPED",
+            State::Blocked { .. } => "BLOCKED",
+        }
+    }
+
+    /// A process of the task is alive.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self,
+            State::Starting { .. } | State::Up { .. } | State::Degraded { .. } | State::Down { .. }
+        )
+    }
+
+    /// Nothing more will happen to the task unless someone asks.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            State::Exited | State::Failed { .. } | State::Stopped { .. } | State::Blocked { .. }
+        )
+    }
+
+    /// A final state that makes `bts up` exit 1.
+    pub fn is_bad(&self) -> bool {
+        matches!(self, State::Failed { .. } | State::Blocked { .. })
+    }
+}
+
+/// Restart history of one task: when restarts happened (for the crash-loop window) and
+/// how many in a row (for the backoff).
+#[derive(Debug, Default, Clone)]
+pub struct RestartTracker {
+    restarts: VecDeque<Instant>,
+    consecutive: u32,
+    pub total: u32,
+}
+
+/// What to do after a run ended by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterExit {
+    Restart { delay: Duration },
+    Final(State),
+}
+
+/// Why a running task should be restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The process exited.
+    Exit(ExitInfo),
+    /// Its health check reported DOWN.
+    Down,
+}
+
+/// Decide what follows a run that ended (or went DOWN) without anyone asking: restart
+/// after a backoff, or a final state. Pure: `now` is the time of the event and `ran_for`
+/// how long the run lasted.
+pub fn after_exit(
+    task: &Task,
+    tracker: &mut RestartTracker,
+    cause: Cause,
+    ran_for: Duration,
+    now: Instant,
+) -> AfterExit {
+    let failed = match cause {
+        Cause::Exit(e) => !e.success(),
+        Cause::Down => true,
+    };
+    let wants = match task.restart {
+        RestartPolicy::Never => false,
+        RestartPolicy::OnFailure => failed,
+        RestartPolicy::Always => true,
+    };
+    // Destructive tasks are never restarted automatically (SPEC section 7).
+    if !wants || task.destructive {
+        return AfterExit::Final(final_state(cause));
+    }
+    if ran_for >= BACKOFF_RESET_AFTER {
+        tracker.consecutive = 0;
+    }
+    while tracker.restarts.front().is_some_and(|t| now.duration_since(*t) > task.restart_window) {
+        tracker.restarts.pop_front();
+    }
+    if tracker.restarts.len() as u32 >= task.max_restarts {
+        return AfterExit::Final(State::Failed {
+            reason: format!(
+                "crash loop: {} restarts within {} (max_restarts {}); last run {}",
+                tracker.restarts.len(),
+                humantime::format_duration(task.restart_window),
+                task.max_restarts,
+                describe(cause),
+            ),
+        });
+    }
+    let delay = backoff_delay(task.backoff, tracker.consecutive);
+    tracker.consecutive = tracker.consecutive.saturating_add(1);
+    tracker.total += 1;
+    tracker.restarts.push_back(now);
+    AfterExit::Restart { delay }
+}
+
+/// `base * 2^n`, capped at [`MAX_BACKOFF`].
+pub fn backoff_delay(base: Duration, n: u32) -> Duration {
+    let factor = 1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+fn final_state(cause: Cause) -> State {
+    match cause {
+        Cause::Exit(e) if e.success() => State::Exited,
+        other => State::Failed { reason: describe(other) },
+    }
+}
+
+pub fn describe(cause: Cause) -> String {
+    match cause {
+        Cause::Exit(e) => e.describe(),
+        Cause::Down => "health check DOWN".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{CommandSpec, Task};
+    use std::collections::BTreeMap;
+
+    pub fn task(restart: RestartPolicy, max_restarts: u32) -> Task {
+        Task {
+            name: "t".into(),
+            command: CommandSpec::Shell("false".into()),
+            cwd: "/".into(),
+            env: BTreeMap::new(),
+            ports: vec![],
+            health: None,
+            restart,
+            max_restarts,
+            restart_window: Duration::from_secs(600),
+            backoff: Duration::from_secs(1),
+            depends_on: vec![],
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            log_max_kb: 1024,
+            log_keep: 3,
+            errors: None,
+            warnings: None,
+            watch: vec![],
+            destructive: false,
+            checkpoint: None,
+            checkpoint_timeout: Duration::from_secs(300),
+            autostart: true,
+            line: 1,
+        }
+    }
+
+    const FAIL: Cause = Cause::Exit(ExitInfo { code: Some(1), signal: None });
+    const OK: Cause = Cause::Exit(ExitInfo { code: Some(0), signal: None });
+
+    #[test]
+    fn never_policy_is_final() {
+        let t = task(RestartPolicy::Never, 3);
+        let mut tr = RestartTracker::default();
+        let now = Instant::now();
+        assert_eq!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Final(State::Exited));
+        assert!(matches!(after_exit(&t, &mut tr, FAIL, Duration::ZERO, now), AfterExit::Final(State::Failed { .. })));
+    }
+
+    #[test]
+    fn on_failure_backs_off_then_crash_loops() {
+        let t = task(RestartPolicy::OnFailure, 3);
+        let mut tr = RestartTracker::default();
+        let mut now = Instant::now();
+        let mut delays = vec![];
+        loop {
+            match after_exit(&t, &mut tr, FAIL, Duration::from_millis(10), now) {
+                AfterExit::Restart { delay } => {
+                    delays.push(delay.as_secs());
+                    now += delay;
+                }
+                AfterExit::Final(s) => {
+                    assert!(matches!(s, State::Failed { ref reason } if reason.contains("crash loop")), "{s:?}");
+                    break;
+                }
+            }
+        }
+        // max_restarts 3 = at most 4 runs in the window.
+        assert_eq!(delays, vec![1, 2, 4]);
+        // A clean exit is final under on-failure.
+        let mut tr = RestartTracker::default();
+        assert_eq!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Final(State::Exited));
+    }
+
+    #[test]
+    fn window_forgets_old_restarts_and_long_runs_reset_backoff() {
+        let t = task(RestartPolicy::Always, 2);
+        let mut tr = RestartTracker::default();
+        let mut now = Instant::now();
+        for _ in 0..2 {
+            assert!(matches!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Restart { .. }));
+        }
+        now += Duration::from_secs(601);
+        assert_eq!(
+            after_exit(&t, &mut tr, OK, Duration::from_secs(61), now),
+            AfterExit::Restart { delay: Duration::from_secs(1) }
+        );
+    }
+
+    #[test]
+    fn backoff_caps() {
+        assert_eq!(backoff_delay(Duration::from_secs(1), 10), MAX_BACKOFF);
+        assert_eq!(backoff_delay(Duration::from_millis(100), 2), Duration::from_millis(400));
+        assert_eq!(backoff_delay(Duration::from_secs(1), u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn destructive_never_restarts() {
+        let mut t = task(RestartPolicy::Always, 3);
+        t.destructive = true;
+        let mut tr = RestartTracker::default();
+        assert!(matches!(
+            after_exit(&t, &mut tr, FAIL, Duration::ZERO, Instant::now()),
+            AfterExit::Final(State::Failed { .. })
+        ));
+    }
+}
