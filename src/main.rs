@@ -7,6 +7,7 @@ mod errors;
 mod logs;
 mod manifest;
 mod output;
+mod probe;
 mod process;
 mod runner;
 mod state_dir;

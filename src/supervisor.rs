@@ -12,13 +12,15 @@ use tokio::time::Instant;
 
 use crate::errors::exit;
 use crate::logs::LogWriter;
-use crate::manifest::{Condition, Manifest, Task};
+use crate::manifest::{Condition, Manifest, Probe, Task};
 use crate::output::pump::TaskSink;
 use crate::output::{Level, Output};
 use crate::process;
 use crate::runner::{self, Control, Outcome};
 use crate::state_dir::StateDir;
-use crate::task::{self, AfterExit, Cause, RestartTracker, State};
+use crate::task::{self, AfterExit, Cause, HealthChange, HealthTracker, RestartTracker, State};
+use crate::output::pump::LogProbe;
+use crate::probe;
 
 /// Options of `bts up` that change how the supervisor ends.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +31,10 @@ pub struct Options {
 
 enum Msg {
     Exited { slot: usize, run: u64, outcome: Outcome },
+    /// A health probe result (or a `log` probe match).
+    Probe { slot: usize, run: u64, ok: bool, detail: String },
+    /// A declared port of a probe-less task is (not) bound after `start_period`.
+    PortCheck { slot: usize, run: u64, unbound: Option<u16> },
     RestartDue { slot: usize, run: u64 },
     UpAfter { slot: usize, run: u64 },
     LogError { slot: usize, message: String },
@@ -39,6 +45,11 @@ struct Run {
     pid: i32,
     started: Instant,
     control: mpsc::UnboundedSender<Control>,
+    /// Probe loops of this run, aborted when it ends.
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    health: HealthTracker,
+    /// Set when the supervisor itself stops the run to restart it or fail it (DOWN).
+    after_stop: Option<AfterExit>,
 }
 
 struct Slot {
@@ -178,6 +189,26 @@ impl Supervisor {
                     self.schedule();
                 }
             }
+            Msg::Probe { slot, run, ok, detail } => self.on_probe(slot, run, ok, detail),
+            Msg::PortCheck { slot, run, unbound } => {
+                let s = &self.slots[slot];
+                if !s.run.as_ref().is_some_and(|r| r.id == run) {
+                    return;
+                }
+                match unbound {
+                    Some(port) => {
+                        let reason = format!("port {port} not bound");
+                        if !matches!(&s.state, State::Degraded { reason: r } if *r == reason) {
+                            self.set_state(slot, State::Degraded { reason }, "");
+                        }
+                    }
+                    None => {
+                        if matches!(s.state, State::Degraded { .. }) {
+                            self.set_state(slot, State::Up { since: Instant::now() }, " — ports bound");
+                        }
+                    }
+                }
+            }
             Msg::LogError { slot, message } => {
                 let name = self.slots[slot].task.name.clone();
                 self.out.event(Level::Warn, &format!("{name}: log write failed: {message}"));
@@ -312,6 +343,25 @@ impl Supervisor {
             },
         };
         let env = self.task_env(&task);
+        let mut sink = sink;
+        let next_id = self.slots[i].seq + 1;
+        let log_matched = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let log_probe = match task.health.as_ref().map(|h| &h.probe) {
+            Some(Probe::Log(re)) => regex::bytes::Regex::new(re).ok().map(|re| {
+                let tx = self.tx.clone();
+                let matched = Arc::clone(&log_matched);
+                LogProbe {
+                    re,
+                    on_match: Box::new(move |line: String| {
+                        matched.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let detail = format!("log matched: {}", truncate(&line, 80));
+                        let _ = tx.send(Msg::Probe { slot: i, run: next_id, ok: true, detail });
+                    }),
+                }
+            }),
+            _ => None,
+        };
+        sink.set_log_probe(log_probe);
         let spawned = match process::spawn(&task.command, &task.cwd, &env) {
             Ok(s) => s,
             Err(e) => {
@@ -327,7 +377,16 @@ impl Supervisor {
         let id = slot.seq;
         let pid = spawned.pid;
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        slot.run = Some(Run { id, pid, started: Instant::now(), control: ctl_tx });
+        let watchers = watch_health(&task, i, id, env.clone(), log_matched, self.tx.clone());
+        slot.run = Some(Run {
+            id,
+            pid,
+            started: Instant::now(),
+            control: ctl_tx,
+            watchers,
+            health: HealthTracker::default(),
+            after_stop: None,
+        });
         let tx = self.tx.clone();
         let log_tx = self.tx.clone();
         tokio::spawn(async move {
@@ -375,6 +434,9 @@ impl Supervisor {
         let Some(r) = self.slots[i].run.take_if(|r| r.id == run) else {
             return;
         };
+        for w in &r.watchers {
+            w.abort();
+        }
         let ran_for = r.started.elapsed();
         let name = self.slots[i].task.name.clone();
         self.slots[i].sink = Some(outcome.sink);
@@ -384,28 +446,19 @@ impl Supervisor {
             self.exit_code_from = Some(exit.code.unwrap_or_else(|| 128 + exit.signal.unwrap_or(0)));
         }
 
-        if outcome.requested || self.shutting_down {
+        if let (Some(after), false) = (r.after_stop, self.shutting_down) {
+            // Stopped by the supervisor because its health check went DOWN.
+            match after {
+                AfterExit::Restart { delay } => self.schedule_restart(i, delay, "health check DOWN"),
+                AfterExit::Final(state) => self.set_state(i, state, ""),
+            }
+        } else if outcome.requested || self.shutting_down {
             self.set_state(i, State::Stopped { detail: format!("stopped ({})", exit.describe()) }, "");
         } else {
             let how = format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for));
             let task = Arc::clone(&self.slots[i].task);
             match task::after_exit(&task, &mut self.slots[i].tracker, Cause::Exit(exit), ran_for, Instant::now()) {
-                AfterExit::Restart { delay } => {
-                    let at = Instant::now() + delay;
-                    self.slots[i].seq += 1;
-                    let seq = self.slots[i].seq;
-                    let n = self.slots[i].tracker.total;
-                    self.set_state(
-                        i,
-                        State::Restarting { at, delay },
-                        &format!(" — {how}; restart #{n} in {}", crate::clock::short_duration(delay)),
-                    );
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(at).await;
-                        let _ = tx.send(Msg::RestartDue { slot: i, run: seq });
-                    });
-                }
+                AfterExit::Restart { delay } => self.schedule_restart(i, delay, &how),
                 AfterExit::Final(State::Exited) => self.set_state(i, State::Exited, &format!(" — {how}")),
                 AfterExit::Final(State::Failed { reason }) if reason == exit.describe() => {
                     self.set_state(i, State::Failed { reason: how }, "")
@@ -423,6 +476,68 @@ impl Supervisor {
             self.advance_shutdown();
         } else {
             self.schedule();
+        }
+    }
+
+    fn schedule_restart(&mut self, i: usize, delay: std::time::Duration, why: &str) {
+        let at = Instant::now() + delay;
+        self.slots[i].seq += 1;
+        let seq = self.slots[i].seq;
+        let n = self.slots[i].tracker.total;
+        self.set_state(
+            i,
+            State::Restarting { at, delay },
+            &format!(" — {why}; restart #{n} in {}", crate::clock::short_duration(delay)),
+        );
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = tx.send(Msg::RestartDue { slot: i, run: seq });
+        });
+    }
+
+    fn on_probe(&mut self, i: usize, run: u64, ok: bool, detail: String) {
+        let task = Arc::clone(&self.slots[i].task);
+        let Some(health) = &task.health else { return };
+        let slot = &mut self.slots[i];
+        if slot.stop_sent {
+            return;
+        }
+        let Some(r) = slot.run.as_mut().filter(|r| r.id == run && r.after_stop.is_none()) else {
+            return;
+        };
+        let ran_for = r.started.elapsed();
+        let change = task::on_probe(health.retries, &mut r.health, ok, ran_for < health.start_period);
+        let failures = r.health.failures;
+        let state = &slot.state;
+        match change {
+            HealthChange::Unchanged => {}
+            HealthChange::Up => {
+                if !matches!(state, State::Up { .. }) {
+                    self.set_state(i, State::Up { since: Instant::now() }, &format!(" — healthy ({detail})"));
+                    self.schedule();
+                }
+            }
+            HealthChange::Degraded => {
+                let reason = format!("{detail} ({failures}/{} failures)", health.retries);
+                self.set_state(i, State::Degraded { reason }, "");
+            }
+            HealthChange::Down => {
+                if matches!(state, State::Down { .. }) {
+                    return;
+                }
+                let reason = format!("{detail} ({failures} failures in a row)");
+                self.set_state(i, State::Down { reason }, "");
+                let decision = task::after_exit(&task, &mut self.slots[i].tracker, Cause::Down, ran_for, Instant::now());
+                if matches!(decision, AfterExit::Final(_)) && task.restart == crate::manifest::RestartPolicy::Never {
+                    // No restart policy: it stays DOWN and keeps running.
+                    return;
+                }
+                if let Some(r) = self.slots[i].run.as_mut() {
+                    r.after_stop = Some(decision);
+                    let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                }
+            }
         }
     }
 
@@ -491,6 +606,94 @@ impl Supervisor {
             let st = self.slots[i].state.name();
             self.out.event(level, &format!("{name}: {st}{detail}{suffix}"));
         }
+    }
+}
+
+/// Start the probe loop of a run: `interval` after the first success, faster before it
+/// (20 ms, doubling to 250 ms) so a server that is ready quickly is seen UP quickly. A
+/// task with ports but no probe gets a check that its ports are bound after
+/// `start_period`.
+fn watch_health(
+    task: &Arc<Task>,
+    slot: usize,
+    run: u64,
+    env: Vec<(String, String)>,
+    log_matched: Arc<std::sync::atomic::AtomicBool>,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let task = Arc::clone(task);
+    let Some(health) = task.health.clone() else {
+        if task.ports.is_empty() {
+            return vec![];
+        }
+        return vec![tokio::spawn(async move {
+            tokio::time::sleep(task::NO_PROBE_UP_AFTER.max(default_start_period(&task))).await;
+            loop {
+                let mut unbound = None;
+                for p in &task.ports {
+                    if !probe::port_bound(*p).await {
+                        unbound = Some(*p);
+                        break;
+                    }
+                }
+                if tx.send(Msg::PortCheck { slot, run, unbound }).is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        })];
+    };
+    if let Probe::Log(re) = &health.probe {
+        // Log probes are reported by the output path on their first match; this loop
+        // only reports the absence of a match once start_period is over.
+        let re = re.clone();
+        return vec![tokio::spawn(async move {
+            tokio::time::sleep(health.start_period).await;
+            while !log_matched.load(std::sync::atomic::Ordering::Relaxed) {
+                let detail = format!("no output line matched /{re}/ yet");
+                if tx.send(Msg::Probe { slot, run, ok: false, detail }).is_err() {
+                    return;
+                }
+                tokio::time::sleep(health.interval).await;
+            }
+        })];
+    }
+    vec![tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(20);
+        let mut ever_ok = false;
+        loop {
+            tokio::time::sleep(delay).await;
+            let v = probe::check(&health.probe, health.timeout, &task.cwd, &env).await;
+            ever_ok |= v.ok;
+            if tx.send(Msg::Probe { slot, run, ok: v.ok, detail: v.detail }).is_err() {
+                return;
+            }
+            delay = if ever_ok {
+                health.interval
+            } else {
+                (delay * 2).min(std::time::Duration::from_millis(250))
+            };
+        }
+    })]
+}
+
+/// When the ports of a task without a probe must be bound: the default `start_period`
+/// (60 s), or `$BTS_PORT_CHECK_AFTER` (a humantime duration) for stacks that start
+/// faster or slower.
+fn default_start_period(_task: &Task) -> std::time::Duration {
+    std::env::var("BTS_PORT_CHECK_AFTER")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(std::time::Duration::from_secs(60))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
     }
 }
 

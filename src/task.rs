@@ -171,6 +171,43 @@ pub fn describe(cause: Cause) -> String {
     }
 }
 
+/// Probe history of one run.
+#[derive(Debug, Default, Clone)]
+pub struct HealthTracker {
+    pub ever_ok: bool,
+    pub failures: u32,
+}
+
+/// What a probe result means for the task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthChange {
+    Up,
+    Degraded,
+    Down,
+    /// A failure inside `start_period` before the first success: it does not count.
+    Unchanged,
+}
+
+/// Fold one probe result into the tracker (SPEC section 2 `health`): the first success
+/// makes the task UP; failures before it and inside `start_period` do not count; after
+/// that, a failure is DEGRADED and `retries` in a row are DOWN; a success recovers.
+pub fn on_probe(retries: u32, tracker: &mut HealthTracker, ok: bool, in_start_period: bool) -> HealthChange {
+    if ok {
+        tracker.ever_ok = true;
+        tracker.failures = 0;
+        return HealthChange::Up;
+    }
+    if in_start_period && !tracker.ever_ok {
+        return HealthChange::Unchanged;
+    }
+    tracker.failures = tracker.failures.saturating_add(1);
+    if tracker.failures >= retries.max(1) {
+        HealthChange::Down
+    } else {
+        HealthChange::Degraded
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +292,19 @@ mod tests {
             after_exit(&t, &mut tr, OK, Duration::from_secs(61), now),
             AfterExit::Restart { delay: Duration::from_secs(1) }
         );
+    }
+
+    #[test]
+    fn health_sequence() {
+        let mut h = HealthTracker::default();
+        assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Unchanged);
+        assert_eq!(on_probe(3, &mut h, true, true), HealthChange::Up);
+        assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Degraded, "after a success the start period no longer shields");
+        assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Degraded);
+        assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Down);
+        assert_eq!(on_probe(3, &mut h, true, false), HealthChange::Up);
+        let mut fresh = HealthTracker::default();
+        assert_eq!(on_probe(2, &mut fresh, false, false), HealthChange::Degraded, "past start_period failures count");
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub struct TaskSink {
     log_buf: Vec<u8>,
     term_buf: Vec<u8>,
     term_lines: u64,
+    /// A `health.log` regex waiting for its first match in this run.
+    log_probe: Option<LogProbe>,
+}
+
+/// A `log` health probe: called once with the first matching line.
+pub struct LogProbe {
+    pub re: regex::bytes::Regex,
+    pub on_match: Box<dyn FnOnce(String) + Send>,
 }
 
 impl TaskSink {
@@ -46,7 +54,13 @@ impl TaskSink {
             log_buf: Vec::with_capacity(128 * 1024),
             term_buf: Vec::with_capacity(128 * 1024),
             term_lines: 0,
+            log_probe: None,
         }
+    }
+
+    /// Watch this run's output for a `health.log` pattern.
+    pub fn set_log_probe(&mut self, probe: Option<LogProbe>) {
+        self.log_probe = probe;
     }
 
     /// Process one read from a pipe.
@@ -56,8 +70,10 @@ impl TaskSink {
         let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
         let show = self.out.mode != OutputMode::Quiet;
         let (log_buf, term_buf, term_lines) = (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
+        let probe = &mut self.log_probe;
         splitter.feed(data, |line| {
             push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
+            check_log_probe(probe, line);
         });
         self.commit();
     }
@@ -72,8 +88,10 @@ impl TaskSink {
         let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
         let show = self.out.mode != OutputMode::Quiet;
         let (log_buf, term_buf, term_lines) = (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
+        let probe = &mut self.log_probe;
         splitter.flush(|line| {
             push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
+            check_log_probe(probe, line);
         });
         self.commit();
     }
@@ -120,6 +138,15 @@ impl TaskSink {
             );
             self.dropped = 0;
             self.last_drop_note = Some(Instant::now());
+        }
+    }
+}
+
+#[inline]
+fn check_log_probe(probe: &mut Option<LogProbe>, line: &[u8]) {
+    if probe.as_ref().is_some_and(|p| p.re.is_match(line)) {
+        if let Some(p) = probe.take() {
+            (p.on_match)(String::from_utf8_lossy(line).into_owned());
         }
     }
 }

@@ -2,4 +2,5 @@
 //! temp dir (see `common`).
 
 mod common;
+mod health;
 mod up;

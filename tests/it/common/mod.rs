@@ -277,3 +277,15 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+/// A built example program (cargo builds examples for `cargo test`).
+pub fn example_bin(name: &str) -> PathBuf {
+    let bts = PathBuf::from(BTS);
+    let dir = bts.parent().expect("target dir");
+    dir.join("examples").join(name)
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
