@@ -54,6 +54,12 @@ pub enum Command {
     Cleanup,
     /// Validate the manifest and the environment; exit 1 on problems.
     Check,
+    /// Internal: the per-supervisor watchdog (stops recorded tasks when the supervisor dies).
+    #[command(hide = true, name = "__watchdog")]
+    Watchdog {
+        state_dir: PathBuf,
+        supervisor_pid: i32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,6 +105,9 @@ pub struct UpArgs {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Internal: this process is the detached supervisor.
+    #[arg(long, hide = true)]
+    pub internal_daemon: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,9 @@
 
 mod cli;
 mod clock;
+mod control;
+mod digest;
+mod events;
 mod errors;
 mod logs;
 mod manifest;
@@ -10,6 +13,7 @@ mod output;
 mod probe;
 mod process;
 mod runner;
+mod state;
 mod state_dir;
 mod supervisor;
 mod task;

@@ -36,3 +36,64 @@ impl StateDir {
         self.root.join("logs").join(format!("{task}.log"))
     }
 }
+
+/// The supervisor's exclusive lock on its state dir, held for its whole life (an OS file
+/// lock, so it is released even if the supervisor is killed).
+pub struct SupervisorLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl StateDir {
+    /// Take the supervisor lock; `Ok(None)` when another supervisor holds it.
+    pub fn try_lock(&self) -> io::Result<Option<SupervisorLock>> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("supervisor.lock"))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(SupervisorLock { _lock: lock })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(io::Error::from(e)),
+        }
+    }
+
+    /// Whether a supervisor holds the lock right now.
+    pub fn supervisor_running(&self) -> bool {
+        if !self.root.join("supervisor.lock").exists() {
+            return false;
+        }
+        matches!(self.try_lock(), Ok(None))
+    }
+
+    /// Where the control socket goes: in the state dir, or — when that path is too long
+    /// for a Unix socket (~104 bytes on macOS, 108 on Linux) — a name hashed from it in a
+    /// private directory under `$XDG_RUNTIME_DIR` or /tmp.
+    pub fn socket_path(&self) -> io::Result<PathBuf> {
+        let direct = self.root.join("bts.sock");
+        if direct.as_os_str().len() < 100 {
+            return Ok(direct);
+        }
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let dir = base.join(format!("bts-{}", nix::unistd::getuid()));
+        fs::create_dir_all(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.root.as_os_str().as_encoded_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(dir.join(format!("{h:016x}.sock")))
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+
+    pub fn archive_dir(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+}

@@ -3,8 +3,13 @@
 //! out the decisions: spawn, stop, restart, cascade failures to dependents, shut down in
 //! reverse dependency order. Nothing else mutates task state, so there are no locks.
 
+mod requests;
+mod watch;
+
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -20,13 +25,23 @@ use crate::runner::{self, Control, Outcome};
 use crate::state_dir::StateDir;
 use crate::task::{self, AfterExit, Cause, HealthChange, HealthTracker, RestartTracker, State};
 use crate::output::pump::LogProbe;
-use crate::probe;
+use crate::control::server::Incoming;
+use crate::digest::{Digest, HealthDigest};
+use crate::events::EventLog;
+use crate::runner::ExitInfo;
+use crate::state::{self, StateFile, TaskRecord};
+use requests::Waiter;
+use watch::watch_health;
 
 /// Options of `bts up` that change how the supervisor ends.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub abort_on_exit: bool,
     pub exit_code_from: Option<String>,
+    /// The patterns `bts up` was given, re-applied on reload.
+    pub patterns: Vec<String>,
+    /// Control socket path (already bound by the caller).
+    pub socket: PathBuf,
 }
 
 enum Msg {
@@ -50,6 +65,12 @@ struct Run {
     health: HealthTracker,
     /// Set when the supervisor itself stops the run to restart it or fail it (DOWN).
     after_stop: Option<AfterExit>,
+    /// Start of the run, wall clock.
+    started_wall: SystemTime,
+    /// The leader's process start time (see [`state::process_start_time`]).
+    start_time: Option<u64>,
+    /// Last probe result: ok, detail, when.
+    last_probe: Option<(bool, String, SystemTime)>,
 }
 
 struct Slot {
@@ -63,6 +84,11 @@ struct Slot {
     /// Incremented for every run (and restart timer) so stale messages are ignored.
     seq: u64,
     stop_sent: bool,
+    /// A user `restart`: start again as soon as the run has stopped.
+    restart_now: bool,
+    last_exit: Option<ExitInfo>,
+    /// Removed from the manifest by a reload (kept so slot indices stay stable).
+    removed: bool,
 }
 
 pub struct Supervisor {
@@ -77,6 +103,13 @@ pub struct Supervisor {
     exit_code_from: Option<i32>,
     /// `BTS_PROJECT` and `BTS_PORT_<TASK>` for every task with a port.
     common_env: Vec<(String, String)>,
+    project: String,
+    manifest_path: PathBuf,
+    events: EventLog,
+    started_at: String,
+    /// The state file needs writing (debounced).
+    dirty: bool,
+    waiters: Vec<Waiter>,
 }
 
 impl Supervisor {
@@ -88,27 +121,19 @@ impl Supervisor {
         opts: Options,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut common_env = vec![("BTS_PROJECT".to_string(), manifest.project.clone())];
-        for t in &manifest.tasks {
-            if let Some(p) = t.ports.first() {
-                common_env.push((format!("BTS_PORT_{}", env_suffix(&t.name)), p.to_string()));
-            }
-        }
         let slots = manifest
             .tasks
             .iter()
-            .map(|t| Slot {
-                task: Arc::new(t.clone()),
-                selected: selected.contains(&t.name),
-                state: State::Stopped { detail: "not started".into() },
-                run: None,
-                sink: None,
-                tracker: RestartTracker::default(),
-                seq: 0,
-                stop_sent: false,
-            })
+            .map(|t| Slot::new(t, selected.contains(&t.name)))
             .collect();
         Supervisor {
+            events: EventLog::open(&state_dir.events_path()),
+            common_env: common_env(manifest),
+            project: manifest.project.clone(),
+            manifest_path: manifest.path.clone(),
+            started_at: crate::clock::now_rfc3339(),
+            dirty: true,
+            waiters: Vec::new(),
             slots,
             out,
             state_dir,
@@ -118,12 +143,12 @@ impl Supervisor {
             shutting_down: false,
             killed: false,
             exit_code_from: None,
-            common_env,
         }
     }
 
     /// Run until nothing is left running or due to restart; returns the exit code.
-    pub async fn run(mut self) -> u8 {
+    /// `control` delivers requests from the control socket.
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> u8 {
         let mut signals = match signal_hook_tokio::Signals::new([
             libc::SIGINT,
             libc::SIGTERM,
@@ -141,14 +166,103 @@ impl Supervisor {
             }
         }
         self.schedule();
+        let mut next_write = Instant::now();
         while !self.finished() {
+            if self.dirty && Instant::now() >= next_write {
+                self.write_state();
+                next_write = Instant::now() + STATE_DEBOUNCE;
+            }
+            let flush_at = if self.dirty { next_write } else { Instant::now() + Duration::from_secs(3600) };
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg),
                 Some(sig) = signals.next() => self.on_signal(sig),
+                Some(req) = control.recv() => self.on_request(req),
+                _ = tokio::time::sleep_until(flush_at), if self.dirty => {}
             }
+            self.check_waiters();
         }
         signals.handle().close();
+        self.write_state();
+        self.finish_waiters();
         self.exit_code()
+    }
+
+    fn write_state(&mut self) {
+        self.dirty = false;
+        let mut file = StateFile {
+            project: self.project.clone(),
+            manifest: self.manifest_path.clone(),
+            supervisor_pid: std::process::id() as i32,
+            supervisor_start: state::process_start_time(std::process::id() as i32),
+            socket: self.opts.socket.clone(),
+            started_at: self.started_at.clone(),
+            updated_at: crate::clock::now_rfc3339(),
+            tasks: Default::default(),
+        };
+        for s in self.slots.iter().filter(|s| !s.removed) {
+            let (pid, start_time, started_at) = match &s.run {
+                Some(r) => (Some(r.pid), r.start_time, Some(crate::clock::rfc3339(r.started_wall))),
+                None => (None, None, None),
+            };
+            file.tasks.insert(
+                s.task.name.clone(),
+                TaskRecord {
+                    state: s.state.name().to_string(),
+                    pid,
+                    pgid: pid,
+                    start_time,
+                    ports: s.task.ports.clone(),
+                    restarts: s.tracker.total,
+                    config_hash: config_hash(&s.task),
+                    started_at,
+                    env_keys: s.task.env.keys().cloned().collect(),
+                },
+            );
+        }
+        if let Err(e) = state::write(self.state_dir.root(), &file) {
+            self.out.event(Level::Warn, &format!("cannot write state.json: {e}"));
+        }
+    }
+
+    /// The digest of slot `i` as it is now.
+    fn digest(&self, i: usize) -> Digest {
+        let s = &self.slots[i];
+        let detail = match &s.state {
+            State::Pending { waiting_for } if !waiting_for.is_empty() => format!("waiting for {waiting_for}"),
+            State::Degraded { reason } | State::Down { reason } | State::Failed { reason } => reason.clone(),
+            State::Stopped { detail } => detail.clone(),
+            State::Blocked { approve } => format!("approve with: {approve}"),
+            State::Restarting { delay, .. } => format!("restarting after {}", crate::clock::short_duration(*delay)),
+            _ => String::new(),
+        };
+        let health = s.task.health.as_ref().map(|_| {
+            let last = s.run.as_ref().and_then(|r| r.last_probe.clone());
+            HealthDigest {
+                status: match (&s.state, &last) {
+                    (State::Up { .. }, _) => "healthy",
+                    (_, Some((false, _, _))) => "unhealthy",
+                    _ => "starting",
+                }
+                .to_string(),
+                last_check: last.as_ref().map(|(_, _, t)| crate::clock::rfc3339(*t)),
+                detail: last.map(|(_, d, _)| d).unwrap_or_default(),
+            }
+        });
+        Digest {
+            task: s.task.name.clone(),
+            status: s.state.name().to_string(),
+            detail,
+            pid: s.run.as_ref().map(|r| r.pid),
+            ports: s.task.ports.clone(),
+            uptime: s.run.as_ref().map(|r| r.started.elapsed().as_secs()),
+            restarts: s.tracker.total,
+            health,
+            cpu_percent: None,
+            rss_bytes: None,
+            exit_code: s.last_exit.and_then(|e| e.code),
+            next_action: None,
+            log_path: self.state_dir.log_path(&s.task.name),
+        }
     }
 
     fn finished(&self) -> bool {
@@ -222,7 +336,14 @@ impl Supervisor {
     fn on_signal(&mut self, sig: i32) {
         let name = process::unix::signal_name(sig);
         if sig == libc::SIGHUP {
-            self.out.event(Level::Warn, "ignoring SIGHUP: reloading the manifest is not supported yet");
+            if !self.shutting_down {
+                self.out.event(Level::Info, "SIGHUP received: reloading the manifest");
+                let (path, patterns) = (self.manifest_path.clone(), self.opts.patterns.clone());
+                let r = self.reload(&path, &patterns, &[], false);
+                if let Some(e) = r.error {
+                    self.out.event(Level::Error, &e);
+                }
+            }
             return;
         }
         if !self.shutting_down {
@@ -386,16 +507,20 @@ impl Supervisor {
             watchers,
             health: HealthTracker::default(),
             after_stop: None,
+            started_wall: SystemTime::now(),
+            start_time: state::process_start_time(pid),
+            last_probe: None,
         });
         let tx = self.tx.clone();
         let log_tx = self.tx.clone();
+        let (stop_signal, stop_timeout) = (task.stop_signal, task.stop_timeout);
         tokio::spawn(async move {
             let outcome = runner::run(
                 spawned,
                 sink,
                 ctl_rx,
-                task.stop_signal,
-                task.stop_timeout,
+                stop_signal,
+                stop_timeout,
                 move |message| {
                     let _ = log_tx.send(Msg::LogError { slot: i, message });
                 },
@@ -407,6 +532,21 @@ impl Supervisor {
         self.out.event(
             Level::Info,
             &format!("{name}: started (pid {pid}): {}", self.slots[i].task.command.display()),
+        );
+        let health = task.health.as_ref().map(|h| match &h.probe {
+            Probe::Http(u) => format!("http {u}"),
+            Probe::Tcp { host, port } => format!("tcp {}:{port}", host.as_deref().unwrap_or("127.0.0.1")),
+            Probe::Cmd(c) => format!("cmd {c}"),
+            Probe::Log(r) => format!("log /{r}/"),
+        });
+        let env_keys: Vec<&String> = env.iter().map(|(k, _)| k).collect();
+        self.events.record(
+            "start",
+            serde_json::json!({
+                "task": name, "pid": pid, "pgid": pid, "cwd": task.cwd, "command": task.command.display(),
+                "ports": task.ports, "env_keys": env_keys, "health": health,
+                "log_path": self.state_dir.log_path(&name), "started_at": crate::clock::now_rfc3339(),
+            }),
         );
         self.set_state(i, State::Starting { since: Instant::now() }, "");
         if self.slots[i].task.health.is_none() {
@@ -441,6 +581,8 @@ impl Supervisor {
         let name = self.slots[i].task.name.clone();
         self.slots[i].sink = Some(outcome.sink);
         let exit = outcome.exit;
+        self.slots[i].last_exit = Some(exit);
+        self.dirty = true;
 
         if self.opts.exit_code_from.as_deref() == Some(name.as_str()) && self.exit_code_from.is_none() {
             self.exit_code_from = Some(exit.code.unwrap_or_else(|| 128 + exit.signal.unwrap_or(0)));
@@ -452,8 +594,12 @@ impl Supervisor {
                 AfterExit::Restart { delay } => self.schedule_restart(i, delay, "health check DOWN"),
                 AfterExit::Final(state) => self.set_state(i, state, ""),
             }
+        } else if std::mem::take(&mut self.slots[i].restart_now) && !self.shutting_down {
+            self.out.event(Level::Info, &format!("{name}: {} — restarting", exit.describe()));
+            self.start(i, false);
         } else if outcome.requested || self.shutting_down {
             self.set_state(i, State::Stopped { detail: format!("stopped ({})", exit.describe()) }, "");
+            self.stop_receipt(i, exit, ran_for);
         } else {
             let how = format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for));
             let task = Arc::clone(&self.slots[i].task);
@@ -507,6 +653,7 @@ impl Supervisor {
             return;
         };
         let ran_for = r.started.elapsed();
+        r.last_probe = Some((ok, detail.clone(), SystemTime::now()));
         let change = task::on_probe(health.retries, &mut r.health, ok, ran_for < health.start_period);
         let failures = r.health.failures;
         let state = &slot.state;
@@ -590,7 +737,47 @@ impl Supervisor {
         }
     }
 
+    /// Archive the log of a stopped task and record (and keep, for `down`) its receipt.
+    fn stop_receipt(&mut self, i: usize, exit: ExitInfo, ran_for: Duration) {
+        let name = self.slots[i].task.name.clone();
+        let archive = self.archive_log(&name);
+        let receipt = serde_json::json!({
+            "task": name,
+            "exit_code": exit.code,
+            "signal": exit.signal.map(process::unix::signal_name),
+            "runtime": crate::clock::short_duration(ran_for),
+            "final_summary": format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for)),
+            "log_archive": archive,
+        });
+        self.events.record("stop", receipt.clone());
+        for w in &mut self.waiters {
+            if w.tasks.contains(&i) {
+                w.receipts.push(receipt.clone());
+            }
+        }
+    }
+
+    /// Gzip the task's current log into `archive/<task>-<UTC>.log.gz`.
+    fn archive_log(&mut self, name: &str) -> Option<PathBuf> {
+        let log = self.state_dir.log_path(name);
+        if !log.exists() {
+            return None;
+        }
+        let dir = self.state_dir.archive_dir();
+        let stamp = crate::clock::rfc3339(SystemTime::now()).replace(':', "");
+        let dest = dir.join(format!("{name}-{stamp}.log.gz"));
+        let result = std::fs::create_dir_all(&dir).and_then(|_| crate::logs::writer::gzip_file(&log, &dest));
+        match result {
+            Ok(()) => Some(dest),
+            Err(e) => {
+                self.out.event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
+                None
+            }
+        }
+    }
+
     fn set_state(&mut self, i: usize, state: State, suffix: &str) {
+        self.dirty = true;
         let name = self.slots[i].task.name.clone();
         let (level, detail) = match &state {
             State::Failed { reason } => (Level::Error, format!(" — {reason}")),
@@ -601,90 +788,17 @@ impl Supervisor {
             _ => (Level::Info, String::new()),
         };
         let quiet_change = matches!(state, State::Starting { .. });
+        let from = self.slots[i].state.name();
         self.slots[i].state = state;
+        self.events.record(
+            "state",
+            serde_json::json!({ "task": name, "from": from, "to": self.slots[i].state.name(), "detail": detail.trim_start_matches(" — ") }),
+        );
         if !quiet_change {
             let st = self.slots[i].state.name();
             self.out.event(level, &format!("{name}: {st}{detail}{suffix}"));
         }
     }
-}
-
-/// Start the probe loop of a run: `interval` after the first success, faster before it
-/// (20 ms, doubling to 250 ms) so a server that is ready quickly is seen UP quickly. A
-/// task with ports but no probe gets a check that its ports are bound after
-/// `start_period`.
-fn watch_health(
-    task: &Arc<Task>,
-    slot: usize,
-    run: u64,
-    env: Vec<(String, String)>,
-    log_matched: Arc<std::sync::atomic::AtomicBool>,
-    tx: mpsc::UnboundedSender<Msg>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let task = Arc::clone(task);
-    let Some(health) = task.health.clone() else {
-        if task.ports.is_empty() {
-            return vec![];
-        }
-        return vec![tokio::spawn(async move {
-            tokio::time::sleep(task::NO_PROBE_UP_AFTER.max(default_start_period(&task))).await;
-            loop {
-                let mut unbound = None;
-                for p in &task.ports {
-                    if !probe::port_bound(*p).await {
-                        unbound = Some(*p);
-                        break;
-                    }
-                }
-                if tx.send(Msg::PortCheck { slot, run, unbound }).is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            }
-        })];
-    };
-    if let Probe::Log(re) = &health.probe {
-        // Log probes are reported by the output path on their first match; this loop
-        // only reports the absence of a match once start_period is over.
-        let re = re.clone();
-        return vec![tokio::spawn(async move {
-            tokio::time::sleep(health.start_period).await;
-            while !log_matched.load(std::sync::atomic::Ordering::Relaxed) {
-                let detail = format!("no output line matched /{re}/ yet");
-                if tx.send(Msg::Probe { slot, run, ok: false, detail }).is_err() {
-                    return;
-                }
-                tokio::time::sleep(health.interval).await;
-            }
-        })];
-    }
-    vec![tokio::spawn(async move {
-        let mut delay = std::time::Duration::from_millis(20);
-        let mut ever_ok = false;
-        loop {
-            tokio::time::sleep(delay).await;
-            let v = probe::check(&health.probe, health.timeout, &task.cwd, &env).await;
-            ever_ok |= v.ok;
-            if tx.send(Msg::Probe { slot, run, ok: v.ok, detail: v.detail }).is_err() {
-                return;
-            }
-            delay = if ever_ok {
-                health.interval
-            } else {
-                (delay * 2).min(std::time::Duration::from_millis(250))
-            };
-        }
-    })]
-}
-
-/// When the ports of a task without a probe must be bound: the default `start_period`
-/// (60 s), or `$BTS_PORT_CHECK_AFTER` (a humantime duration) for stacks that start
-/// faster or slower.
-fn default_start_period(_task: &Task) -> std::time::Duration {
-    std::env::var("BTS_PORT_CHECK_AFTER")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .unwrap_or(std::time::Duration::from_secs(60))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -702,6 +816,50 @@ enum DepStatus {
     Wait(String),
     Never(String),
 }
+
+/// How long state changes are batched before state.json is rewritten.
+const STATE_DEBOUNCE: Duration = Duration::from_millis(20);
+
+impl Slot {
+    fn new(task: &Task, selected: bool) -> Self {
+        Slot {
+            task: Arc::new(task.clone()),
+            selected,
+            state: State::Stopped { detail: "not started".into() },
+            run: None,
+            sink: None,
+            tracker: RestartTracker::default(),
+            seq: 0,
+            stop_sent: false,
+            restart_now: false,
+            last_exit: None,
+            removed: false,
+        }
+    }
+}
+
+/// `BTS_PROJECT`, and `BTS_PORT_<TASK>` for every task that declares a port.
+fn common_env(manifest: &Manifest) -> Vec<(String, String)> {
+    let mut env = vec![("BTS_PROJECT".to_string(), manifest.project.clone())];
+    for t in &manifest.tasks {
+        if let Some(p) = t.ports.first() {
+            env.push((format!("BTS_PORT_{}", env_suffix(&t.name)), p.to_string()));
+        }
+    }
+    env
+}
+
+/// A hash of everything in a task's definition: a reload restarts the task when it
+/// changes. FNV-1a over the Debug form, which lists every field.
+pub fn config_hash(task: &Task) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{task:?}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 
 /// `web-dev` → `WEB_DEV`, for `BTS_PORT_<TASK>`.
 pub fn env_suffix(name: &str) -> String {

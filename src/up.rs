@@ -1,23 +1,29 @@
-//! `bts up` in the foreground: select the tasks, prepare the state dir and the terminal,
-//! and run the supervisor until it is done.
+//! `bts up`: select the tasks, then either become the supervisor (foreground, or the
+//! detached daemon), start a detached one and wait for it (`-d`, `--wait`), or — when a
+//! supervisor already runs for this state dir — hand it the new desired state.
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use globset::Glob;
 
 use crate::cli::{GlobalArgs, OutputArg, UpArgs};
+use crate::control::protocol::{Request, Response};
+use crate::control::{client, server};
+use crate::digest::{self, Digest};
 use crate::errors::{exit, AppError};
 use crate::manifest::{self, Manifest, OutputMode};
-use crate::output::{self, Output, Terminal};
-use crate::state_dir::StateDir;
+use crate::orphans;
+use crate::output::{self, Level, Output, Terminal};
+use crate::state;
+use crate::state_dir::{StateDir, SupervisorLock};
 use crate::supervisor::{Options, Supervisor};
 
 pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
-    if args.detach || args.wait {
-        return Err(AppError::new("`bts up --detach/--wait` is not yet implemented")
-            .with_hint("run `bts up` in the foreground for now")
-            .with_code(exit::USAGE));
-    }
     let manifest = manifest::load(global.file.as_deref())?;
     let selected = select(&manifest, &args.tasks)?;
     if let Some(t) = &args.exit_code_from {
@@ -25,9 +31,35 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             return Err(unknown_task(&manifest, t, "--exit-code-from"));
         }
     }
-    let state_dir = StateDir::ensure(&manifest.settings.state_dir).map_err(|e| {
+    let sd = StateDir::ensure(&manifest.settings.state_dir).map_err(|e| {
         AppError::io(format!("cannot create the state dir {}", manifest.settings.state_dir.display()), e)
     })?;
+    let lock = sd
+        .try_lock()
+        .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
+    let Some(lock) = lock else {
+        if args.internal_daemon {
+            eprintln!("bts: another supervisor started first for {}", sd.root().display());
+            return Ok(exit::FAILURE);
+        }
+        return hand_over(&manifest, &selected, &sd, &args);
+    };
+    if (args.detach || args.wait) && !args.internal_daemon {
+        drop(lock);
+        return detach(global, &manifest, &selected, &sd, &args);
+    }
+    supervise(global, manifest, selected, sd, lock, args)
+}
+
+/// Be the supervisor, in this process, until it is done.
+fn supervise(
+    global: &GlobalArgs,
+    manifest: Manifest,
+    selected: BTreeSet<String>,
+    sd: StateDir,
+    lock: SupervisorLock,
+    args: UpArgs,
+) -> Result<u8, AppError> {
     let mode = match args.output {
         Some(OutputArg::Summary) => OutputMode::Summary,
         Some(OutputArg::Full) => OutputMode::Full,
@@ -36,20 +68,279 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
     };
     let width = selected.iter().map(|n| n.len()).max().unwrap_or(0).max(3);
     let (term, writer) = Terminal::start();
-    let out = Output::new(term.clone(), output::use_color(global.no_color), width, mode);
-    let opts = Options { abort_on_exit: args.abort_on_exit, exit_code_from: args.exit_code_from };
+    let color = !args.internal_daemon && output::use_color(global.no_color);
+    let out = Output::new(term.clone(), color, width, mode);
+
+    // Leftovers of a supervisor that died (kill -9) are stopped before anything starts.
+    match orphans::sweep_dir(sd.root()) {
+        Ok(sweep) => {
+            for t in &sweep.stopped {
+                out.event(Level::Warn, &format!("stopped {t}, left running by a previous supervisor"));
+            }
+            for t in &sweep.survivors {
+                out.event(Level::Error, &format!("could not stop leftover {t}"));
+            }
+        }
+        Err(e) => out.event(Level::Warn, &format!("cannot read the previous state: {e}")),
+    }
+    let socket = sd.socket_path().map_err(|e| AppError::io("cannot prepare the control socket", e))?;
+    // We hold the lock, so a socket file here is stale.
+    let _ = std::fs::remove_file(&socket);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| AppError::io("cannot start the async runtime", e))?;
-    let supervisor = Supervisor::new(&manifest, &selected, out, state_dir, opts);
-    let code = runtime.block_on(supervisor.run());
-    // Runs may still be draining detached pipes of setsid'd processes; don't wait.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let listener = {
+        let _guard = runtime.enter();
+        server::bind(&socket).map_err(|e| AppError::io(format!("cannot listen on {}", socket.display()), e))?
+    };
+    let watchdog = spawn_watchdog(sd.root());
+    let opts = Options {
+        abort_on_exit: args.abort_on_exit,
+        exit_code_from: args.exit_code_from.clone(),
+        patterns: args.tasks.clone(),
+        socket: socket.clone(),
+    };
+    let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
+    let code = runtime.block_on(async move {
+        let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = tokio::spawn(server::serve(listener, ctl_tx));
+        let code = supervisor.run(ctl_rx).await;
+        // Let answers to the last requests (a `down`) reach their clients.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        server.abort();
+        code
+    });
+    let _ = std::fs::remove_file(&socket);
+    runtime.shutdown_timeout(Duration::from_millis(100));
     term.close();
     let _ = writer.join();
+    drop(watchdog);
+    drop(lock);
     Ok(code)
+}
+
+/// Start the watchdog: it holds the read end of a pipe whose write end only this process
+/// has, so it notices our death however it happens. Returns the write end; dropping it
+/// at a normal exit lets the watchdog go.
+fn spawn_watchdog(root: &Path) -> Option<std::process::ChildStdin> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("__watchdog")
+        .arg(root)
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own group: a Ctrl-C for the terminal's foreground group must not reach it.
+        .process_group(0);
+    cmd.spawn().ok().and_then(|mut c| c.stdin.take())
+}
+
+/// Start the supervisor in the background (a re-executed `bts` in a new session, output
+/// to supervisor.log) and return once it has started the tasks, or with `--wait` once
+/// they are all up.
+fn detach(
+    global: &GlobalArgs,
+    manifest: &Manifest,
+    selected: &BTreeSet<String>,
+    sd: &StateDir,
+    args: &UpArgs,
+) -> Result<u8, AppError> {
+    let log_path = sd.root().join("supervisor.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| AppError::io(format!("cannot open {}", log_path.display()), e))?;
+    let log2 = log.try_clone().map_err(|e| AppError::io("cannot duplicate the log handle", e))?;
+    let exe = std::env::current_exe().map_err(|e| AppError::io("cannot find the bts executable", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-f").arg(&manifest.path).arg("up").arg("--internal-daemon");
+    if global.no_color {
+        cmd.arg("--no-color");
+    }
+    if let Some(o) = args.output {
+        cmd.arg("--output").arg(match o {
+            OutputArg::Summary => "summary",
+            OutputArg::Full => "full",
+            OutputArg::Quiet => "quiet",
+        });
+    }
+    if args.abort_on_exit {
+        cmd.arg("--abort-on-exit");
+    }
+    if let Some(t) = &args.exit_code_from {
+        cmd.arg("--exit-code-from").arg(t);
+    }
+    if args.yes {
+        cmd.arg("--yes");
+    }
+    for c in &args.confirm {
+        cmd.arg("--confirm").arg(c);
+    }
+    cmd.arg("--").args(&args.tasks);
+    cmd.stdin(Stdio::null()).stdout(log).stderr(log2).env("NO_COLOR", "1");
+    // SAFETY: setsid is async-signal-safe. A new session: the daemon outlives this
+    // terminal and never receives its signals.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| AppError::io("cannot start the supervisor", e))?;
+    let pid = child.id() as i32;
+
+    // Wait for the daemon to publish its state and answer on its socket.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let socket = loop {
+        if let Ok(Some(st)) = state::read(sd.root()) {
+            if st.supervisor_pid == pid && client::request(&st.socket, &status_req(), Some(Duration::from_secs(2))).is_ok() {
+                break st.socket;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(AppError::new(format!("the supervisor exited at start ({status})"))
+                .with_hint(format!("see {}", log_path.display()))
+                .with_code(exit::FAILURE));
+        }
+        if Instant::now() > deadline {
+            return Err(AppError::new("the supervisor did not start within 10s")
+                .with_hint(format!("see {}", log_path.display()))
+                .with_code(exit::FAILURE));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if args.wait {
+        return wait_until_up(&socket, selected, args.wait_timeout, sd);
+    }
+    // Return after the start receipts: every selected task has left PENDING (or 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tasks = loop {
+        let r = client::request(&socket, &status_req(), Some(Duration::from_secs(5)))
+            .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
+        let tasks: Vec<Digest> = r.tasks.into_iter().filter(|d| selected.contains(&d.task)).collect();
+        if tasks.iter().all(|d| d.status != "PENDING") || Instant::now() > deadline {
+            break tasks;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "bts: supervisor running in the background (pid {pid}); logs in {}", log_path.display());
+    for d in &tasks {
+        let _ = writeln!(stdout, "{}", digest::receipt_line(d));
+    }
+    Ok(if tasks.iter().any(|d| d.status == "FAILED" || d.status == "BLOCKED") { exit::FAILURE } else { exit::OK })
+}
+
+fn status_req() -> Request {
+    Request::Status { tasks: vec![] }
+}
+
+/// A supervisor already runs for this state dir: send it the new desired state.
+fn hand_over(manifest: &Manifest, selected: &BTreeSet<String>, sd: &StateDir, args: &UpArgs) -> Result<u8, AppError> {
+    let socket = running_socket(sd)?;
+    let req = Request::Up {
+        manifest: manifest.path.clone(),
+        tasks: args.tasks.clone(),
+        confirm: args.confirm.clone(),
+        yes: args.yes,
+    };
+    let r = client::request(&socket, &req, Some(Duration::from_secs(60)))
+        .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
+    let code = print_response(&r)?;
+    if args.wait && code == exit::OK {
+        return wait_until_up(&socket, selected, args.wait_timeout, sd);
+    }
+    Ok(code)
+}
+
+/// The socket of the supervisor that holds the lock (it may be a moment before it has
+/// published its state).
+pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(Some(st)) = state::read(sd.root()) {
+            if st.supervisor_pid > 0 && st.socket.exists() {
+                return Ok(st.socket);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(AppError::new("a supervisor holds the lock but publishes no socket")
+                .with_hint("run `bts cleanup`")
+                .with_code(exit::FAILURE));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Print what a supervisor answered (its messages or its error); returns the exit code.
+pub fn print_response(r: &Response) -> Result<u8, AppError> {
+    if !r.ok {
+        let mut e = AppError::new(r.error.clone().unwrap_or_else(|| "the supervisor refused the request".into()))
+            .with_code(if r.code == 0 { exit::FAILURE } else { r.code });
+        if let Some(h) = &r.hint {
+            e = e.with_hint(h.clone());
+        }
+        return Err(e);
+    }
+    let mut stdout = std::io::stdout().lock();
+    for m in &r.messages {
+        let _ = writeln!(stdout, "bts: {m}");
+    }
+    Ok(r.code)
+}
+
+/// `--wait`: poll until every selected task is UP (or EXITED 0); on FAILED, BLOCKED or
+/// timeout print the digests of the tasks at fault with their last log lines, exit 1.
+fn wait_until_up(socket: &Path, selected: &BTreeSet<String>, timeout: Duration, sd: &StateDir) -> Result<u8, AppError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = client::request(socket, &status_req(), Some(Duration::from_secs(5)))
+            .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
+        let tasks: Vec<Digest> = r.tasks.into_iter().filter(|d| selected.contains(&d.task)).collect();
+        let failed: Vec<&Digest> = tasks.iter().filter(|d| matches!(d.status.as_str(), "FAILED" | "BLOCKED")).collect();
+        if !failed.is_empty() {
+            report_failure("bts up --wait: tasks failed", &failed, sd);
+            return Ok(exit::FAILURE);
+        }
+        if tasks.iter().all(|d| d.status == "UP" || d.status == "EXITED") {
+            let mut stdout = std::io::stdout().lock();
+            for d in &tasks {
+                let _ = writeln!(stdout, "{}", digest::receipt_line(d));
+            }
+            let _ = writeln!(stdout, "bts: all {} tasks are up", tasks.len());
+            return Ok(exit::OK);
+        }
+        if Instant::now() > deadline {
+            let late: Vec<&Digest> = tasks.iter().filter(|d| d.status != "UP" && d.status != "EXITED").collect();
+            report_failure(
+                &format!("bts up --wait: timed out after {}", humantime::format_duration(timeout)),
+                &late,
+                sd,
+            );
+            return Ok(exit::FAILURE);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn report_failure(title: &str, tasks: &[&Digest], sd: &StateDir) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {title}");
+    for d in tasks {
+        let _ = writeln!(err);
+        let _ = write!(err, "{}", digest::render_text(d));
+        let lines = crate::logs::tail::last_lines(&sd.log_path(&d.task), 10);
+        if !lines.is_empty() {
+            let _ = writeln!(err, "Last log lines:");
+            for l in lines {
+                let _ = writeln!(err, "  {l}");
+            }
+        }
+    }
 }
 
 /// The tasks to run: those named (names or globs), or every `autostart` task, plus
@@ -86,7 +377,7 @@ pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<Strin
     Ok(selected)
 }
 
-fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
+pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
     let known: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
     AppError::new(format!("{what}: no task matches `{name}` in {}", manifest.path.display()))
         .with_hint(format!("known tasks: {}", known.join(", ")))

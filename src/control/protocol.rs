@@ -1,0 +1,71 @@
+//! The control protocol: one JSON request per line from the client, one JSON response
+//! line back. Small and versionless on purpose: client and supervisor are the same binary
+//! (a mismatch after an upgrade is reported as a parse error, never a crash).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// Longest request line the server accepts.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Digests of the named tasks (all when empty).
+    Status {
+        #[serde(default)]
+        tasks: Vec<String>,
+    },
+    /// Restart tasks; answered once they are STARTING (UP with `wait`).
+    Restart {
+        tasks: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Stop tasks (all when empty: the supervisor then exits); answered once stopped.
+    Down {
+        #[serde(default)]
+        tasks: Vec<String>,
+    },
+    /// A second `bts up`: reload `manifest` and reconcile (or add `tasks`).
+    Up {
+        manifest: PathBuf,
+        #[serde(default)]
+        tasks: Vec<String>,
+        #[serde(default)]
+        confirm: Vec<String>,
+        #[serde(default)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub tasks: Vec<Digest>,
+    /// What the supervisor did, one line each (reconcile, restart, down).
+    #[serde(default)]
+    pub messages: Vec<String>,
+    /// Stop receipts of a `down`.
+    #[serde(default)]
+    pub receipts: Vec<serde_json::Value>,
+    /// Exit code the client should use.
+    #[serde(default)]
+    pub code: u8,
+}
+
+impl Response {
+    pub fn error(message: impl Into<String>, hint: Option<String>) -> Self {
+        Response { ok: false, error: Some(message.into()), hint, code: crate::errors::exit::USAGE, ..Default::default() }
+    }
+}

@@ -1,0 +1,118 @@
+//! `<state_dir>/state.json`: who the supervisor is, where its socket is, and every task's
+//! process (pid, process group, process start time), ports, state and config hash. It is
+//! what `bts cleanup`, `bts down` and the watchdog use to find leftovers when the
+//! supervisor is gone, so it is written atomically (temp file + rename) on every change.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StateFile {
+    pub project: String,
+    pub manifest: PathBuf,
+    pub supervisor_pid: i32,
+    /// Start time of the supervisor process (see [`process_start_time`]).
+    pub supervisor_start: Option<u64>,
+    pub socket: PathBuf,
+    pub started_at: String,
+    pub updated_at: String,
+    pub tasks: BTreeMap<String, TaskRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskRecord {
+    pub state: String,
+    pub pid: Option<i32>,
+    pub pgid: Option<i32>,
+    /// Start time of the leader process, to tell it from a later process with the same pid.
+    pub start_time: Option<u64>,
+    pub ports: Vec<u16>,
+    pub restarts: u32,
+    pub config_hash: String,
+    pub started_at: Option<String>,
+    /// Environment keys only (values never go to disk).
+    pub env_keys: Vec<String>,
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("state.json")
+}
+
+pub fn read(state_dir: &Path) -> io::Result<Option<StateFile>> {
+    match std::fs::read(path(state_dir)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn write(state_dir: &Path, state: &StateFile) -> io::Result<()> {
+    let json = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
+    write_atomic(&path(state_dir), &json)
+}
+
+/// Write `data` to `path` so that readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// An opaque start time of process `pid` that changes when the pid is reused: on Linux
+/// the `starttime` field of /proc/<pid>/stat (clock ticks since boot).
+#[cfg(target_os = "linux")]
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields after the
+    // last ')' are fixed. starttime is field 22, i.e. the 20th after the ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Other systems: no cheap start time; callers treat `None` as "cannot verify".
+#[cfg(not(target_os = "linux"))]
+pub fn process_start_time(_pid: i32) -> Option<u64> {
+    None
+}
+
+/// Whether `pid` is still the process recorded with `start_time`. Without a recorded or
+/// readable start time the answer is no: a pid we cannot verify is never signalled.
+pub fn same_process(pid: i32, start_time: Option<u64>) -> bool {
+    match (start_time, process_start_time(pid)) {
+        (Some(want), Some(have)) => want == have,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id() as i32;
+        let a = process_start_time(me);
+        assert_eq!(a, process_start_time(me));
+        if cfg!(target_os = "linux") {
+            assert!(a.is_some());
+            assert!(same_process(me, a));
+            assert!(!same_process(me, a.map(|t| t + 1)));
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = StateFile { project: "p".into(), supervisor_pid: 42, ..Default::default() };
+        s.tasks.insert("a".into(), TaskRecord { pid: Some(7), ..Default::default() });
+        write(dir.path(), &s).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), Some(s));
+    }
+}

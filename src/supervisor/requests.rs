@@ -1,0 +1,310 @@
+//! Requests from the control socket: status, restart, down, and the reconcile of a second
+//! `bts up` (or SIGHUP). Requests that complete later (a stop, a restart) park a
+//! [`Waiter`] that the dispatcher checks after every message.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::{common_env, Slot, Supervisor};
+use crate::control::protocol::{Request, Response};
+use crate::control::server::Incoming;
+use crate::errors::exit;
+use crate::manifest::{self, Manifest};
+use crate::output::Level;
+use crate::runner::Control;
+use crate::task::State;
+
+pub(crate) struct Waiter {
+    pub tasks: Vec<usize>,
+    pub until: Until,
+    pub reply: Option<oneshot::Sender<Response>>,
+    pub receipts: Vec<serde_json::Value>,
+    pub messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// No process left and a final state.
+    Stopped,
+    /// Running (STARTING or later) or failed.
+    Started,
+    /// UP, or a final state.
+    Up,
+}
+
+impl Supervisor {
+    pub(super) fn on_request(&mut self, inc: Incoming) {
+        let Incoming { request, reply } = inc;
+        match request {
+            Request::Status { tasks } => {
+                let r = match self.resolve(&tasks) {
+                    Ok(idx) => Response {
+                        ok: true,
+                        project: self.project.clone(),
+                        tasks: idx.iter().map(|&i| self.digest(i)).collect(),
+                        ..Default::default()
+                    },
+                    Err(e) => e,
+                };
+                let _ = reply.send(r);
+            }
+            Request::Down { tasks } => {
+                if tasks.is_empty() {
+                    let all: Vec<usize> = (0..self.slots.len()).filter(|&i| !self.slots[i].removed).collect();
+                    self.park(all, Until::Stopped, reply, vec![]);
+                    if !self.shutting_down {
+                        self.out.event(Level::Info, "bts down: stopping all tasks");
+                        self.begin_shutdown();
+                    }
+                    return;
+                }
+                match self.resolve(&tasks) {
+                    Ok(idx) => {
+                        for &i in &idx {
+                            self.stop_task(i);
+                        }
+                        self.park(idx, Until::Stopped, reply, vec![]);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(e);
+                    }
+                }
+            }
+            Request::Restart { tasks, wait } => match self.resolve(&tasks) {
+                Ok(idx) => {
+                    let mut messages = vec![];
+                    for &i in &idx {
+                        messages.push(self.restart_task(i));
+                    }
+                    self.park(idx, if wait { Until::Up } else { Until::Started }, reply, messages);
+                }
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+            },
+            Request::Up { manifest, tasks, confirm, yes } => {
+                let r = self.reload(&manifest, &tasks, &confirm, yes);
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn park(&mut self, tasks: Vec<usize>, until: Until, reply: oneshot::Sender<Response>, messages: Vec<String>) {
+        self.waiters.push(Waiter { tasks, until, reply: Some(reply), receipts: vec![], messages });
+        self.check_waiters();
+    }
+
+    /// Answer every waiter whose tasks have reached what it waits for.
+    pub(super) fn check_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let w = &self.waiters[i];
+            let done = w.tasks.iter().all(|&t| {
+                let s = &self.slots[t];
+                match w.until {
+                    Until::Stopped => s.run.is_none() && !matches!(s.state, State::Restarting { .. } | State::Pending { .. }),
+                    Until::Started => s.run.is_some() && !s.stop_sent || s.state.is_final(),
+                    Until::Up => matches!(s.state, State::Up { .. }) || s.state.is_final(),
+                }
+            });
+            if done {
+                let w = self.waiters.swap_remove(i);
+                self.answer(w);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The supervisor is exiting: answer everyone still waiting.
+    pub(super) fn finish_waiters(&mut self) {
+        for w in std::mem::take(&mut self.waiters) {
+            self.answer(w);
+        }
+    }
+
+    fn answer(&self, mut w: Waiter) {
+        let tasks: Vec<_> = w.tasks.iter().map(|&t| self.digest(t)).collect();
+        let bad = w.until != Until::Stopped && w.tasks.iter().any(|&t| self.slots[t].state.is_bad());
+        let r = Response {
+            ok: true,
+            project: self.project.clone(),
+            tasks,
+            messages: std::mem::take(&mut w.messages),
+            receipts: std::mem::take(&mut w.receipts),
+            code: if bad { exit::FAILURE } else { exit::OK },
+            ..Default::default()
+        };
+        if let Some(reply) = w.reply.take() {
+            let _ = reply.send(r);
+        }
+    }
+
+    /// Slots matching names or globs; an unknown one is an error naming the known tasks.
+    fn resolve(&self, patterns: &[String]) -> Result<Vec<usize>, Response> {
+        let live: Vec<usize> = (0..self.slots.len()).filter(|&i| !self.slots[i].removed).collect();
+        if patterns.is_empty() {
+            return Ok(live);
+        }
+        let mut out = BTreeSet::new();
+        for p in patterns {
+            let m = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
+            let hits: Vec<usize> = live
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let n = &self.slots[i].task.name;
+                    n == p || m.as_ref().is_some_and(|m| m.is_match(n))
+                })
+                .collect();
+            if hits.is_empty() {
+                let known: Vec<&str> = live.iter().map(|&i| self.slots[i].task.name.as_str()).collect();
+                return Err(Response::error(
+                    format!("no task matches `{p}`"),
+                    Some(format!("known tasks: {}", known.join(", "))),
+                ));
+            }
+            out.extend(hits);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// A user stop of one task: no restart follows.
+    pub(super) fn stop_task(&mut self, i: usize) {
+        let task = Arc::clone(&self.slots[i].task);
+        let slot = &mut self.slots[i];
+        slot.restart_now = false;
+        match &slot.run {
+            Some(r) if !slot.stop_sent => {
+                slot.stop_sent = true;
+                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                let pid = r.pid;
+                self.out.event(
+                    Level::Info,
+                    &format!("{}: stopping (pid {pid}, {})", task.name, crate::process::unix::signal_name(task.stop_signal)),
+                );
+            }
+            Some(_) => {}
+            None => {
+                if matches!(slot.state, State::Pending { .. } | State::Restarting { .. }) {
+                    slot.seq += 1;
+                    self.set_state(i, State::Stopped { detail: "stopped by the user".into() }, "");
+                }
+            }
+        }
+    }
+
+    /// A user restart: stop, then start with the same definition (the log goes on).
+    fn restart_task(&mut self, i: usize) -> String {
+        let task = Arc::clone(&self.slots[i].task);
+        self.slots[i].selected = true;
+        let slot = &mut self.slots[i];
+        if let Some(r) = &slot.run {
+            slot.restart_now = true;
+            if !slot.stop_sent {
+                slot.stop_sent = true;
+                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+            }
+            format!("restarting {}", task.name)
+        } else {
+            slot.seq += 1;
+            self.start(i, true);
+            format!("started {}", task.name)
+        }
+    }
+
+    /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
+    /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
+    /// those tasks (and their dependencies).
+    pub(super) fn reload(&mut self, path: &Path, patterns: &[String], _confirm: &[String], _yes: bool) -> Response {
+        let manifest = match manifest::load(Some(path)) {
+            Ok(m) => m,
+            Err(e) => {
+                let msg = e.to_string();
+                self.out.event(Level::Error, "reload failed: the manifest has errors (nothing changed)");
+                return Response::error(msg, Some("fix the manifest and run `bts up` again".into()));
+            }
+        };
+        let selected = match crate::up::select(&manifest, patterns) {
+            Ok(s) => s,
+            Err(e) => return Response::error(e.message, e.hint),
+        };
+        let messages = self.reconcile(&manifest, &selected, patterns.is_empty());
+        for m in &messages {
+            self.out.event(Level::Info, &format!("reload: {m}"));
+        }
+        self.schedule();
+        self.check_waiters();
+        let bad = selected.iter().any(|n| {
+            self.slots.iter().any(|s| !s.removed && &s.task.name == n && s.state.is_bad())
+        });
+        Response {
+            ok: true,
+            project: self.project.clone(),
+            messages: if messages.is_empty() { vec!["nothing to do: every task is up to date".into()] } else { messages },
+            tasks: (0..self.slots.len())
+                .filter(|&i| !self.slots[i].removed && selected.contains(&self.slots[i].task.name))
+                .map(|i| self.digest(i))
+                .collect(),
+            code: if bad { exit::FAILURE } else { exit::OK },
+            ..Default::default()
+        }
+    }
+
+    fn reconcile(&mut self, manifest: &Manifest, selected: &BTreeSet<String>, full: bool) -> Vec<String> {
+        let mut messages = vec![];
+        self.common_env = common_env(manifest);
+        self.project = manifest.project.clone();
+        if full {
+            for i in 0..self.slots.len() {
+                if self.slots[i].removed || manifest.task(&self.slots[i].task.name).is_some() {
+                    continue;
+                }
+                let name = self.slots[i].task.name.clone();
+                self.stop_task(i);
+                self.slots[i].selected = false;
+                self.slots[i].removed = true;
+                messages.push(format!("stopped {name} (removed from the manifest)"));
+            }
+        }
+        for t in &manifest.tasks {
+            let wanted = selected.contains(&t.name);
+            match self.slots.iter().position(|s| !s.removed && s.task.name == t.name) {
+                None => {
+                    self.slots.push(Slot::new(t, wanted));
+                    if wanted {
+                        let i = self.slots.len() - 1;
+                        self.slots[i].state = State::Pending { waiting_for: String::new() };
+                        messages.push(format!("starting {} (new)", t.name));
+                    }
+                }
+                Some(i) => {
+                    let changed = *self.slots[i].task != *t;
+                    if changed && full {
+                        self.slots[i].task = Arc::new(t.clone());
+                        if self.slots[i].run.is_some() {
+                            self.restart_task(i);
+                            messages.push(format!("restarting {} (definition changed)", t.name));
+                            continue;
+                        }
+                    }
+                    if wanted {
+                        self.slots[i].selected = true;
+                        let s = &self.slots[i];
+                        if s.run.is_none() && matches!(s.state, State::Stopped { .. } | State::Failed { .. }) {
+                            self.slots[i].state = State::Pending { waiting_for: String::new() };
+                            messages.push(format!("starting {}", t.name));
+                        }
+                    }
+                }
+            }
+        }
+        messages
+    }
+}
