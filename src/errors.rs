@@ -70,3 +70,10 @@ impl fmt::Display for AppError {
 }
 
 impl std::error::Error for AppError {}
+
+impl From<crate::manifest::ManifestError> for AppError {
+    /// Exit 2, with every diagnostic pre-rendered.
+    fn from(err: crate::manifest::ManifestError) -> Self {
+        AppError { message: err.summary(), hint: None, code: exit::USAGE, rendered: Some(err.to_string()) }
+    }
+}

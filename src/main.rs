@@ -1,9 +1,11 @@
 //! bts — background task supervisor. Parses the command line and dispatches; the work
 //! lives in the modules below.
 
+mod check;
 mod cli;
 mod errors;
 mod manifest;
+mod preflight;
 
 use std::process::ExitCode;
 
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8, AppError> {
+    if let Command::Check = cli.command {
+        return check::run(cli.global.file.as_deref());
+    }
     let name = match cli.command {
         Command::Up(_) => "up",
         Command::Down(_) => "down",
