@@ -40,9 +40,13 @@ pub fn run(file: Option<&Path>) -> Result<u8, AppError> {
             n => format!(" ({})", plural(n, "warning", "warnings")),
         };
         let mut out = std::io::stdout().lock();
-        // A closed stdout (`bts check | true`) is not a failed check.
-        let _ = writeln!(out, "ok: {shown} — {tasks}, no problems{warnings}");
-        Ok(exit::OK)
+        match writeln!(out, "ok: {shown} — {tasks}, no problems{warnings}") {
+            // A closed stdout (`bts check | true`) is not a failed check.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(AppError::io("writing to stdout", e))
+            }
+            _ => Ok(exit::OK),
+        }
     }
 }
 

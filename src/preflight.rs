@@ -123,7 +123,8 @@ pub fn check_command(task: &Task, cwd_ok: bool, out: &mut Vec<Problem>) {
             task,
             format!("command `{program}` not found on PATH"),
             Some(format!(
-                "install `{program}`, or add its directory to PATH (in your shell or the task's `env`), or use its full path in `cmd`"
+                "install `{program}`, or add its directory to PATH (in your shell or the task's `env`), or use its full path in `cmd` (now `{}`)",
+                task.command.display()
             )),
         ));
     }
@@ -327,20 +328,16 @@ fn next_word(s: &str) -> Option<(String, &str, bool)> {
 /// Problems with the task's declared ports (each in use by something else).
 pub fn check_ports(task: &Task, avoid: &[u16], out: &mut Vec<Problem>) {
     for &port in &task.ports {
-        if let Some(msg) = port_problem_avoiding(port, avoid) {
+        if let Some(msg) = port_problem(port, avoid) {
             out.push(Problem::new(task, msg, None));
         }
     }
 }
 
 /// `None` when `port` is free, else the message to show, naming the holder and a free
-/// port: `port 3000 is in use by pid 4242 (node) — stop it, or use 3001 (free)`.
-pub fn port_problem(port: u16) -> Option<String> {
-    port_problem_avoiding(port, &[])
-}
-
-/// [`port_problem`], never suggesting one of `avoid` (ports other tasks declare).
-pub fn port_problem_avoiding(port: u16, avoid: &[u16]) -> Option<String> {
+/// port: `port 3000 is in use by pid 4242 (node) — stop it, or use 3001 (free)`. The
+/// suggestion is never one of `avoid` (the ports other tasks declare).
+pub fn port_problem(port: u16, avoid: &[u16]) -> Option<String> {
     if port_is_free(port) {
         return None;
     }
@@ -522,7 +519,7 @@ mod tests {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         assert!(!port_is_free(port));
-        let msg = port_problem(port).expect("busy");
+        let msg = port_problem(port, &[]).expect("busy");
         if cfg!(target_os = "linux") {
             assert!(
                 msg.contains(&format!("in use by pid {}", std::process::id())),

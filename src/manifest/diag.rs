@@ -56,14 +56,6 @@ pub struct Invalid {
 }
 
 impl ManifestError {
-    /// The located problems (empty for discovery and read errors).
-    pub fn diagnostics(&self) -> &[Diagnostic] {
-        match self {
-            ManifestError::Invalid(inv) => &inv.diagnostics,
-            _ => &[],
-        }
-    }
-
     /// A one-line summary, for contexts that cannot show the full rendering.
     pub fn summary(&self) -> String {
         match self {
@@ -259,21 +251,31 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// Levenshtein distance, two rows.
+/// Edit distance counting a swap of two adjacent characters as one edit (optimal string
+/// alignment), so `SIGTREM` is nearer `SIGTERM` than `SIGTRAP`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// How to show `path` in messages: as given when relative; relative to the cwd when it
@@ -301,6 +303,7 @@ mod tests {
         assert_eq!(edit_distance("cmdd", "cmd"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("sigtrem", "sigterm"), 1);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use super::model::Manifest;
 use super::validate::validate;
 
 /// Discover the manifest (`-f`, `$BTS_FILE`, or search) and load it.
+// Used by the commands that run tasks, which live outside this module's branch.
+#[allow(dead_code)]
 pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
     let path = discover(file)?;
     load_path(&path)

@@ -10,7 +10,10 @@ pub mod model;
 pub mod node;
 pub mod validate;
 
-pub use diag::{Diagnostic, ManifestError};
+pub use diag::ManifestError;
 pub use discover::discover;
-pub use load::{load, load_path};
+// `load` is what every command but `check` calls (`bts up` & co., merged separately).
+#[allow(unused_imports)]
+pub use load::load;
+pub use load::load_path;
 pub use model::*;

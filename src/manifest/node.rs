@@ -125,13 +125,6 @@ impl Node {
             _ => None,
         }
     }
-
-    pub fn as_seq(&self) -> Option<&[Node]> {
-        match &self.value {
-            Value::Seq(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 fn is_null(t: &str) -> bool {
@@ -435,7 +428,9 @@ mod tests {
         let fields = api.1.as_map().unwrap();
         assert_eq!(fields[0].0.pos, Pos { line: 4, col: 5 });
         assert_eq!(fields[0].1.pos, Pos { line: 4, col: 10 });
-        let ports = fields[1].1.as_seq().unwrap();
+        let Value::Seq(ports) = &fields[1].1.value else {
+            panic!("a list")
+        };
         assert_eq!(ports[1].pos, Pos { line: 5, col: 19 });
         assert_eq!(ports[1].as_int(), Some(4001));
     }

@@ -988,7 +988,7 @@ impl V<'_> {
         }
 
         if let Some(f) = pick("health") {
-            task.health = self.health(f.value, &f.at);
+            task.health = self.health(f.value, f.key_pos, &f.at);
         }
         if let Some(f) = pick("restart") {
             task.restart = self
@@ -1155,7 +1155,7 @@ impl V<'_> {
         }
     }
 
-    fn health(&mut self, n: &Node, at: &str) -> Option<Health> {
+    fn health(&mut self, n: &Node, key_pos: Pos, at: &str) -> Option<Health> {
         let field = format!("`health` {at}");
         if n.as_map().is_none() {
             self.type_err(
@@ -1181,7 +1181,7 @@ impl V<'_> {
         };
         match probes.as_slice() {
             [] => self.err(
-                n.pos,
+                key_pos,
                 format!("{field} has no probe"),
                 "add one of `http: <url>`, `tcp: <port>`, `cmd: <command>`, `log: <regex>`",
             ),
