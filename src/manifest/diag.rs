@@ -14,14 +14,27 @@ pub struct Diagnostic {
     /// Where in the file; `None` for problems of the file as a whole.
     pub pos: Option<Pos>,
     pub hint: Option<String>,
+    /// How many characters the caret covers; `None` = the token at `pos`.
+    pub len: Option<usize>,
 }
 
 impl Diagnostic {
+    /// A problem of the file as a whole (no location).
+    pub fn whole(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            pos: None,
+            hint: Some(hint.into()),
+            len: None,
+        }
+    }
+
     pub fn at(pos: Pos, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
             pos: Some(pos),
             hint: None,
+            len: None,
         }
     }
 
@@ -137,7 +150,8 @@ pub fn render_one(
             if let Some(line) = src.lines().nth(pos.line.saturating_sub(1)) {
                 let num = pos.line.to_string();
                 let pad = " ".repeat(num.len());
-                let (shown, caret_at, caret_len) = caret_for(line, pos.col);
+                let (shown, caret_at, token_len) = caret_for(line, pos.col);
+                let caret_len = d.len.unwrap_or(token_len).max(1);
                 writeln!(f, " {pad} |")?;
                 writeln!(f, " {num} | {shown}")?;
                 writeln!(

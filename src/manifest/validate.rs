@@ -82,6 +82,7 @@ pub fn validate(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
     let mut v = V {
+        src,
         dir,
         calling: calling_env,
         diags: Vec::new(),
@@ -102,11 +103,10 @@ pub fn validate(
             if diags.is_empty() {
                 // Invariant: every `None` above pushed a diagnostic; keep the promise of
                 // "never Ok-less without a reason" even if a path forgets to.
-                diags.push(Diagnostic {
-                    message: "the manifest is invalid".into(),
-                    pos: None,
-                    hint: None,
-                });
+                diags.push(Diagnostic::whole(
+                    "the manifest is invalid",
+                    "please report this: a rule failed without a message",
+                ));
             }
             Err(diags)
         }
@@ -136,6 +136,7 @@ struct Draft {
 }
 
 struct V<'a> {
+    src: &'a str,
     dir: PathBuf,
     calling: &'a BTreeMap<String, String>,
     diags: Vec<Diagnostic>,
@@ -391,11 +392,10 @@ impl V<'_> {
 
     fn manifest(&mut self, root: Option<&Node>, path: &Path) -> Option<Manifest> {
         let Some(root) = root else {
-            self.diags.push(Diagnostic {
-                message: "the manifest is empty".into(),
-                pos: None,
-                hint: Some("add a `tasks:` map, e.g. `tasks: {web: {cmd: npm run dev}}`".into()),
-            });
+            self.diags.push(Diagnostic::whole(
+                "the manifest is empty",
+                "add a `tasks:` map, e.g. `tasks: {web: {cmd: npm run dev}}`",
+            ));
             return None;
         };
         if root.as_map().is_none() {
@@ -465,11 +465,10 @@ impl V<'_> {
         let tasks_entry = get("tasks").cloned();
         let mut drafts = Vec::new();
         match tasks_entry {
-            None => self.diags.push(Diagnostic {
-                message: "no `tasks` in the manifest".into(),
-                pos: None,
-                hint: Some("add a `tasks:` map, e.g. `tasks: {web: {cmd: npm run dev}}`".into()),
-            }),
+            None => self.diags.push(Diagnostic::whole(
+                "no `tasks` in the manifest",
+                "add a `tasks:` map, e.g. `tasks: {web: {cmd: npm run dev}}`",
+            )),
             Some(e) => match e.value.as_map() {
                 Some([]) => self.err(
                     e.value.pos,
@@ -643,10 +642,63 @@ impl V<'_> {
         }
     }
 
+    fn err_span(&mut self, (pos, len): (Pos, Option<usize>), message: String, hint: String) {
+        let mut d = Diagnostic::at(pos, message).hint(hint);
+        d.len = len;
+        self.diags.push(d);
+    }
+
+    /// Where `$name` / `${name...}` is inside the value starting at `pos`, when it is on
+    /// that line: the caret goes under the variable, not the whole value.
+    fn var_span(&self, pos: Pos, name: &str) -> (Pos, Option<usize>) {
+        let Some(line) = self.src.lines().nth(pos.line.saturating_sub(1)) else {
+            return (pos, None);
+        };
+        let start = line
+            .char_indices()
+            .nth(pos.col.saturating_sub(1))
+            .map_or(line.len(), |(i, _)| i);
+        let rest = &line[start..];
+        let braced = format!("${{{name}");
+        let bare = format!("${name}");
+        let candidates = rest
+            .match_indices(&braced)
+            .map(|(i, _)| (i, true))
+            .chain(rest.match_indices(&bare).map(|(i, _)| (i, false)));
+        let found = candidates.into_iter().find(|&(i, is_braced)| {
+            let next = rest[i + if is_braced { braced.len() } else { bare.len() }..]
+                .chars()
+                .next();
+            if is_braced {
+                matches!(next, Some('}' | ':' | '-' | '?' | '+'))
+            } else {
+                !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            }
+        });
+        match found {
+            Some((i, is_braced)) => {
+                let len = if is_braced {
+                    rest[i..].find('}').map_or(braced.len(), |e| e + 1)
+                } else {
+                    bare.len()
+                };
+                let col = pos.col + rest[..i].chars().count();
+                (
+                    Pos {
+                        line: pos.line,
+                        col,
+                    },
+                    Some(rest[i..i + len].chars().count()),
+                )
+            }
+            None => (pos, None),
+        }
+    }
+
     fn interp_err(&mut self, e: InterpError, key: &str, pos: Pos, field: &str) {
         match e {
-            InterpError::Undefined(name) => self.err(
-                pos,
+            InterpError::Undefined(name) => self.err_span(
+                self.var_span(pos, &name),
                 format!("undefined variable `{name}` in `{key}` of {field}"),
                 format!("set `{name}` in the calling environment or an env_file, or give a default: `${{{name}:-value}}`"),
             ),

@@ -318,13 +318,15 @@ fn health_needs_exactly_one_probe() {
 
 #[test]
 fn undefined_variable_without_default() {
-    expect_diag(
+    let err = expect_diag(
         "env:\n  URL: postgres://${BTS_TEST_SURELY_UNSET_VAR}/db\ntasks: {a: {cmd: x}}\n",
         "undefined variable `BTS_TEST_SURELY_UNSET_VAR`",
         2,
-        8,
+        19,
         "${BTS_TEST_SURELY_UNSET_VAR:-value}",
     );
+    let caret = format!("   | {}{}\n", " ".repeat(18), "^".repeat(28));
+    assert!(err.contains(&caret), "{err}");
 }
 
 #[test]
