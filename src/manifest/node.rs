@@ -62,7 +62,7 @@ impl Kind {
             Kind::Null => "nothing (null)",
             Kind::Bool => "a boolean",
             Kind::Int => "a number",
-            Kind::Float => "a number",
+            Kind::Float => "a fractional number",
             Kind::Str => "a string",
             Kind::Seq => "a list",
             Kind::Map => "a map",

@@ -1120,6 +1120,19 @@ impl V<'_> {
                 );
                 None
             }
+            None if n
+                .scalar_text()
+                .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                && n.kind() != Kind::Str =>
+            {
+                let t = n.scalar_text().unwrap_or_default().to_string();
+                self.err(
+                    n.pos,
+                    format!("port {t} in {field} is outside 1–65535"),
+                    "ports are numbers from 1 to 65535",
+                );
+                None
+            }
             None => {
                 let hint = if n
                     .scalar_text()
@@ -1709,5 +1722,33 @@ mod tests {
         ] {
             let _ = load(src);
         }
+    }
+}
+
+#[cfg(test)]
+mod env_file_tests {
+    use super::*;
+
+    #[test]
+    fn env_files_lose_to_the_caller_and_feed_interpolation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "FROM_FILE=file\nCALLER=file\nSHARED=one\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".env.local"), "SHARED=two\n").unwrap();
+        let calling: BTreeMap<String, String> =
+            [("CALLER".to_string(), "caller".to_string())].into();
+        let src = "env_file: [.env, .env.local]\nenv:\n  A: ${FROM_FILE}-${CALLER}-${SHARED}\ntasks:\n  t: {cmd: x, cwd: sub/../svc}\n";
+        let m = validate(src, &dir.path().join("bts.yaml"), &calling).unwrap();
+        let t = &m.tasks[0];
+        assert_eq!(t.env["A"], "file-caller-two");
+        assert_eq!(t.env["FROM_FILE"], "file");
+        assert!(
+            !t.env.contains_key("CALLER"),
+            "the calling environment wins over env files"
+        );
+        assert_eq!(t.cwd, dir.path().join("svc"));
     }
 }
