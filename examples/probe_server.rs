@@ -31,10 +31,16 @@ fn main() {
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let port = listener.local_addr().expect("addr").port();
     if let Some(f) = ready_file {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
         std::fs::write(f, nanos.to_string()).expect("ready file");
     }
-    println!("{}", say.unwrap_or_else(|| format!("listening on 127.0.0.1:{port}")));
+    println!(
+        "{}",
+        say.unwrap_or_else(|| format!("listening on 127.0.0.1:{port}"))
+    );
     for stream in listener.incoming() {
         let Ok(mut s) = stream else { continue };
         let status = status_file

@@ -9,11 +9,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// RFC 3339 UTC with seconds only, for names and receipts.
-pub fn rfc3339_secs(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }

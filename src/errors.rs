@@ -27,7 +27,12 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(message: impl Into<String>) -> Self {
-        AppError { message: message.into(), hint: None, code: exit::USAGE, rendered: None }
+        AppError {
+            message: message.into(),
+            hint: None,
+            code: exit::USAGE,
+            rendered: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -70,3 +75,15 @@ impl fmt::Display for AppError {
 }
 
 impl std::error::Error for AppError {}
+
+impl From<crate::manifest::ManifestError> for AppError {
+    /// Exit 2, with every diagnostic pre-rendered.
+    fn from(err: crate::manifest::ManifestError) -> Self {
+        AppError {
+            message: err.summary(),
+            hint: None,
+            code: exit::USAGE,
+            rendered: Some(err.to_string()),
+        }
+    }
+}

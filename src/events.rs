@@ -13,7 +13,9 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn open(path: &Path) -> Self {
-        EventLog { file: OpenOptions::new().create(true).append(true).open(path).ok() }
+        EventLog {
+            file: OpenOptions::new().create(true).append(true).open(path).ok(),
+        }
     }
 
     /// Append `{"time": …, "event": kind, …fields}`. Failures are ignored: the event log

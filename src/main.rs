@@ -1,15 +1,19 @@
 //! bts — background task supervisor. Parses the command line and dispatches; the work
 //! lives in the modules below.
 
+mod check;
 mod cli;
 mod clock;
 mod control;
+mod ctl;
 mod digest;
-mod events;
 mod errors;
+mod events;
 mod logs;
 mod manifest;
+mod orphans;
 mod output;
+mod preflight;
 mod probe;
 mod process;
 mod runner;
@@ -38,18 +42,22 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8, AppError> {
-    let name = match cli.command {
-        Command::Up(args) => return up::run(&cli.global, args),
-        Command::Down(_) => "down",
-        Command::Status(_) => "status",
-        Command::Ps(_) => "ps",
-        Command::Logs(_) => "logs",
-        Command::Restart(_) => "restart",
-        Command::ArchiveLogs(_) => "archive-logs",
-        Command::Cleanup => "cleanup",
-        Command::Check => "check",
-    };
-    Err(not_yet(name))
+    let g = &cli.global;
+    match cli.command {
+        Command::Up(args) => up::run(g, args),
+        Command::Down(args) => ctl::down(g, args),
+        Command::Status(args) => ctl::status(g, args),
+        Command::Ps(args) => ctl::ps(g, args),
+        Command::Logs(args) => ctl::logs(g, args),
+        Command::Restart(args) => ctl::restart(g, args),
+        Command::Cleanup => ctl::cleanup(g),
+        Command::Check => check::run(g.file.as_deref()),
+        Command::ArchiveLogs(_) => Err(not_yet("archive-logs")),
+        Command::Watchdog {
+            state_dir,
+            supervisor_pid,
+        } => Ok(orphans::watchdog_main(&state_dir, supervisor_pid)),
+    }
 }
 
 fn not_yet(command: &str) -> AppError {

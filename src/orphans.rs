@@ -28,14 +28,17 @@ pub fn sweep(state: &StateFile) -> Sweep {
     let mut out = Sweep::default();
     let mut targets = vec![];
     for (name, rec) in &state.tasks {
-        let (Some(pid), Some(pgid)) = (rec.pid, rec.pgid) else { continue };
+        let (Some(pid), Some(pgid)) = (rec.pid, rec.pgid) else {
+            continue;
+        };
         let label = format!("{name} (pid {pid})");
         if state::same_process(pid, rec.start_time) {
             targets.push((label, pgid));
         } else if unix::group_alive(pgid) && rec.start_time.is_none() {
             // No start time could be recorded (non-Linux): a group we cannot verify is
             // reported, never signalled.
-            out.reused.push(format!("{label}: cannot verify, left alone"));
+            out.reused
+                .push(format!("{label}: cannot verify, left alone"));
         }
     }
     for (_, pgid) in &targets {

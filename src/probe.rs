@@ -43,7 +43,9 @@ pub async fn check(
     let started = Instant::now();
     let result = match probe {
         Probe::Http(url) => tokio::time::timeout(timeout, http(url)).await,
-        Probe::Tcp { host, port } => tokio::time::timeout(timeout, tcp(host.as_deref(), *port)).await,
+        Probe::Tcp { host, port } => {
+            tokio::time::timeout(timeout, tcp(host.as_deref(), *port)).await
+        }
         // The command probe enforces its timeout itself: it must kill its process group.
         Probe::Cmd(cmd) => return command(cmd, cwd, env, timeout).await,
         Probe::Log(_) => return Verdict::fail("log probes are not polled".into()),
@@ -51,11 +53,18 @@ pub async fn check(
     match result {
         Ok(mut v) => {
             if v.ok {
-                v.detail = format!("{} in {}", v.detail, crate::clock::short_duration(started.elapsed()));
+                v.detail = format!(
+                    "{} in {}",
+                    v.detail,
+                    crate::clock::short_duration(started.elapsed())
+                );
             }
             v
         }
-        Err(_) => Verdict::fail(format!("timed out after {}", crate::clock::short_duration(timeout))),
+        Err(_) => Verdict::fail(format!(
+            "timed out after {}",
+            crate::clock::short_duration(timeout)
+        )),
     }
 }
 
@@ -85,7 +94,10 @@ async fn http(url: &str) -> Verdict {
     let Some(host) = uri.host() else {
         return Verdict::fail(format!("no host in {url}"));
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(80);
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
         Ok(a) => a.collect(),
@@ -105,7 +117,8 @@ async fn http(url: &str) -> Verdict {
     let Some(stream) = stream else {
         return Verdict::fail(last);
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
         Ok(x) => x,
         Err(e) => return Verdict::fail(format!("http handshake failed: {e}")),
     };
@@ -169,7 +182,10 @@ async fn command(cmd: &str, cwd: &Path, env: &[(String, String)], timeout: Durat
                 let _ = unix::signal_group(pg, libc::SIGKILL);
             }
             let _ = child.wait().await;
-            Verdict::fail(format!("cmd timed out after {}", crate::clock::short_duration(timeout)))
+            Verdict::fail(format!(
+                "cmd timed out after {}",
+                crate::clock::short_duration(timeout)
+            ))
         }
     }
 }

@@ -74,7 +74,9 @@ pub async fn run(
     stop_timeout: Duration,
     mut on_log_error: impl FnMut(String),
 ) -> Outcome {
-    let Spawned { mut child, pgid, .. } = spawned;
+    let Spawned {
+        mut child, pgid, ..
+    } = spawned;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let (mut split_out, mut split_err) = (LineSplitter::default(), LineSplitter::default());
@@ -183,7 +185,10 @@ pub async fn run(
     sink.flush_partial(&mut split_err);
     sink.note_dropped(true);
     Outcome {
-        exit: status.unwrap_or(ExitInfo { code: None, signal: None }),
+        exit: status.unwrap_or(ExitInfo {
+            code: None,
+            signal: None,
+        }),
         sink,
         requested,
     }

@@ -110,8 +110,18 @@ mod tests {
     #[test]
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = StateFile { project: "p".into(), supervisor_pid: 42, ..Default::default() };
-        s.tasks.insert("a".into(), TaskRecord { pid: Some(7), ..Default::default() });
+        let mut s = StateFile {
+            project: "p".into(),
+            supervisor_pid: 42,
+            ..Default::default()
+        };
+        s.tasks.insert(
+            "a".into(),
+            TaskRecord {
+                pid: Some(7),
+                ..Default::default()
+            },
+        );
         write(dir.path(), &s).unwrap();
         assert_eq!(read(dir.path()).unwrap(), Some(s));
     }

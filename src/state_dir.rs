@@ -14,7 +14,9 @@ pub struct StateDir {
 impl StateDir {
     /// The state dir at `root`, without touching the disk.
     pub fn at(root: &Path) -> Self {
-        StateDir { root: root.to_path_buf() }
+        StateDir {
+            root: root.to_path_buf(),
+        }
     }
 
     /// Create the directory tree if needed.
@@ -25,7 +27,9 @@ impl StateDir {
         if !ignore.exists() {
             fs::write(&ignore, "*\n")?;
         }
-        Ok(StateDir { root: root.to_path_buf() })
+        Ok(StateDir {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {

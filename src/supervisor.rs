@@ -15,21 +15,21 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::control::server::Incoming;
+use crate::digest::{Digest, HealthDigest};
 use crate::errors::exit;
+use crate::events::EventLog;
 use crate::logs::LogWriter;
 use crate::manifest::{Condition, Manifest, Probe, Task};
+use crate::output::pump::LogProbe;
 use crate::output::pump::TaskSink;
 use crate::output::{Level, Output};
 use crate::process;
+use crate::runner::ExitInfo;
 use crate::runner::{self, Control, Outcome};
+use crate::state::{self, StateFile, TaskRecord};
 use crate::state_dir::StateDir;
 use crate::task::{self, AfterExit, Cause, HealthChange, HealthTracker, RestartTracker, State};
-use crate::output::pump::LogProbe;
-use crate::control::server::Incoming;
-use crate::digest::{Digest, HealthDigest};
-use crate::events::EventLog;
-use crate::runner::ExitInfo;
-use crate::state::{self, StateFile, TaskRecord};
 use requests::Waiter;
 use watch::watch_health;
 
@@ -45,14 +45,36 @@ pub struct Options {
 }
 
 enum Msg {
-    Exited { slot: usize, run: u64, outcome: Outcome },
+    Exited {
+        slot: usize,
+        run: u64,
+        outcome: Outcome,
+    },
     /// A health probe result (or a `log` probe match).
-    Probe { slot: usize, run: u64, ok: bool, detail: String },
+    Probe {
+        slot: usize,
+        run: u64,
+        ok: bool,
+        detail: String,
+    },
     /// A declared port of a probe-less task is (not) bound after `start_period`.
-    PortCheck { slot: usize, run: u64, unbound: Option<u16> },
-    RestartDue { slot: usize, run: u64 },
-    UpAfter { slot: usize, run: u64 },
-    LogError { slot: usize, message: String },
+    PortCheck {
+        slot: usize,
+        run: u64,
+        unbound: Option<u16>,
+    },
+    RestartDue {
+        slot: usize,
+        run: u64,
+    },
+    UpAfter {
+        slot: usize,
+        run: u64,
+    },
+    LogError {
+        slot: usize,
+        message: String,
+    },
 }
 
 struct Run {
@@ -149,20 +171,22 @@ impl Supervisor {
     /// Run until nothing is left running or due to restart; returns the exit code.
     /// `control` delivers requests from the control socket.
     pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> u8 {
-        let mut signals = match signal_hook_tokio::Signals::new([
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-        ]) {
-            Ok(s) => s,
-            Err(e) => {
-                self.out.event(Level::Error, &format!("cannot install signal handlers: {e}"));
-                return exit::FAILURE;
-            }
-        };
+        let mut signals =
+            match signal_hook_tokio::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.out.event(
+                        Level::Error,
+                        &format!("cannot install signal handlers: {e}"),
+                    );
+                    return exit::FAILURE;
+                }
+            };
         for i in 0..self.slots.len() {
             if self.slots[i].selected {
-                self.slots[i].state = State::Pending { waiting_for: String::new() };
+                self.slots[i].state = State::Pending {
+                    waiting_for: String::new(),
+                };
             }
         }
         self.schedule();
@@ -172,7 +196,11 @@ impl Supervisor {
                 self.write_state();
                 next_write = Instant::now() + STATE_DEBOUNCE;
             }
-            let flush_at = if self.dirty { next_write } else { Instant::now() + Duration::from_secs(3600) };
+            let flush_at = if self.dirty {
+                next_write
+            } else {
+                Instant::now() + Duration::from_secs(3600)
+            };
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg),
                 Some(sig) = signals.next() => self.on_signal(sig),
@@ -201,7 +229,11 @@ impl Supervisor {
         };
         for s in self.slots.iter().filter(|s| !s.removed) {
             let (pid, start_time, started_at) = match &s.run {
-                Some(r) => (Some(r.pid), r.start_time, Some(crate::clock::rfc3339(r.started_wall))),
+                Some(r) => (
+                    Some(r.pid),
+                    r.start_time,
+                    Some(crate::clock::rfc3339(r.started_wall)),
+                ),
                 None => (None, None, None),
             };
             file.tasks.insert(
@@ -220,7 +252,8 @@ impl Supervisor {
             );
         }
         if let Err(e) = state::write(self.state_dir.root(), &file) {
-            self.out.event(Level::Warn, &format!("cannot write state.json: {e}"));
+            self.out
+                .event(Level::Warn, &format!("cannot write state.json: {e}"));
         }
     }
 
@@ -228,11 +261,17 @@ impl Supervisor {
     fn digest(&self, i: usize) -> Digest {
         let s = &self.slots[i];
         let detail = match &s.state {
-            State::Pending { waiting_for } if !waiting_for.is_empty() => format!("waiting for {waiting_for}"),
-            State::Degraded { reason } | State::Down { reason } | State::Failed { reason } => reason.clone(),
+            State::Pending { waiting_for } if !waiting_for.is_empty() => {
+                format!("waiting for {waiting_for}")
+            }
+            State::Degraded { reason } | State::Down { reason } | State::Failed { reason } => {
+                reason.clone()
+            }
             State::Stopped { detail } => detail.clone(),
             State::Blocked { approve } => format!("approve with: {approve}"),
-            State::Restarting { delay, .. } => format!("restarting after {}", crate::clock::short_duration(*delay)),
+            State::Restarting { delay, .. } => {
+                format!("restarting after {}", crate::clock::short_duration(*delay))
+            }
             _ => String::new(),
         };
         let health = s.task.health.as_ref().map(|_| {
@@ -266,7 +305,9 @@ impl Supervisor {
     }
 
     fn finished(&self) -> bool {
-        self.slots.iter().all(|s| !s.selected || (s.state.is_final() && s.run.is_none()))
+        self.slots
+            .iter()
+            .all(|s| !s.selected || (s.state.is_final() && s.run.is_none()))
     }
 
     fn exit_code(&self) -> u8 {
@@ -289,7 +330,10 @@ impl Supervisor {
             Msg::Exited { slot, run, outcome } => self.on_exit(slot, run, outcome),
             Msg::RestartDue { slot, run } => {
                 let s = &self.slots[slot];
-                if s.seq == run && matches!(s.state, State::Restarting { .. }) && !self.shutting_down {
+                if s.seq == run
+                    && matches!(s.state, State::Restarting { .. })
+                    && !self.shutting_down
+                {
                     self.start(slot, false);
                     self.schedule();
                 }
@@ -299,11 +343,22 @@ impl Supervisor {
                 if s.run.as_ref().is_some_and(|r| r.id == run)
                     && matches!(s.state, State::Starting { .. })
                 {
-                    self.set_state(slot, State::Up { since: Instant::now() }, "");
+                    self.set_state(
+                        slot,
+                        State::Up {
+                            since: Instant::now(),
+                        },
+                        "",
+                    );
                     self.schedule();
                 }
             }
-            Msg::Probe { slot, run, ok, detail } => self.on_probe(slot, run, ok, detail),
+            Msg::Probe {
+                slot,
+                run,
+                ok,
+                detail,
+            } => self.on_probe(slot, run, ok, detail),
             Msg::PortCheck { slot, run, unbound } => {
                 let s = &self.slots[slot];
                 if !s.run.as_ref().is_some_and(|r| r.id == run) {
@@ -318,16 +373,29 @@ impl Supervisor {
                     }
                     None => {
                         if matches!(s.state, State::Degraded { .. }) {
-                            self.set_state(slot, State::Up { since: Instant::now() }, " — ports bound");
+                            self.set_state(
+                                slot,
+                                State::Up {
+                                    since: Instant::now(),
+                                },
+                                " — ports bound",
+                            );
                         }
                     }
                 }
             }
             Msg::LogError { slot, message } => {
                 let name = self.slots[slot].task.name.clone();
-                self.out.event(Level::Warn, &format!("{name}: log write failed: {message}"));
+                self.out
+                    .event(Level::Warn, &format!("{name}: log write failed: {message}"));
                 if self.slots[slot].state.is_running() {
-                    self.set_state(slot, State::Degraded { reason: format!("log write failed: {message}") }, "");
+                    self.set_state(
+                        slot,
+                        State::Degraded {
+                            reason: format!("log write failed: {message}"),
+                        },
+                        "",
+                    );
                 }
             }
         }
@@ -337,7 +405,8 @@ impl Supervisor {
         let name = process::unix::signal_name(sig);
         if sig == libc::SIGHUP {
             if !self.shutting_down {
-                self.out.event(Level::Info, "SIGHUP received: reloading the manifest");
+                self.out
+                    .event(Level::Info, "SIGHUP received: reloading the manifest");
                 let (path, patterns) = (self.manifest_path.clone(), self.opts.patterns.clone());
                 let r = self.reload(&path, &patterns, &[], false);
                 if let Some(e) = r.error {
@@ -349,12 +418,17 @@ impl Supervisor {
         if !self.shutting_down {
             self.out.event(
                 Level::Info,
-                &format!("{name} received: stopping all tasks (send it again to kill them at once)"),
+                &format!(
+                    "{name} received: stopping all tasks (send it again to kill them at once)"
+                ),
             );
             self.begin_shutdown();
         } else if !self.killed {
             self.killed = true;
-            self.out.event(Level::Warn, &format!("{name} received again: killing every task now"));
+            self.out.event(
+                Level::Warn,
+                &format!("{name} received again: killing every task now"),
+            );
             for s in &self.slots {
                 if let Some(r) = &s.run {
                     let _ = r.control.send(Control::Kill);
@@ -372,7 +446,8 @@ impl Supervisor {
         loop {
             let mut changed = false;
             for i in 0..self.slots.len() {
-                if !self.slots[i].selected || !matches!(self.slots[i].state, State::Pending { .. }) {
+                if !self.slots[i].selected || !matches!(self.slots[i].state, State::Pending { .. })
+                {
                     continue;
                 }
                 match self.deps_status(i) {
@@ -435,8 +510,20 @@ impl Supervisor {
     /// not a restart (the log goes on).
     fn start(&mut self, i: usize, fresh: bool) {
         let task = Arc::clone(&self.slots[i].task);
-        if !task.cwd.is_dir() {
-            let reason = format!("working directory {} does not exist", task.cwd.display());
+        // Pre-flight before every start: cwd, command, declared ports (SPEC section 3).
+        let others: Vec<u16> = self
+            .slots
+            .iter()
+            .filter(|s| !s.removed && s.task.name != task.name)
+            .flat_map(|s| s.task.ports.iter().copied())
+            .collect();
+        let problems = crate::preflight::check_task(&task, &others);
+        if !problems.is_empty() {
+            let reason = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
             self.set_state(i, State::Failed { reason }, "");
             return;
         }
@@ -444,7 +531,10 @@ impl Supervisor {
             Some(mut sink) => {
                 if fresh {
                     if let Err(e) = sink.log.truncate() {
-                        self.out.event(Level::Warn, &format!("{}: cannot truncate log: {e}", task.name));
+                        self.out.event(
+                            Level::Warn,
+                            &format!("{}: cannot truncate log: {e}", task.name),
+                        );
                     }
                 }
                 sink
@@ -476,7 +566,12 @@ impl Supervisor {
                     on_match: Box::new(move |line: String| {
                         matched.store(true, std::sync::atomic::Ordering::Relaxed);
                         let detail = format!("log matched: {}", truncate(&line, 80));
-                        let _ = tx.send(Msg::Probe { slot: i, run: next_id, ok: true, detail });
+                        let _ = tx.send(Msg::Probe {
+                            slot: i,
+                            run: next_id,
+                            ok: true,
+                            detail,
+                        });
                     }),
                 }
             }),
@@ -526,16 +621,25 @@ impl Supervisor {
                 },
             )
             .await;
-            let _ = tx.send(Msg::Exited { slot: i, run: id, outcome });
+            let _ = tx.send(Msg::Exited {
+                slot: i,
+                run: id,
+                outcome,
+            });
         });
         let name = self.slots[i].task.name.clone();
         self.out.event(
             Level::Info,
-            &format!("{name}: started (pid {pid}): {}", self.slots[i].task.command.display()),
+            &format!(
+                "{name}: started (pid {pid}): {}",
+                self.slots[i].task.command.display()
+            ),
         );
         let health = task.health.as_ref().map(|h| match &h.probe {
             Probe::Http(u) => format!("http {u}"),
-            Probe::Tcp { host, port } => format!("tcp {}:{port}", host.as_deref().unwrap_or("127.0.0.1")),
+            Probe::Tcp { host, port } => {
+                format!("tcp {}:{port}", host.as_deref().unwrap_or("127.0.0.1"))
+            }
             Probe::Cmd(c) => format!("cmd {c}"),
             Probe::Log(r) => format!("log /{r}/"),
         });
@@ -548,7 +652,13 @@ impl Supervisor {
                 "log_path": self.state_dir.log_path(&name), "started_at": crate::clock::now_rfc3339(),
             }),
         );
-        self.set_state(i, State::Starting { since: Instant::now() }, "");
+        self.set_state(
+            i,
+            State::Starting {
+                since: Instant::now(),
+            },
+            "",
+        );
         if self.slots[i].task.health.is_none() {
             let tx = self.tx.clone();
             tokio::spawn(async move {
@@ -559,7 +669,11 @@ impl Supervisor {
     }
 
     fn task_env(&self, task: &Task) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = task.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: Vec<(String, String)> = task
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if let Some(p) = task.ports.first() {
             if !task.env.contains_key("PORT") && std::env::var_os("PORT").is_none() {
                 env.push(("PORT".into(), p.to_string()));
@@ -584,28 +698,53 @@ impl Supervisor {
         self.slots[i].last_exit = Some(exit);
         self.dirty = true;
 
-        if self.opts.exit_code_from.as_deref() == Some(name.as_str()) && self.exit_code_from.is_none() {
+        if self.opts.exit_code_from.as_deref() == Some(name.as_str())
+            && self.exit_code_from.is_none()
+        {
             self.exit_code_from = Some(exit.code.unwrap_or_else(|| 128 + exit.signal.unwrap_or(0)));
         }
 
         if let (Some(after), false) = (r.after_stop, self.shutting_down) {
             // Stopped by the supervisor because its health check went DOWN.
             match after {
-                AfterExit::Restart { delay } => self.schedule_restart(i, delay, "health check DOWN"),
+                AfterExit::Restart { delay } => {
+                    self.schedule_restart(i, delay, "health check DOWN")
+                }
                 AfterExit::Final(state) => self.set_state(i, state, ""),
             }
         } else if std::mem::take(&mut self.slots[i].restart_now) && !self.shutting_down {
-            self.out.event(Level::Info, &format!("{name}: {} — restarting", exit.describe()));
+            self.out.event(
+                Level::Info,
+                &format!("{name}: {} — restarting", exit.describe()),
+            );
             self.start(i, false);
         } else if outcome.requested || self.shutting_down {
-            self.set_state(i, State::Stopped { detail: format!("stopped ({})", exit.describe()) }, "");
+            self.set_state(
+                i,
+                State::Stopped {
+                    detail: format!("stopped ({})", exit.describe()),
+                },
+                "",
+            );
             self.stop_receipt(i, exit, ran_for);
         } else {
-            let how = format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for));
+            let how = format!(
+                "{} after {}",
+                exit.describe(),
+                crate::clock::short_duration(ran_for)
+            );
             let task = Arc::clone(&self.slots[i].task);
-            match task::after_exit(&task, &mut self.slots[i].tracker, Cause::Exit(exit), ran_for, Instant::now()) {
+            match task::after_exit(
+                &task,
+                &mut self.slots[i].tracker,
+                Cause::Exit(exit),
+                ran_for,
+                Instant::now(),
+            ) {
                 AfterExit::Restart { delay } => self.schedule_restart(i, delay, &how),
-                AfterExit::Final(State::Exited) => self.set_state(i, State::Exited, &format!(" — {how}")),
+                AfterExit::Final(State::Exited) => {
+                    self.set_state(i, State::Exited, &format!(" — {how}"))
+                }
                 AfterExit::Final(State::Failed { reason }) if reason == exit.describe() => {
                     self.set_state(i, State::Failed { reason: how }, "")
                 }
@@ -614,7 +753,10 @@ impl Supervisor {
             let ends_all = self.opts.abort_on_exit
                 || self.opts.exit_code_from.as_deref() == Some(name.as_str());
             if ends_all && !self.shutting_down {
-                self.out.event(Level::Info, &format!("{name} exited: stopping everything (--abort-on-exit)"));
+                self.out.event(
+                    Level::Info,
+                    &format!("{name} exited: stopping everything (--abort-on-exit)"),
+                );
                 self.begin_shutdown();
             }
         }
@@ -633,7 +775,10 @@ impl Supervisor {
         self.set_state(
             i,
             State::Restarting { at, delay },
-            &format!(" — {why}; restart #{n} in {}", crate::clock::short_duration(delay)),
+            &format!(
+                " — {why}; restart #{n} in {}",
+                crate::clock::short_duration(delay)
+            ),
         );
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -649,19 +794,34 @@ impl Supervisor {
         if slot.stop_sent {
             return;
         }
-        let Some(r) = slot.run.as_mut().filter(|r| r.id == run && r.after_stop.is_none()) else {
+        let Some(r) = slot
+            .run
+            .as_mut()
+            .filter(|r| r.id == run && r.after_stop.is_none())
+        else {
             return;
         };
         let ran_for = r.started.elapsed();
         r.last_probe = Some((ok, detail.clone(), SystemTime::now()));
-        let change = task::on_probe(health.retries, &mut r.health, ok, ran_for < health.start_period);
+        let change = task::on_probe(
+            health.retries,
+            &mut r.health,
+            ok,
+            ran_for < health.start_period,
+        );
         let failures = r.health.failures;
         let state = &slot.state;
         match change {
             HealthChange::Unchanged => {}
             HealthChange::Up => {
                 if !matches!(state, State::Up { .. }) {
-                    self.set_state(i, State::Up { since: Instant::now() }, &format!(" — healthy ({detail})"));
+                    self.set_state(
+                        i,
+                        State::Up {
+                            since: Instant::now(),
+                        },
+                        &format!(" — healthy ({detail})"),
+                    );
                     self.schedule();
                 }
             }
@@ -675,14 +835,25 @@ impl Supervisor {
                 }
                 let reason = format!("{detail} ({failures} failures in a row)");
                 self.set_state(i, State::Down { reason }, "");
-                let decision = task::after_exit(&task, &mut self.slots[i].tracker, Cause::Down, ran_for, Instant::now());
-                if matches!(decision, AfterExit::Final(_)) && task.restart == crate::manifest::RestartPolicy::Never {
+                let decision = task::after_exit(
+                    &task,
+                    &mut self.slots[i].tracker,
+                    Cause::Down,
+                    ran_for,
+                    Instant::now(),
+                );
+                if matches!(decision, AfterExit::Final(_))
+                    && task.restart == crate::manifest::RestartPolicy::Never
+                {
                     // No restart policy: it stays DOWN and keeps running.
                     return;
                 }
                 if let Some(r) = self.slots[i].run.as_mut() {
                     r.after_stop = Some(decision);
-                    let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                    let _ = r.control.send(Control::Stop {
+                        signal: task.stop_signal,
+                        timeout: task.stop_timeout,
+                    });
                 }
             }
         }
@@ -692,12 +863,20 @@ impl Supervisor {
         self.shutting_down = true;
         for i in 0..self.slots.len() {
             match self.slots[i].state {
-                State::Pending { .. } => {
-                    self.set_state(i, State::Stopped { detail: "not started".into() }, "")
-                }
-                State::Restarting { .. } => {
-                    self.set_state(i, State::Stopped { detail: "stopped while waiting to restart".into() }, "")
-                }
+                State::Pending { .. } => self.set_state(
+                    i,
+                    State::Stopped {
+                        detail: "not started".into(),
+                    },
+                    "",
+                ),
+                State::Restarting { .. } => self.set_state(
+                    i,
+                    State::Stopped {
+                        detail: "stopped while waiting to restart".into(),
+                    },
+                    "",
+                ),
                 _ => {}
             }
         }
@@ -712,9 +891,10 @@ impl Supervisor {
                 continue;
             }
             let name = &self.slots[i].task.name;
-            let has_running_dependent = self.slots.iter().any(|s| {
-                s.run.is_some() && s.task.depends_on.iter().any(|d| &d.task == name)
-            });
+            let has_running_dependent = self
+                .slots
+                .iter()
+                .any(|s| s.run.is_some() && s.task.depends_on.iter().any(|d| &d.task == name));
             if has_running_dependent {
                 continue;
             }
@@ -722,7 +902,10 @@ impl Supervisor {
             let slot = &mut self.slots[i];
             slot.stop_sent = true;
             if let Some(r) = &slot.run {
-                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                let _ = r.control.send(Control::Stop {
+                    signal: task.stop_signal,
+                    timeout: task.stop_timeout,
+                });
                 self.out.event(
                     Level::Info,
                     &format!(
@@ -766,11 +949,13 @@ impl Supervisor {
         let dir = self.state_dir.archive_dir();
         let stamp = crate::clock::rfc3339(SystemTime::now()).replace(':', "");
         let dest = dir.join(format!("{name}-{stamp}.log.gz"));
-        let result = std::fs::create_dir_all(&dir).and_then(|_| crate::logs::writer::gzip_file(&log, &dest));
+        let result =
+            std::fs::create_dir_all(&dir).and_then(|_| crate::logs::writer::gzip_file(&log, &dest));
         match result {
             Ok(()) => Some(dest),
             Err(e) => {
-                self.out.event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
+                self.out
+                    .event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
                 None
             }
         }
@@ -782,7 +967,9 @@ impl Supervisor {
         let (level, detail) = match &state {
             State::Failed { reason } => (Level::Error, format!(" — {reason}")),
             State::Restarting { .. } => (Level::Warn, String::new()),
-            State::Degraded { reason } | State::Down { reason } => (Level::Warn, format!(" — {reason}")),
+            State::Degraded { reason } | State::Down { reason } => {
+                (Level::Warn, format!(" — {reason}"))
+            }
             State::Stopped { detail } => (Level::Info, format!(" — {detail}")),
             State::Blocked { approve } => (Level::Warn, format!(" — approve with: {approve}")),
             _ => (Level::Info, String::new()),
@@ -796,7 +983,8 @@ impl Supervisor {
         );
         if !quiet_change {
             let st = self.slots[i].state.name();
-            self.out.event(level, &format!("{name}: {st}{detail}{suffix}"));
+            self.out
+                .event(level, &format!("{name}: {st}{detail}{suffix}"));
         }
     }
 }
@@ -825,7 +1013,9 @@ impl Slot {
         Slot {
             task: Arc::new(task.clone()),
             selected,
-            state: State::Stopped { detail: "not started".into() },
+            state: State::Stopped {
+                detail: "not started".into(),
+            },
             run: None,
             sink: None,
             tracker: RestartTracker::default(),
@@ -860,10 +1050,15 @@ pub fn config_hash(task: &Task) -> String {
     format!("{h:016x}")
 }
 
-
 /// `web-dev` → `WEB_DEV`, for `BTS_PORT_<TASK>`.
 pub fn env_suffix(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -130,7 +130,11 @@ pub fn after_exit(
     if ran_for >= BACKOFF_RESET_AFTER {
         tracker.consecutive = 0;
     }
-    while tracker.restarts.front().is_some_and(|t| now.duration_since(*t) > task.restart_window) {
+    while tracker
+        .restarts
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > task.restart_window)
+    {
         tracker.restarts.pop_front();
     }
     if tracker.restarts.len() as u32 >= task.max_restarts {
@@ -160,7 +164,9 @@ pub fn backoff_delay(base: Duration, n: u32) -> Duration {
 fn final_state(cause: Cause) -> State {
     match cause {
         Cause::Exit(e) if e.success() => State::Exited,
-        other => State::Failed { reason: describe(other) },
+        other => State::Failed {
+            reason: describe(other),
+        },
     }
 }
 
@@ -191,7 +197,12 @@ pub enum HealthChange {
 /// Fold one probe result into the tracker (SPEC section 2 `health`): the first success
 /// makes the task UP; failures before it and inside `start_period` do not count; after
 /// that, a failure is DEGRADED and `retries` in a row are DOWN; a success recovers.
-pub fn on_probe(retries: u32, tracker: &mut HealthTracker, ok: bool, in_start_period: bool) -> HealthChange {
+pub fn on_probe(
+    retries: u32,
+    tracker: &mut HealthTracker,
+    ok: bool,
+    in_start_period: bool,
+) -> HealthChange {
     if ok {
         tracker.ever_ok = true;
         tracker.failures = 0;
@@ -242,16 +253,28 @@ mod tests {
         }
     }
 
-    const FAIL: Cause = Cause::Exit(ExitInfo { code: Some(1), signal: None });
-    const OK: Cause = Cause::Exit(ExitInfo { code: Some(0), signal: None });
+    const FAIL: Cause = Cause::Exit(ExitInfo {
+        code: Some(1),
+        signal: None,
+    });
+    const OK: Cause = Cause::Exit(ExitInfo {
+        code: Some(0),
+        signal: None,
+    });
 
     #[test]
     fn never_policy_is_final() {
         let t = task(RestartPolicy::Never, 3);
         let mut tr = RestartTracker::default();
         let now = Instant::now();
-        assert_eq!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Final(State::Exited));
-        assert!(matches!(after_exit(&t, &mut tr, FAIL, Duration::ZERO, now), AfterExit::Final(State::Failed { .. })));
+        assert_eq!(
+            after_exit(&t, &mut tr, OK, Duration::ZERO, now),
+            AfterExit::Final(State::Exited)
+        );
+        assert!(matches!(
+            after_exit(&t, &mut tr, FAIL, Duration::ZERO, now),
+            AfterExit::Final(State::Failed { .. })
+        ));
     }
 
     #[test]
@@ -267,7 +290,10 @@ mod tests {
                     now += delay;
                 }
                 AfterExit::Final(s) => {
-                    assert!(matches!(s, State::Failed { ref reason } if reason.contains("crash loop")), "{s:?}");
+                    assert!(
+                        matches!(s, State::Failed { ref reason } if reason.contains("crash loop")),
+                        "{s:?}"
+                    );
                     break;
                 }
             }
@@ -276,7 +302,10 @@ mod tests {
         assert_eq!(delays, vec![1, 2, 4]);
         // A clean exit is final under on-failure.
         let mut tr = RestartTracker::default();
-        assert_eq!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Final(State::Exited));
+        assert_eq!(
+            after_exit(&t, &mut tr, OK, Duration::ZERO, now),
+            AfterExit::Final(State::Exited)
+        );
     }
 
     #[test]
@@ -285,12 +314,17 @@ mod tests {
         let mut tr = RestartTracker::default();
         let mut now = Instant::now();
         for _ in 0..2 {
-            assert!(matches!(after_exit(&t, &mut tr, OK, Duration::ZERO, now), AfterExit::Restart { .. }));
+            assert!(matches!(
+                after_exit(&t, &mut tr, OK, Duration::ZERO, now),
+                AfterExit::Restart { .. }
+            ));
         }
         now += Duration::from_secs(601);
         assert_eq!(
             after_exit(&t, &mut tr, OK, Duration::from_secs(61), now),
-            AfterExit::Restart { delay: Duration::from_secs(1) }
+            AfterExit::Restart {
+                delay: Duration::from_secs(1)
+            }
         );
     }
 
@@ -299,18 +333,29 @@ mod tests {
         let mut h = HealthTracker::default();
         assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Unchanged);
         assert_eq!(on_probe(3, &mut h, true, true), HealthChange::Up);
-        assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Degraded, "after a success the start period no longer shields");
+        assert_eq!(
+            on_probe(3, &mut h, false, true),
+            HealthChange::Degraded,
+            "after a success the start period no longer shields"
+        );
         assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Degraded);
         assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Down);
         assert_eq!(on_probe(3, &mut h, true, false), HealthChange::Up);
         let mut fresh = HealthTracker::default();
-        assert_eq!(on_probe(2, &mut fresh, false, false), HealthChange::Degraded, "past start_period failures count");
+        assert_eq!(
+            on_probe(2, &mut fresh, false, false),
+            HealthChange::Degraded,
+            "past start_period failures count"
+        );
     }
 
     #[test]
     fn backoff_caps() {
         assert_eq!(backoff_delay(Duration::from_secs(1), 10), MAX_BACKOFF);
-        assert_eq!(backoff_delay(Duration::from_millis(100), 2), Duration::from_millis(400));
+        assert_eq!(
+            backoff_delay(Duration::from_millis(100), 2),
+            Duration::from_millis(400)
+        );
         assert_eq!(backoff_delay(Duration::from_secs(1), u32::MAX), MAX_BACKOFF);
     }
 

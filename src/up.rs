@@ -32,14 +32,23 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
         }
     }
     let sd = StateDir::ensure(&manifest.settings.state_dir).map_err(|e| {
-        AppError::io(format!("cannot create the state dir {}", manifest.settings.state_dir.display()), e)
+        AppError::io(
+            format!(
+                "cannot create the state dir {}",
+                manifest.settings.state_dir.display()
+            ),
+            e,
+        )
     })?;
     let lock = sd
         .try_lock()
         .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
     let Some(lock) = lock else {
         if args.internal_daemon {
-            eprintln!("bts: another supervisor started first for {}", sd.root().display());
+            eprintln!(
+                "bts: another supervisor started first for {}",
+                sd.root().display()
+            );
             return Ok(exit::FAILURE);
         }
         return hand_over(&manifest, &selected, &sd, &args);
@@ -75,7 +84,10 @@ fn supervise(
     match orphans::sweep_dir(sd.root()) {
         Ok(sweep) => {
             for t in &sweep.stopped {
-                out.event(Level::Warn, &format!("stopped {t}, left running by a previous supervisor"));
+                out.event(
+                    Level::Warn,
+                    &format!("stopped {t}, left running by a previous supervisor"),
+                );
             }
             for t in &sweep.survivors {
                 out.event(Level::Error, &format!("could not stop leftover {t}"));
@@ -83,7 +95,9 @@ fn supervise(
         }
         Err(e) => out.event(Level::Warn, &format!("cannot read the previous state: {e}")),
     }
-    let socket = sd.socket_path().map_err(|e| AppError::io("cannot prepare the control socket", e))?;
+    let socket = sd
+        .socket_path()
+        .map_err(|e| AppError::io("cannot prepare the control socket", e))?;
     // We hold the lock, so a socket file here is stale.
     let _ = std::fs::remove_file(&socket);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -93,7 +107,8 @@ fn supervise(
         .map_err(|e| AppError::io("cannot start the async runtime", e))?;
     let listener = {
         let _guard = runtime.enter();
-        server::bind(&socket).map_err(|e| AppError::io(format!("cannot listen on {}", socket.display()), e))?
+        server::bind(&socket)
+            .map_err(|e| AppError::io(format!("cannot listen on {}", socket.display()), e))?
     };
     let watchdog = spawn_watchdog(sd.root());
     let opts = Options {
@@ -154,10 +169,16 @@ fn detach(
         .append(true)
         .open(&log_path)
         .map_err(|e| AppError::io(format!("cannot open {}", log_path.display()), e))?;
-    let log2 = log.try_clone().map_err(|e| AppError::io("cannot duplicate the log handle", e))?;
-    let exe = std::env::current_exe().map_err(|e| AppError::io("cannot find the bts executable", e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| AppError::io("cannot duplicate the log handle", e))?;
+    let exe =
+        std::env::current_exe().map_err(|e| AppError::io("cannot find the bts executable", e))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("-f").arg(&manifest.path).arg("up").arg("--internal-daemon");
+    cmd.arg("-f")
+        .arg(&manifest.path)
+        .arg("up")
+        .arg("--internal-daemon");
     if global.no_color {
         cmd.arg("--no-color");
     }
@@ -181,7 +202,10 @@ fn detach(
         cmd.arg("--confirm").arg(c);
     }
     cmd.arg("--").args(&args.tasks);
-    cmd.stdin(Stdio::null()).stdout(log).stderr(log2).env("NO_COLOR", "1");
+    cmd.stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .env("NO_COLOR", "1");
     // SAFETY: setsid is async-signal-safe. A new session: the daemon outlives this
     // terminal and never receives its signals.
     unsafe {
@@ -190,21 +214,27 @@ fn detach(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| AppError::io("cannot start the supervisor", e))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| AppError::io("cannot start the supervisor", e))?;
     let pid = child.id() as i32;
 
     // Wait for the daemon to publish its state and answer on its socket.
     let deadline = Instant::now() + Duration::from_secs(10);
     let socket = loop {
         if let Ok(Some(st)) = state::read(sd.root()) {
-            if st.supervisor_pid == pid && client::request(&st.socket, &status_req(), Some(Duration::from_secs(2))).is_ok() {
+            if st.supervisor_pid == pid
+                && client::request(&st.socket, &status_req(), Some(Duration::from_secs(2))).is_ok()
+            {
                 break st.socket;
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(AppError::new(format!("the supervisor exited at start ({status})"))
-                .with_hint(format!("see {}", log_path.display()))
-                .with_code(exit::FAILURE));
+            return Err(
+                AppError::new(format!("the supervisor exited at start ({status})"))
+                    .with_hint(format!("see {}", log_path.display()))
+                    .with_code(exit::FAILURE),
+            );
         }
         if Instant::now() > deadline {
             return Err(AppError::new("the supervisor did not start within 10s")
@@ -221,18 +251,35 @@ fn detach(
     let tasks = loop {
         let r = client::request(&socket, &status_req(), Some(Duration::from_secs(5)))
             .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
-        let tasks: Vec<Digest> = r.tasks.into_iter().filter(|d| selected.contains(&d.task)).collect();
+        let tasks: Vec<Digest> = r
+            .tasks
+            .into_iter()
+            .filter(|d| selected.contains(&d.task))
+            .collect();
         if tasks.iter().all(|d| d.status != "PENDING") || Instant::now() > deadline {
             break tasks;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "bts: supervisor running in the background (pid {pid}); logs in {}", log_path.display());
+    let _ = writeln!(
+        stdout,
+        "bts: supervisor running in the background (pid {pid}); logs in {}",
+        log_path.display()
+    );
     for d in &tasks {
         let _ = writeln!(stdout, "{}", digest::receipt_line(d));
     }
-    Ok(if tasks.iter().any(|d| d.status == "FAILED" || d.status == "BLOCKED") { exit::FAILURE } else { exit::OK })
+    Ok(
+        if tasks
+            .iter()
+            .any(|d| d.status == "FAILED" || d.status == "BLOCKED")
+        {
+            exit::FAILURE
+        } else {
+            exit::OK
+        },
+    )
 }
 
 fn status_req() -> Request {
@@ -240,7 +287,12 @@ fn status_req() -> Request {
 }
 
 /// A supervisor already runs for this state dir: send it the new desired state.
-fn hand_over(manifest: &Manifest, selected: &BTreeSet<String>, sd: &StateDir, args: &UpArgs) -> Result<u8, AppError> {
+fn hand_over(
+    manifest: &Manifest,
+    selected: &BTreeSet<String>,
+    sd: &StateDir,
+    args: &UpArgs,
+) -> Result<u8, AppError> {
     let socket = running_socket(sd)?;
     let req = Request::Up {
         manifest: manifest.path.clone(),
@@ -268,9 +320,11 @@ pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
             }
         }
         if Instant::now() > deadline {
-            return Err(AppError::new("a supervisor holds the lock but publishes no socket")
-                .with_hint("run `bts cleanup`")
-                .with_code(exit::FAILURE));
+            return Err(
+                AppError::new("a supervisor holds the lock but publishes no socket")
+                    .with_hint("run `bts cleanup`")
+                    .with_code(exit::FAILURE),
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -279,8 +333,12 @@ pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
 /// Print what a supervisor answered (its messages or its error); returns the exit code.
 pub fn print_response(r: &Response) -> Result<u8, AppError> {
     if !r.ok {
-        let mut e = AppError::new(r.error.clone().unwrap_or_else(|| "the supervisor refused the request".into()))
-            .with_code(if r.code == 0 { exit::FAILURE } else { r.code });
+        let mut e = AppError::new(
+            r.error
+                .clone()
+                .unwrap_or_else(|| "the supervisor refused the request".into()),
+        )
+        .with_code(if r.code == 0 { exit::FAILURE } else { r.code });
         if let Some(h) = &r.hint {
             e = e.with_hint(h.clone());
         }
@@ -295,18 +353,33 @@ pub fn print_response(r: &Response) -> Result<u8, AppError> {
 
 /// `--wait`: poll until every selected task is UP (or EXITED 0); on FAILED, BLOCKED or
 /// timeout print the digests of the tasks at fault with their last log lines, exit 1.
-fn wait_until_up(socket: &Path, selected: &BTreeSet<String>, timeout: Duration, sd: &StateDir) -> Result<u8, AppError> {
+fn wait_until_up(
+    socket: &Path,
+    selected: &BTreeSet<String>,
+    timeout: Duration,
+    sd: &StateDir,
+) -> Result<u8, AppError> {
     let deadline = Instant::now() + timeout;
     loop {
         let r = client::request(socket, &status_req(), Some(Duration::from_secs(5)))
             .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
-        let tasks: Vec<Digest> = r.tasks.into_iter().filter(|d| selected.contains(&d.task)).collect();
-        let failed: Vec<&Digest> = tasks.iter().filter(|d| matches!(d.status.as_str(), "FAILED" | "BLOCKED")).collect();
+        let tasks: Vec<Digest> = r
+            .tasks
+            .into_iter()
+            .filter(|d| selected.contains(&d.task))
+            .collect();
+        let failed: Vec<&Digest> = tasks
+            .iter()
+            .filter(|d| matches!(d.status.as_str(), "FAILED" | "BLOCKED"))
+            .collect();
         if !failed.is_empty() {
             report_failure("bts up --wait: tasks failed", &failed, sd);
             return Ok(exit::FAILURE);
         }
-        if tasks.iter().all(|d| d.status == "UP" || d.status == "EXITED") {
+        if tasks
+            .iter()
+            .all(|d| d.status == "UP" || d.status == "EXITED")
+        {
             let mut stdout = std::io::stdout().lock();
             for d in &tasks {
                 let _ = writeln!(stdout, "{}", digest::receipt_line(d));
@@ -315,9 +388,15 @@ fn wait_until_up(socket: &Path, selected: &BTreeSet<String>, timeout: Duration, 
             return Ok(exit::OK);
         }
         if Instant::now() > deadline {
-            let late: Vec<&Digest> = tasks.iter().filter(|d| d.status != "UP" && d.status != "EXITED").collect();
+            let late: Vec<&Digest> = tasks
+                .iter()
+                .filter(|d| d.status != "UP" && d.status != "EXITED")
+                .collect();
             report_failure(
-                &format!("bts up --wait: timed out after {}", humantime::format_duration(timeout)),
+                &format!(
+                    "bts up --wait: timed out after {}",
+                    humantime::format_duration(timeout)
+                ),
                 &late,
                 sd,
             );
@@ -348,7 +427,13 @@ fn report_failure(title: &str, tasks: &[&Digest], sd: &StateDir) {
 pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<String>, AppError> {
     let mut chosen: Vec<String> = Vec::new();
     if patterns.is_empty() {
-        chosen.extend(manifest.tasks.iter().filter(|t| t.autostart).map(|t| t.name.clone()));
+        chosen.extend(
+            manifest
+                .tasks
+                .iter()
+                .filter(|t| t.autostart)
+                .map(|t| t.name.clone()),
+        );
     } else {
         for p in patterns {
             let matcher = Glob::new(p)
@@ -379,7 +464,10 @@ pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<Strin
 
 pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
     let known: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
-    AppError::new(format!("{what}: no task matches `{name}` in {}", manifest.path.display()))
-        .with_hint(format!("known tasks: {}", known.join(", ")))
-        .with_code(exit::USAGE)
+    AppError::new(format!(
+        "{what}: no task matches `{name}` in {}",
+        manifest.path.display()
+    ))
+    .with_hint(format!("known tasks: {}", known.join(", ")))
+    .with_code(exit::USAGE)
 }

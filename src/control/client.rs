@@ -20,7 +20,10 @@ pub fn request(socket: &Path, req: &Request, timeout: Option<Duration>) -> io::R
     let mut answer = String::new();
     reader.read_line(&mut answer)?;
     if answer.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the supervisor closed the connection"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the supervisor closed the connection",
+        ));
     }
     serde_json::from_str(&answer).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

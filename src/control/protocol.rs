@@ -66,6 +66,12 @@ pub struct Response {
 
 impl Response {
     pub fn error(message: impl Into<String>, hint: Option<String>) -> Self {
-        Response { ok: false, error: Some(message.into()), hint, code: crate::errors::exit::USAGE, ..Default::default() }
+        Response {
+            ok: false,
+            error: Some(message.into()),
+            hint,
+            code: crate::errors::exit::USAGE,
+            ..Default::default()
+        }
     }
 }

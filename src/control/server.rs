@@ -48,7 +48,11 @@ async fn handle(stream: UnixStream, tx: mpsc::UnboundedSender<Incoming>) {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = match (&mut reader).take(MAX_REQUEST as u64 + 1).read_until(b'\n', &mut line).await {
+        let n = match (&mut reader)
+            .take(MAX_REQUEST as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+        {
             Ok(n) => n,
             Err(_) => return,
         };

@@ -21,12 +21,12 @@ pub struct LogWriter {
 impl LogWriter {
     /// Open (creating it) the log at `path`; `truncate` starts it empty.
     pub fn open(path: &Path, max_kb: u64, keep: u32, truncate: bool) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(!truncate)
-            .write(true)
-            .truncate(truncate)
-            .open(path)?;
+        // O_APPEND: every write lands at the current end, also after `set_len(0)`
+        // (a plain write would go on at its old offset and leave a sparse hole).
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        if truncate {
+            file.set_len(0)?;
+        }
         let size = file.metadata()?.len();
         Ok(LogWriter {
             path: path.to_path_buf(),
@@ -48,16 +48,35 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Append one batch of whole lines with a single write.
-    pub fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+    /// Append one batch of whole lines, normally with a single write. A batch that would
+    /// pass the size limit is split at a line boundary and the log rotated in between, so
+    /// no file grows much past `log_max_kb` (a single line longer than that is kept whole).
+    pub fn write_batch(&mut self, mut batch: &[u8]) -> io::Result<()> {
+        while !batch.is_empty() {
+            let room = self.max_bytes.saturating_sub(self.size) as usize;
+            if batch.len() <= room {
+                self.file.write_all(batch)?;
+                self.size += batch.len() as u64;
+                return Ok(());
+            }
+            // The longest run of whole lines that fits; at least one line when the file is
+            // empty, so progress is guaranteed.
+            let cut = match memchr::memrchr(b'\n', &batch[..room.min(batch.len())]) {
+                Some(i) => i + 1,
+                None if self.size == 0 => {
+                    memchr::memchr(b'\n', batch).map_or(batch.len(), |i| i + 1)
+                }
+                None => 0,
+            };
+            if cut > 0 {
+                self.file.write_all(&batch[..cut])?;
+                self.size += cut as u64;
+                batch = &batch[cut..];
+            }
+            if !batch.is_empty() {
+                self.rotate()?;
+            }
         }
-        if self.size > 0 && self.size + batch.len() as u64 > self.max_bytes {
-            self.rotate()?;
-        }
-        self.file.write_all(batch)?;
-        self.size += batch.len() as u64;
         Ok(())
     }
 
@@ -119,8 +138,14 @@ mod tests {
         assert!(rotated_path(&path, 2).exists());
         assert!(!rotated_path(&path, 3).exists());
         let mut s = String::new();
-        GzDecoder::new(File::open(rotated_path(&path, 1)).unwrap()).read_to_string(&mut s).unwrap();
+        GzDecoder::new(File::open(rotated_path(&path, 1)).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
         assert_eq!(s.len(), 600);
         assert_eq!(fs::read(&path).unwrap().len(), 600);
+        assert!(
+            !fs::read(&path).unwrap().contains(&0),
+            "no sparse hole after rotation"
+        );
     }
 }

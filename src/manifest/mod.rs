@@ -1,8 +1,17 @@
-//! The manifest: discovery, raw serde types, validation into [`model`], and the
-//! diagnostics that name file, line and column.
+//! The manifest: discovery, the positioned YAML tree (the raw layer), validation into
+//! [`model`], and the diagnostics that name file, line and column. No logic here.
 
+pub mod diag;
+pub mod discover;
+pub mod graph;
+pub mod interp;
+pub mod load;
 pub mod model;
+pub mod node;
+pub mod validate;
 
+pub use diag::ManifestError;
+pub use discover::discover;
+pub use load::load;
+pub use load::load_path;
 pub use model::*;
-mod stopgap;
-pub use stopgap::load;

@@ -121,7 +121,9 @@ impl CommandSpec {
                 let mut out = program.clone();
                 for a in args {
                     out.push(' ');
-                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
+                    if a.is_empty()
+                        || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c))
+                    {
                         out.push('\'');
                         out.push_str(&a.replace('\'', r"'\''"));
                         out.push('\'');

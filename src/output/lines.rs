@@ -85,7 +85,16 @@ mod tests {
     #[test]
     fn splits_across_chunks() {
         let out = collect(&[b"ab", b"c\nde\r\nf", b"", b"g\n\nh"]);
-        assert_eq!(out, vec![b"abc".to_vec(), b"de".to_vec(), b"fg".to_vec(), b"".to_vec(), b"h".to_vec()]);
+        assert_eq!(
+            out,
+            vec![
+                b"abc".to_vec(),
+                b"de".to_vec(),
+                b"fg".to_vec(),
+                b"".to_vec(),
+                b"h".to_vec()
+            ]
+        );
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl TaskSink {
         let ts = clock::rfc3339(now);
         let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
         let show = self.out.mode != OutputMode::Quiet;
-        let (log_buf, term_buf, term_lines) = (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
+        let (log_buf, term_buf, term_lines) =
+            (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
         let probe = &mut self.log_probe;
         splitter.feed(data, |line| {
             push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
@@ -87,7 +88,8 @@ impl TaskSink {
         let ts = clock::rfc3339(now);
         let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
         let show = self.out.mode != OutputMode::Quiet;
-        let (log_buf, term_buf, term_lines) = (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
+        let (log_buf, term_buf, term_lines) =
+            (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
         let probe = &mut self.log_probe;
         splitter.flush(|line| {
             push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
@@ -125,7 +127,9 @@ impl TaskSink {
         if self.dropped == 0 {
             return;
         }
-        let due = self.last_drop_note.is_none_or(|t| t.elapsed() >= DROP_NOTE_EVERY);
+        let due = self
+            .last_drop_note
+            .is_none_or(|t| t.elapsed() >= DROP_NOTE_EVERY);
         if force || due {
             self.out.event(
                 Level::Warn,

@@ -31,7 +31,10 @@ pub struct Terminal {
 impl Terminal {
     /// Start the writer thread on stdout.
     pub fn start() -> (Arc<Terminal>, JoinHandle<()>) {
-        let term = Arc::new(Terminal { q: Mutex::new(Queue::default()), cv: Condvar::new() });
+        let term = Arc::new(Terminal {
+            q: Mutex::new(Queue::default()),
+            cv: Condvar::new(),
+        });
         let t = Arc::clone(&term);
         let handle = std::thread::Builder::new()
             .name("bts-terminal".into())

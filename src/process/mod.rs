@@ -49,8 +49,13 @@ pub fn spawn(
         cmd.pre_exec(unix::reset_signal_dispositions);
     }
     let child = cmd.spawn()?;
-    let pid = child.id().map(|p| p as i32).ok_or_else(|| {
-        std::io::Error::other("child exited before its pid could be read")
-    })?;
-    Ok(Spawned { child, pid, pgid: pid })
+    let pid = child
+        .id()
+        .map(|p| p as i32)
+        .ok_or_else(|| std::io::Error::other("child exited before its pid could be read"))?;
+    Ok(Spawned {
+        child,
+        pid,
+        pgid: pid,
+    })
 }

@@ -5,13 +5,15 @@ use std::io;
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, Signal};
-use nix::unistd::Pid;
 
 /// Send `sig` to every process in group `pgid`. `Ok(false)` when the group is empty.
 pub fn signal_group(pgid: i32, sig: i32) -> io::Result<bool> {
     if pgid <= 1 {
         // killpg(0|1) would hit our own group or everything: never a task's group.
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to signal pgid <= 1"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal pgid <= 1",
+        ));
     }
     // SAFETY: killpg has no memory-safety preconditions.
     let rc = unsafe { libc::killpg(pgid, sig) };
@@ -30,16 +32,6 @@ pub fn group_alive(pgid: i32) -> bool {
         Ok(alive) => alive,
         // EPERM: a member exists that we may not signal (setuid helper): still alive.
         Err(_) => true,
-    }
-}
-
-/// Send `sig` to one process.
-pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
-    let sig = if sig == 0 { None } else { Some(Signal::try_from(sig).map_err(io::Error::from)?) };
-    match signal::kill(Pid::from_raw(pid), sig) {
-        Ok(()) => Ok(true),
-        Err(Errno::ESRCH) => Ok(false),
-        Err(e) => Err(io::Error::from(e)),
     }
 }
 

@@ -53,7 +53,9 @@ impl Supervisor {
             }
             Request::Down { tasks } => {
                 if tasks.is_empty() {
-                    let all: Vec<usize> = (0..self.slots.len()).filter(|&i| !self.slots[i].removed).collect();
+                    let all: Vec<usize> = (0..self.slots.len())
+                        .filter(|&i| !self.slots[i].removed)
+                        .collect();
                     self.park(all, Until::Stopped, reply, vec![]);
                     if !self.shutting_down {
                         self.out.event(Level::Info, "bts down: stopping all tasks");
@@ -79,21 +81,43 @@ impl Supervisor {
                     for &i in &idx {
                         messages.push(self.restart_task(i));
                     }
-                    self.park(idx, if wait { Until::Up } else { Until::Started }, reply, messages);
+                    self.park(
+                        idx,
+                        if wait { Until::Up } else { Until::Started },
+                        reply,
+                        messages,
+                    );
                 }
                 Err(e) => {
                     let _ = reply.send(e);
                 }
             },
-            Request::Up { manifest, tasks, confirm, yes } => {
+            Request::Up {
+                manifest,
+                tasks,
+                confirm,
+                yes,
+            } => {
                 let r = self.reload(&manifest, &tasks, &confirm, yes);
                 let _ = reply.send(r);
             }
         }
     }
 
-    fn park(&mut self, tasks: Vec<usize>, until: Until, reply: oneshot::Sender<Response>, messages: Vec<String>) {
-        self.waiters.push(Waiter { tasks, until, reply: Some(reply), receipts: vec![], messages });
+    fn park(
+        &mut self,
+        tasks: Vec<usize>,
+        until: Until,
+        reply: oneshot::Sender<Response>,
+        messages: Vec<String>,
+    ) {
+        self.waiters.push(Waiter {
+            tasks,
+            until,
+            reply: Some(reply),
+            receipts: vec![],
+            messages,
+        });
         self.check_waiters();
     }
 
@@ -108,7 +132,10 @@ impl Supervisor {
             let done = w.tasks.iter().all(|&t| {
                 let s = &self.slots[t];
                 match w.until {
-                    Until::Stopped => s.run.is_none() && !matches!(s.state, State::Restarting { .. } | State::Pending { .. }),
+                    Until::Stopped => {
+                        s.run.is_none()
+                            && !matches!(s.state, State::Restarting { .. } | State::Pending { .. })
+                    }
                     Until::Started => s.run.is_some() && !s.stop_sent || s.state.is_final(),
                     Until::Up => matches!(s.state, State::Up { .. }) || s.state.is_final(),
                 }
@@ -131,7 +158,8 @@ impl Supervisor {
 
     fn answer(&self, mut w: Waiter) {
         let tasks: Vec<_> = w.tasks.iter().map(|&t| self.digest(t)).collect();
-        let bad = w.until != Until::Stopped && w.tasks.iter().any(|&t| self.slots[t].state.is_bad());
+        let bad =
+            w.until != Until::Stopped && w.tasks.iter().any(|&t| self.slots[t].state.is_bad());
         let r = Response {
             ok: true,
             project: self.project.clone(),
@@ -148,7 +176,9 @@ impl Supervisor {
 
     /// Slots matching names or globs; an unknown one is an error naming the known tasks.
     fn resolve(&self, patterns: &[String]) -> Result<Vec<usize>, Response> {
-        let live: Vec<usize> = (0..self.slots.len()).filter(|&i| !self.slots[i].removed).collect();
+        let live: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| !self.slots[i].removed)
+            .collect();
         if patterns.is_empty() {
             return Ok(live);
         }
@@ -164,7 +194,10 @@ impl Supervisor {
                 })
                 .collect();
             if hits.is_empty() {
-                let known: Vec<&str> = live.iter().map(|&i| self.slots[i].task.name.as_str()).collect();
+                let known: Vec<&str> = live
+                    .iter()
+                    .map(|&i| self.slots[i].task.name.as_str())
+                    .collect();
                 return Err(Response::error(
                     format!("no task matches `{p}`"),
                     Some(format!("known tasks: {}", known.join(", "))),
@@ -183,18 +216,31 @@ impl Supervisor {
         match &slot.run {
             Some(r) if !slot.stop_sent => {
                 slot.stop_sent = true;
-                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                let _ = r.control.send(Control::Stop {
+                    signal: task.stop_signal,
+                    timeout: task.stop_timeout,
+                });
                 let pid = r.pid;
                 self.out.event(
                     Level::Info,
-                    &format!("{}: stopping (pid {pid}, {})", task.name, crate::process::unix::signal_name(task.stop_signal)),
+                    &format!(
+                        "{}: stopping (pid {pid}, {})",
+                        task.name,
+                        crate::process::unix::signal_name(task.stop_signal)
+                    ),
                 );
             }
             Some(_) => {}
             None => {
                 if matches!(slot.state, State::Pending { .. } | State::Restarting { .. }) {
                     slot.seq += 1;
-                    self.set_state(i, State::Stopped { detail: "stopped by the user".into() }, "");
+                    self.set_state(
+                        i,
+                        State::Stopped {
+                            detail: "stopped by the user".into(),
+                        },
+                        "",
+                    );
                 }
             }
         }
@@ -209,7 +255,10 @@ impl Supervisor {
             slot.restart_now = true;
             if !slot.stop_sent {
                 slot.stop_sent = true;
-                let _ = r.control.send(Control::Stop { signal: task.stop_signal, timeout: task.stop_timeout });
+                let _ = r.control.send(Control::Stop {
+                    signal: task.stop_signal,
+                    timeout: task.stop_timeout,
+                });
             }
             format!("restarting {}", task.name)
         } else {
@@ -222,13 +271,25 @@ impl Supervisor {
     /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
     /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
     /// those tasks (and their dependencies).
-    pub(super) fn reload(&mut self, path: &Path, patterns: &[String], _confirm: &[String], _yes: bool) -> Response {
+    pub(super) fn reload(
+        &mut self,
+        path: &Path,
+        patterns: &[String],
+        _confirm: &[String],
+        _yes: bool,
+    ) -> Response {
         let manifest = match manifest::load(Some(path)) {
             Ok(m) => m,
             Err(e) => {
                 let msg = e.to_string();
-                self.out.event(Level::Error, "reload failed: the manifest has errors (nothing changed)");
-                return Response::error(msg, Some("fix the manifest and run `bts up` again".into()));
+                self.out.event(
+                    Level::Error,
+                    "reload failed: the manifest has errors (nothing changed)",
+                );
+                return Response::error(
+                    msg,
+                    Some("fix the manifest and run `bts up` again".into()),
+                );
             }
         };
         let selected = match crate::up::select(&manifest, patterns) {
@@ -242,12 +303,18 @@ impl Supervisor {
         self.schedule();
         self.check_waiters();
         let bad = selected.iter().any(|n| {
-            self.slots.iter().any(|s| !s.removed && &s.task.name == n && s.state.is_bad())
+            self.slots
+                .iter()
+                .any(|s| !s.removed && &s.task.name == n && s.state.is_bad())
         });
         Response {
             ok: true,
             project: self.project.clone(),
-            messages: if messages.is_empty() { vec!["nothing to do: every task is up to date".into()] } else { messages },
+            messages: if messages.is_empty() {
+                vec!["nothing to do: every task is up to date".into()]
+            } else {
+                messages
+            },
             tasks: (0..self.slots.len())
                 .filter(|&i| !self.slots[i].removed && selected.contains(&self.slots[i].task.name))
                 .map(|i| self.digest(i))
@@ -257,7 +324,12 @@ impl Supervisor {
         }
     }
 
-    fn reconcile(&mut self, manifest: &Manifest, selected: &BTreeSet<String>, full: bool) -> Vec<String> {
+    fn reconcile(
+        &mut self,
+        manifest: &Manifest,
+        selected: &BTreeSet<String>,
+        full: bool,
+    ) -> Vec<String> {
         let mut messages = vec![];
         self.common_env = common_env(manifest);
         self.project = manifest.project.clone();
@@ -275,12 +347,18 @@ impl Supervisor {
         }
         for t in &manifest.tasks {
             let wanted = selected.contains(&t.name);
-            match self.slots.iter().position(|s| !s.removed && s.task.name == t.name) {
+            match self
+                .slots
+                .iter()
+                .position(|s| !s.removed && s.task.name == t.name)
+            {
                 None => {
                     self.slots.push(Slot::new(t, wanted));
                     if wanted {
                         let i = self.slots.len() - 1;
-                        self.slots[i].state = State::Pending { waiting_for: String::new() };
+                        self.slots[i].state = State::Pending {
+                            waiting_for: String::new(),
+                        };
                         messages.push(format!("starting {} (new)", t.name));
                     }
                 }
@@ -297,8 +375,12 @@ impl Supervisor {
                     if wanted {
                         self.slots[i].selected = true;
                         let s = &self.slots[i];
-                        if s.run.is_none() && matches!(s.state, State::Stopped { .. } | State::Failed { .. }) {
-                            self.slots[i].state = State::Pending { waiting_for: String::new() };
+                        if s.run.is_none()
+                            && matches!(s.state, State::Stopped { .. } | State::Failed { .. })
+                        {
+                            self.slots[i].state = State::Pending {
+                                waiting_for: String::new(),
+                            };
                             messages.push(format!("starting {}", t.name));
                         }
                     }

@@ -53,7 +53,15 @@ pub(super) fn watch_health(
             tokio::time::sleep(health.start_period).await;
             while !log_matched.load(std::sync::atomic::Ordering::Relaxed) {
                 let detail = format!("no output line matched /{re}/ yet");
-                if tx.send(Msg::Probe { slot, run, ok: false, detail }).is_err() {
+                if tx
+                    .send(Msg::Probe {
+                        slot,
+                        run,
+                        ok: false,
+                        detail,
+                    })
+                    .is_err()
+                {
                     return;
                 }
                 tokio::time::sleep(health.interval).await;
@@ -67,7 +75,15 @@ pub(super) fn watch_health(
             tokio::time::sleep(delay).await;
             let v = probe::check(&health.probe, health.timeout, &task.cwd, &env).await;
             ever_ok |= v.ok;
-            if tx.send(Msg::Probe { slot, run, ok: v.ok, detail: v.detail }).is_err() {
+            if tx
+                .send(Msg::Probe {
+                    slot,
+                    run,
+                    ok: v.ok,
+                    detail: v.detail,
+                })
+                .is_err()
+            {
                 return;
             }
             delay = if ever_ok {
@@ -88,4 +104,3 @@ fn default_start_period(_task: &Task) -> std::time::Duration {
         .and_then(|v| humantime::parse_duration(&v).ok())
         .unwrap_or(std::time::Duration::from_secs(60))
 }
-

@@ -32,7 +32,9 @@ fn http_probe_up_then_degraded_down_and_recovered() {
     r.wait_for("web: DEGRADED — http 503 (1/2 failures)");
     r.wait_for("web: DOWN — http 503 (2 failures in a row)");
     p.write("status", "200");
-    let out = r.wait_until("recovery to UP", |s| s.matches("web: UP — healthy").count() >= 2);
+    let out = r.wait_until("recovery to UP", |s| {
+        s.matches("web: UP — healthy").count() >= 2
+    });
     assert!(out.contains("web: UP — healthy (http 200"), "{out}");
 }
 
@@ -129,8 +131,15 @@ fn healthy_dependency_gates_its_dependent() {
     r.wait_for("api: started");
     let db_ready: u128 = wait_file(&p.file("db.ready")).trim().parse().unwrap();
     let api_start: u128 = wait_file(&p.file("api.start")).trim().parse().unwrap();
-    let ind_start: u128 = wait_file(&p.file("independent.start")).trim().parse().unwrap();
-    assert!(api_start >= db_ready, "api started {}ms before db was ready", (db_ready - api_start) / 1_000_000);
+    let ind_start: u128 = wait_file(&p.file("independent.start"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        api_start >= db_ready,
+        "api started {}ms before db was ready",
+        (db_ready - api_start) / 1_000_000
+    );
     // Independent tasks are not held back by the dependency.
     assert!(ind_start < db_ready, "independent task waited for db");
 }
@@ -143,7 +152,7 @@ fn failed_dependency_fails_its_dependents_without_running_them() {
     cmd: exit 1
   api:
     cmd: touch api.ran
-    depends_on: [db]
+    depends_on: { db: healthy }
   web:
     cmd: touch web.ran
     depends_on: { api: started }
@@ -153,8 +162,16 @@ fn failed_dependency_fails_its_dependents_without_running_them() {
     );
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 1, "{}", r.all());
-    assert!(r.stdout.contains("api: FAILED — dependency db failed"), "{}", r.stdout);
-    assert!(r.stdout.contains("web: FAILED — dependency api failed"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("api: FAILED — dependency db failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("web: FAILED — dependency api failed"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("other-ok"));
     assert!(!p.file("api.ran").exists() && !p.file("web.ran").exists());
 }
@@ -186,10 +203,15 @@ fn busy_port_fails_only_that_task_and_names_the_holder() {
     let out = r.wait_for("web-dev: FAILED");
     let me = std::process::id();
     assert!(
-        out.contains(&format!("web-dev: FAILED — port {port} is in use by pid {me} (")),
+        out.contains(&format!(
+            "web-dev: FAILED — port {port} is in use by pid {me} ("
+        )),
         "{out}"
     );
-    assert!(out.contains("— stop it, or use ") && out.contains(" (free)"), "{out}");
+    assert!(
+        out.contains("— stop it, or use ") && out.contains(" (free)"),
+        "{out}"
+    );
     r.wait_for("other-running");
     r.wait_for("other: UP");
     drop(listener);

@@ -1,6 +1,8 @@
 //! Integration tests: every test runs the real `bts` binary against a manifest in a
 //! temp dir (see `common`).
 
+mod check;
 mod common;
 mod health;
+mod manifest;
 mod up;

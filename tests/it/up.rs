@@ -16,14 +16,26 @@ fn output_is_prefixed_with_time_and_padded_name() {
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 0, "{}", r.all());
     let re = line_re();
-    let line = r.stdout.lines().find(|l| l.ends_with("| hello from a")).expect(&r.stdout);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("| hello from a"))
+        .expect(&r.stdout);
     let caps = re.captures(line).expect(line);
     assert_eq!(&caps[1], "a");
     // Names are padded to the longest selected name, so the bars line up.
     assert!(line.contains("a           | hello from a"), "{line}");
-    assert!(r.stdout.lines().all(|l| re.is_match(l)), "every line has the prefix:\n{}", r.stdout);
+    assert!(
+        r.stdout.lines().all(|l| re.is_match(l)),
+        "every line has the prefix:\n{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains('\x1b'), "no colour without a terminal");
-    assert!(r.stdout.contains("bts         | a: started (pid "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("bts         | a: started (pid "),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -31,7 +43,11 @@ fn exit_code_is_one_when_a_task_fails() {
     let p = Project::new("tasks:\n  ok:\n    cmd: 'true'\n  bad:\n    cmd: exit 3\n");
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 1, "{}", r.all());
-    assert!(r.stdout.contains("bad: FAILED — exited with code 3"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("bad: FAILED — exited with code 3"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("ok: EXITED"), "{}", r.stdout);
 }
 
@@ -42,15 +58,27 @@ fn selected_tasks_bring_their_dependencies_and_skip_the_rest() {
     );
     let r = p.run(&["up", "ap*"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stdout.contains("db-ran") && r.stdout.contains("api-ran"), "{}", r.stdout);
-    assert!(!r.stdout.contains("other-ran") && !r.stdout.contains("maint-ran"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("db-ran") && r.stdout.contains("api-ran"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("other-ran") && !r.stdout.contains("maint-ran"),
+        "{}",
+        r.stdout
+    );
     // The dependency is spawned before its dependent.
     let db = r.stdout.find("db: started").unwrap();
     let api = r.stdout.find("api: started").unwrap();
     assert!(db < api, "{}", r.stdout);
 
     let all = p.run(&["up"]);
-    assert!(!all.stdout.contains("maint-ran"), "autostart: false runs only when named:\n{}", all.stdout);
+    assert!(
+        !all.stdout.contains("maint-ran"),
+        "autostart: false runs only when named:\n{}",
+        all.stdout
+    );
     let named = p.run(&["up", "maint"]);
     assert!(named.stdout.contains("maint-ran"), "{}", named.stdout);
 }
@@ -81,7 +109,12 @@ tasks:
     );
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stdout.contains("port=4100 task=web-dev project=shop api=4200 web=4100"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("port=4100 task=web-dev project=shop api=4200 web=4100"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("api port=4200"), "{}", r.stdout);
     assert!(r.stdout.contains("plain port=unset"), "{}", r.stdout);
 
@@ -110,7 +143,8 @@ tasks:
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(
-        r.stdout.contains("greeting=hello world mode=fallback secret=filevalue task=t-world"),
+        r.stdout
+            .contains("greeting=hello world mode=fallback secret=filevalue task=t-world"),
         "{}",
         r.stdout
     );
@@ -131,7 +165,10 @@ fn log_file_has_every_line_with_a_timestamp_and_a_gitignore() {
     assert_eq!(lines.len(), 4, "{text}");
     let ts = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ").unwrap();
     assert!(lines.iter().all(|l| ts.is_match(l)), "{text}");
-    assert!(lines[0].ends_with(" one") && lines[1].ends_with(" two"), "{text}");
+    assert!(
+        lines[0].ends_with(" one") && lines[1].ends_with(" two"),
+        "{text}"
+    );
     // Invalid UTF-8 is kept byte for byte; a last line without newline is not lost.
     assert!(log.windows(6).any(|w| w == b"\xffbytes"));
     assert!(lines[3].ends_with(" partial"));
@@ -149,13 +186,26 @@ fn log_rotates_into_gzip_files_and_keeps_log_keep() {
     let gz1 = p.file(".bts/logs/noisy.log.1.gz");
     assert!(gz1.exists(), "rotated file exists");
     assert!(p.file(".bts/logs/noisy.log.2.gz").exists());
-    assert!(!p.file(".bts/logs/noisy.log.3.gz").exists(), "only log_keep rotations kept");
+    assert!(
+        !p.file(".bts/logs/noisy.log.3.gz").exists(),
+        "only log_keep rotations kept"
+    );
     let mut text = String::new();
     use std::io::Read;
-    flate2::read::GzDecoder::new(std::fs::File::open(gz1).unwrap()).read_to_string(&mut text).unwrap();
+    flate2::read::GzDecoder::new(std::fs::File::open(gz1).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
     assert!(text.lines().count() > 10, "{text}");
-    assert!(text.lines().all(|l| l.contains(" line-padding")), "whole lines only:\n{text}");
-    assert!(std::fs::metadata(p.file(".bts/logs/noisy.log")).unwrap().len() <= 8 * 1024);
+    assert!(
+        text.lines().all(|l| l.contains(" line-padding")),
+        "whole lines only:\n{text}"
+    );
+    assert!(
+        std::fs::metadata(p.file(".bts/logs/noisy.log"))
+            .unwrap()
+            .len()
+            <= 8 * 1024
+    );
 }
 
 #[test]
@@ -172,7 +222,11 @@ fn crash_loop_restarts_with_backoff_then_fails() {
     assert!(r.stdout.contains("restart #1 in 100ms"), "{}", r.stdout);
     assert!(r.stdout.contains("restart #2 in 200ms"), "{}", r.stdout);
     assert!(r.stdout.contains("restart #3 in 400ms"), "{}", r.stdout);
-    assert!(r.stdout.contains("crash: FAILED — crash loop"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("crash: FAILED — crash loop"),
+        "{}",
+        r.stdout
+    );
     // Backoff was really waited out (0.1 + 0.2 + 0.4 s), so no hot loop.
     assert!(took >= Duration::from_millis(700), "{took:?}");
 }
@@ -200,9 +254,15 @@ fn sigint_stops_everything_gracefully_and_exits_zero() {
     let st = r.wait_exit(DEADLINE).expect("bts exits after SIGINT");
     assert_eq!(st.code(), Some(0), "{}", r.output());
     let out = r.stdout();
-    assert!(out.contains("a: STOPPED") && out.contains("b: STOPPED"), "{out}");
+    assert!(
+        out.contains("a: STOPPED") && out.contains("b: STOPPED"),
+        "{out}"
+    );
     // Reverse dependency order: b (the dependent) is stopped before a.
-    assert!(out.find("b: stopping").unwrap() < out.find("a: stopping").unwrap(), "{out}");
+    assert!(
+        out.find("b: stopping").unwrap() < out.find("a: stopping").unwrap(),
+        "{out}"
+    );
     assert!(pids.iter().all(|p| !alive(*p)));
 }
 
@@ -219,9 +279,20 @@ fn sigterm_ignoring_task_is_killed_at_stop_timeout() {
     r.wait_exit(DEADLINE).expect("bts exits");
     let took = t0.elapsed();
     assert!(!alive(pid));
-    assert!(took >= Duration::from_millis(900), "SIGKILL only after stop_timeout: {took:?}");
-    assert!(took < Duration::from_secs(5), "killed near stop_timeout: {took:?}");
-    assert!(r.stdout().contains("stubborn: STOPPED — stopped (killed by SIGKILL)"), "{}", r.output());
+    assert!(
+        took >= Duration::from_millis(900),
+        "SIGKILL only after stop_timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "killed near stop_timeout: {took:?}"
+    );
+    assert!(
+        r.stdout()
+            .contains("stubborn: STOPPED — stopped (killed by SIGKILL)"),
+        "{}",
+        r.output()
+    );
 }
 
 #[test]
@@ -235,9 +306,14 @@ fn second_signal_kills_at_once() {
     r.wait_for("stubborn: stopping");
     let t0 = Instant::now();
     r.signal(libc::SIGINT);
-    r.wait_exit(DEADLINE).expect("bts exits after the second signal");
+    r.wait_exit(DEADLINE)
+        .expect("bts exits after the second signal");
     assert!(t0.elapsed() < Duration::from_secs(10));
-    assert!(r.stdout().contains("killing every task now"), "{}", r.output());
+    assert!(
+        r.stdout().contains("killing every task now"),
+        "{}",
+        r.output()
+    );
 }
 
 #[test]
@@ -251,18 +327,22 @@ fn no_grandchild_survives_a_stop() {
     assert!(alive(gc));
     r.signal(libc::SIGINT);
     r.wait_exit(DEADLINE).expect("bts exits");
-    assert!(eventually(Duration::from_secs(2), || !alive(gc)), "grandchild {gc} survived");
+    assert!(
+        eventually(Duration::from_secs(2), || !alive(gc)),
+        "grandchild {gc} survived"
+    );
 }
 
 #[test]
 fn leftovers_of_an_exited_leader_are_stopped() {
-    let p = Project::new(
-        "tasks:\n  leaky:\n    cmd: sleep 300 & echo $! > gc.pid; exit 4\n",
-    );
+    let p = Project::new("tasks:\n  leaky:\n    cmd: sleep 300 & echo $! > gc.pid; exit 4\n");
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 1, "{}", r.all());
     let gc: i32 = p.read("gc.pid").trim().parse().unwrap();
-    assert!(!alive(gc), "the leader's background child must not outlive the task");
+    assert!(
+        !alive(gc),
+        "the leader's background child must not outlive the task"
+    );
 }
 
 #[test]
@@ -302,7 +382,9 @@ fn a_million_lines_all_reach_the_log() {
         if let Ok(f) = std::fs::File::open(&gz) {
             use std::io::Read;
             let mut s = String::new();
-            flate2::read::GzDecoder::new(f).read_to_string(&mut s).unwrap();
+            flate2::read::GzDecoder::new(f)
+                .read_to_string(&mut s)
+                .unwrap();
             total += s.lines().count();
         }
     }
@@ -310,7 +392,13 @@ fn a_million_lines_all_reach_the_log() {
     last.clear();
     // log_keep bounds what is on disk, so check the sequence is intact where it is kept:
     // the current file is contiguous and ends at the last line.
-    let nums: Vec<u64> = log.lines().filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect();
-    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "no line lost or torn");
+    let nums: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        nums.windows(2).all(|w| w[1] == w[0] + 1),
+        "no line lost or torn"
+    );
     assert!(total > 0 && rotated >= 1);
 }

@@ -21,7 +21,10 @@ pub struct Project {
 
 impl Project {
     pub fn new(manifest: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix("bts-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("bts-test-")
+            .tempdir()
+            .expect("tempdir");
         std::fs::write(dir.path().join("bts.yaml"), manifest).expect("write manifest");
         Project { dir }
     }
@@ -60,8 +63,14 @@ impl Project {
     /// Run `bts args…` to completion (with a hard timeout) and capture its output.
     pub fn run(&self, args: &[&str]) -> Finished {
         let mut r = self.spawn(args);
-        let status = r.wait_exit(DEADLINE).unwrap_or_else(|| panic!("bts {args:?} did not finish:\n{}", r.output()));
-        Finished { status, stdout: r.stdout(), stderr: r.stderr() }
+        let status = r
+            .wait_exit(DEADLINE)
+            .unwrap_or_else(|| panic!("bts {args:?} did not finish:\n{}", r.output()));
+        Finished {
+            status,
+            stdout: r.stdout(),
+            stderr: r.stderr(),
+        }
     }
 
     /// Start `bts args…` in the background.
@@ -102,7 +111,12 @@ impl Running {
         let err = Arc::new(Mutex::new(Vec::new()));
         drain(child.stdout.take().expect("stdout"), Arc::clone(&out));
         drain(child.stderr.take().expect("stderr"), Arc::clone(&err));
-        Running { child, out, err, status: None }
+        Running {
+            child,
+            out,
+            err,
+            status: None,
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -123,7 +137,9 @@ impl Running {
 
     /// Wait until stdout contains `needle`; panics with the output at the deadline.
     pub fn wait_for(&mut self, needle: &str) -> String {
-        self.wait_until(&format!("output containing {needle:?}"), |s| s.contains(needle))
+        self.wait_until(&format!("output containing {needle:?}"), |s| {
+            s.contains(needle)
+        })
     }
 
     /// Wait until `pred(stdout)` holds.
@@ -171,7 +187,9 @@ impl Running {
             if let Some(s) = self.try_status() {
                 // Let the reader threads reach EOF.
                 let drained = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < drained && Arc::strong_count(&self.out) + Arc::strong_count(&self.err) > 2 {
+                while Instant::now() < drained
+                    && Arc::strong_count(&self.out) + Arc::strong_count(&self.err) > 2
+                {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 return Some(s);
@@ -239,7 +257,12 @@ pub fn alive(pid: i32) -> bool {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().map(|r| r.trim_start().chars().next()) != Some(Some('Z')),
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().chars().next())
+                != Some(Some('Z'))
+        }
         Err(_) => false,
     }
 }
@@ -287,5 +310,9 @@ pub fn example_bin(name: &str) -> PathBuf {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,413 @@
+//! The commands that talk to a running supervisor or read what it left on disk:
+//! `status`, `ps`, `restart`, `down`, `cleanup`, `logs`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::cli::{DownArgs, GlobalArgs, LogsArgs, PsArgs, RestartArgs, StatusArgs};
+use crate::control::client;
+use crate::control::protocol::{Request, Response};
+use crate::digest::{self, Digest};
+use crate::errors::{exit, AppError};
+use crate::logs::tail;
+use crate::manifest::{self, Manifest};
+use crate::orphans;
+use crate::state_dir::StateDir;
+
+/// The manifest and its state dir (which may not exist yet).
+fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppError> {
+    let m = manifest::load(global.file.as_deref())?;
+    let sd = StateDir::at(&m.settings.state_dir);
+    Ok((m, sd))
+}
+
+/// The running supervisor's socket, if one runs.
+fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
+    if !sd.supervisor_running() {
+        return Ok(None);
+    }
+    crate::up::running_socket(sd).map(Some)
+}
+
+fn ask(
+    socket: &std::path::Path,
+    req: &Request,
+    timeout: Option<Duration>,
+) -> Result<Response, AppError> {
+    let r = client::request(socket, req, timeout)
+        .map_err(|e| AppError::io("cannot reach the supervisor", e))?;
+    if !r.ok {
+        let mut e = AppError::new(r.error.clone().unwrap_or_default()).with_code(exit::USAGE);
+        if let Some(h) = &r.hint {
+            e = e.with_hint(h.clone());
+        }
+        return Err(e);
+    }
+    Ok(r)
+}
+
+/// Digests from the supervisor, or — with none running — every task of the manifest as
+/// STOPPED.
+fn digests(
+    m: &Manifest,
+    sd: &StateDir,
+    patterns: &[String],
+) -> Result<(Vec<Digest>, bool), AppError> {
+    if let Some(socket) = supervisor(sd)? {
+        let r = ask(
+            &socket,
+            &Request::Status {
+                tasks: patterns.to_vec(),
+            },
+            Some(Duration::from_secs(10)),
+        )?;
+        return Ok((r.tasks, true));
+    }
+    let names = match_names(m, patterns)?;
+    let tasks = m
+        .tasks
+        .iter()
+        .filter(|t| names.contains(&t.name))
+        .map(|t| Digest {
+            task: t.name.clone(),
+            status: "STOPPED".into(),
+            detail: "not started (no supervisor running)".into(),
+            ports: t.ports.clone(),
+            log_path: sd.log_path(&t.name),
+            ..Default::default()
+        })
+        .collect();
+    Ok((tasks, false))
+}
+
+fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppError> {
+    if patterns.is_empty() {
+        return Ok(m.tasks.iter().map(|t| t.name.clone()).collect());
+    }
+    let mut out = vec![];
+    for p in patterns {
+        let g = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
+        let hits: Vec<String> = m
+            .tasks
+            .iter()
+            .filter(|t| t.name == *p || g.as_ref().is_some_and(|g| g.is_match(&t.name)))
+            .map(|t| t.name.clone())
+            .collect();
+        if hits.is_empty() {
+            return Err(crate::up::unknown_task(m, p, "no such task"));
+        }
+        out.extend(hits);
+    }
+    Ok(out)
+}
+
+fn print_json(project: &str, tasks: &impl serde::Serialize) {
+    let doc = serde_json::json!({ "project": project, "tasks": tasks });
+    println!("{doc}");
+}
+
+pub fn status(global: &GlobalArgs, args: StatusArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    let (tasks, running) = digests(&m, &sd, &args.tasks)?;
+    if args.json {
+        print_json(&m.project, &tasks);
+        return Ok(exit::OK);
+    }
+    let mut out = std::io::stdout().lock();
+    if !running {
+        let _ = writeln!(
+            out,
+            "bts: no supervisor running for {} (start one with `bts up`)",
+            m.project
+        );
+    }
+    for (i, d) in tasks.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(out);
+        }
+        let _ = write!(out, "{}", digest::render_text(d));
+    }
+    Ok(exit::OK)
+}
+
+pub fn ps(global: &GlobalArgs, args: PsArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    let (tasks, _) = digests(&m, &sd, &args.tasks)?;
+    if args.json {
+        print_json(&m.project, &tasks);
+        return Ok(exit::OK);
+    }
+    let header = [
+        "NAME", "STATE", "PID", "PORTS", "UPTIME", "RESTARTS", "HEALTH", "CPU", "MEM",
+    ];
+    let rows: Vec<[String; 9]> = tasks
+        .iter()
+        .map(|d| {
+            [
+                d.task.clone(),
+                d.status.clone(),
+                d.pid.map_or("-".into(), |p| p.to_string()),
+                if d.ports.is_empty() {
+                    "-".into()
+                } else {
+                    d.ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+                d.uptime.map_or("-".into(), |u| {
+                    crate::clock::short_duration(Duration::from_secs(u))
+                }),
+                d.restarts.to_string(),
+                d.health.as_ref().map_or("-".into(), |h| h.status.clone()),
+                d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
+                d.rss_bytes.map_or("-".into(), digest::human_bytes),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s
+    };
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for r in &rows {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+    Ok(exit::OK)
+}
+
+pub fn restart(global: &GlobalArgs, args: RestartArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    let Some(socket) = supervisor(&sd)? else {
+        return Err(
+            AppError::new(format!("no supervisor is running for {}", m.project))
+                .with_hint("start the tasks with `bts up` (or `bts up -d`)")
+                .with_code(exit::FAILURE),
+        );
+    };
+    let r = ask(
+        &socket,
+        &Request::Restart {
+            tasks: args.tasks,
+            wait: args.wait,
+        },
+        None,
+    )?;
+    let mut out = std::io::stdout().lock();
+    for d in &r.tasks {
+        let _ = writeln!(out, "{}", digest::receipt_line(d));
+    }
+    Ok(r.code)
+}
+
+pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    if let Some(socket) = supervisor(&sd)? {
+        let all = args.tasks.is_empty();
+        let r = ask(&socket, &Request::Down { tasks: args.tasks }, None);
+        let r = match r {
+            Ok(r) => r,
+            // The supervisor may close the connection as it exits after a full down.
+            Err(_) if all => Response {
+                ok: true,
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        if all {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while sd.supervisor_running() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let stuck: Vec<&Digest> = r.tasks.iter().filter(|d| d.pid.is_some()).collect();
+        if args.json {
+            print_json(&m.project, &r.receipts);
+        } else {
+            let mut out = std::io::stdout().lock();
+            for rc in &r.receipts {
+                let _ = writeln!(out, "{}", receipt_text(rc));
+            }
+            if r.receipts.is_empty() {
+                let _ = writeln!(out, "bts: nothing was running");
+            }
+            for d in &stuck {
+                let _ = writeln!(
+                    out,
+                    "bts: {} could not be stopped (pid {:?})",
+                    d.task, d.pid
+                );
+            }
+        }
+        return Ok(if stuck.is_empty() && (!all || !sd.supervisor_running()) {
+            exit::OK
+        } else {
+            exit::FAILURE
+        });
+    }
+    cleanup_leftovers(&m, &sd, args.json)
+}
+
+/// `task: stopped (killed by SIGTERM) after 5s — log: .bts/archive/…`
+fn receipt_text(rc: &serde_json::Value) -> String {
+    let task = rc["task"].as_str().unwrap_or("?");
+    let summary = rc["final_summary"].as_str().unwrap_or("stopped");
+    match rc["log_archive"].as_str() {
+        Some(a) => format!("{task}: stopped — {summary} — log archived to {a}"),
+        None => format!("{task}: stopped — {summary}"),
+    }
+}
+
+pub fn cleanup(global: &GlobalArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    if sd.supervisor_running() {
+        let pid = crate::state::read(sd.root())
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.supervisor_pid);
+        println!("bts: a supervisor is running (pid {pid}); nothing to clean up");
+        return Ok(exit::OK);
+    }
+    cleanup_leftovers(&m, &sd, false)
+}
+
+/// No supervisor: stop what the state file says is still running, remove stale files.
+fn cleanup_leftovers(m: &Manifest, sd: &StateDir, json: bool) -> Result<u8, AppError> {
+    if !sd.root().exists() {
+        if json {
+            print_json(&m.project, &Vec::<String>::new());
+        } else {
+            println!("bts: clean: nothing has run here yet");
+        }
+        return Ok(exit::OK);
+    }
+    let Some(_lock) = sd
+        .try_lock()
+        .map_err(|e| AppError::io("cannot lock the state dir", e))?
+    else {
+        println!("bts: a supervisor just started; nothing to clean up");
+        return Ok(exit::OK);
+    };
+    let sweep =
+        orphans::sweep_dir(sd.root()).map_err(|e| AppError::io("cannot update state.json", e))?;
+    if json {
+        let v = serde_json::json!({ "stopped": sweep.stopped, "survivors": sweep.survivors, "left_alone": sweep.reused });
+        print_json(&m.project, &v);
+    } else {
+        for t in &sweep.stopped {
+            println!("bts: stopped leftover {t}");
+        }
+        for t in &sweep.reused {
+            println!("bts: {t}");
+        }
+        for t in &sweep.survivors {
+            println!("bts: could not stop {t}");
+        }
+        if sweep.stopped.is_empty() && sweep.survivors.is_empty() {
+            println!("bts: clean: no supervisor and no leftover task processes");
+        }
+    }
+    Ok(if sweep.survivors.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}
+
+pub fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    let names = match_names(&m, &args.tasks)?;
+    let many = names.len() > 1;
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    let filters: Vec<Option<regex::bytes::RegexSet>> = names
+        .iter()
+        .map(|n| {
+            if args.errors {
+                m.task(n).and_then(|t| error_set(t.errors.as_deref()))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let keep = |i: usize, line: &str| {
+        filters[i]
+            .as_ref()
+            .is_none_or(|f| f.is_match(line.as_bytes()))
+    };
+    let mut out = std::io::stdout().lock();
+    let emit = |out: &mut std::io::StdoutLock, name: &str, line: &str| -> bool {
+        let r = if args.json {
+            writeln!(out, "{}", serde_json::json!({ "task": name, "line": line }))
+        } else if many {
+            writeln!(out, "{name:<width$} | {line}")
+        } else {
+            writeln!(out, "{line}")
+        };
+        // `bts logs | head` closes the pipe: a clean exit, not an error.
+        r.is_ok()
+    };
+    for (i, n) in names.iter().enumerate() {
+        // --errors: the last N error lines, so look further back than N lines.
+        let window = if args.errors {
+            args.lines.saturating_mul(50).max(5000)
+        } else {
+            args.lines
+        };
+        let lines: Vec<String> = tail::last_lines(&sd.log_path(n), window)
+            .into_iter()
+            .filter(|l| keep(i, l))
+            .collect();
+        for l in &lines[lines.len().saturating_sub(args.lines)..] {
+            if !emit(&mut out, n, l) {
+                return Ok(exit::OK);
+            }
+        }
+    }
+    let _ = out.flush();
+    if !args.follow {
+        return Ok(exit::OK);
+    }
+    let mut followers: Vec<tail::Follower> = names
+        .iter()
+        .map(|n| tail::Follower::at_end(&sd.log_path(n)))
+        .collect();
+    loop {
+        for (i, f) in followers.iter_mut().enumerate() {
+            for l in f.poll() {
+                if keep(i, &l) && !emit(&mut out, &names[i], &l) {
+                    return Ok(exit::OK);
+                }
+            }
+        }
+        if out.flush().is_err() {
+            return Ok(exit::OK);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Error patterns of a task (its own or the defaults).
+fn error_set(patterns: Option<&[String]>) -> Option<regex::bytes::RegexSet> {
+    match patterns {
+        Some(p) => regex::bytes::RegexSet::new(p).ok(),
+        None => {
+            regex::bytes::RegexSet::new([r"(?i)\b(error|fatal|panic(ked)?|exception|traceback)\b"])
+                .ok()
+        }
+    }
+}

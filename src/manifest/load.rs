@@ -1,0 +1,50 @@
+//! Loading: read the file, validate it against a snapshot of the calling environment,
+//! and turn diagnostics into a [`ManifestError`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::diag::{shown_path, Invalid, ManifestError};
+use super::discover::discover;
+use super::model::Manifest;
+use super::validate::validate;
+
+/// Discover the manifest (`-f`, `$BTS_FILE`, or search) and load it.
+pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
+    let path = discover(file)?;
+    load_path(&path)
+}
+
+/// Load and validate the manifest at `path` (relative paths are relative to the cwd).
+pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
+    let read_err = |source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let source_text = String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 ({e})"),
+        ))
+    })?;
+    let abs = absolute(path);
+    let calling: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    validate(&source_text, &abs, &calling).map_err(|diagnostics| {
+        ManifestError::Invalid(Box::new(Invalid {
+            shown_path: shown_path(path),
+            source_text,
+            diagnostics,
+        }))
+    })
+}
+
+/// The absolute path, with symlinks resolved when possible (so `dir` is the directory the
+/// file really lives in), else lexically absolute.
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
