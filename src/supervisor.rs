@@ -48,7 +48,7 @@ enum Msg {
     Exited {
         slot: usize,
         run: u64,
-        outcome: Outcome,
+        outcome: Box<Outcome>,
     },
     /// A health probe result (or a `log` probe match).
     Probe {
@@ -361,7 +361,7 @@ impl Supervisor {
             } => self.on_probe(slot, run, ok, detail),
             Msg::PortCheck { slot, run, unbound } => {
                 let s = &self.slots[slot];
-                if !s.run.as_ref().is_some_and(|r| r.id == run) {
+                if s.run.as_ref().is_none_or(|r| r.id != run) {
                     return;
                 }
                 match unbound {
@@ -624,7 +624,7 @@ impl Supervisor {
             let _ = tx.send(Msg::Exited {
                 slot: i,
                 run: id,
-                outcome,
+                outcome: Box::new(outcome),
             });
         });
         let name = self.slots[i].task.name.clone();
@@ -684,7 +684,7 @@ impl Supervisor {
         env
     }
 
-    fn on_exit(&mut self, i: usize, run: u64, outcome: Outcome) {
+    fn on_exit(&mut self, i: usize, run: u64, outcome: Box<Outcome>) {
         let Some(r) = self.slots[i].run.take_if(|r| r.id == run) else {
             return;
         };

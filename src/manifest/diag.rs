@@ -228,7 +228,7 @@ fn caret_for(line: &str, col: usize) -> (String, usize, usize) {
         Some(_) => {
             let mut end = rest.len();
             for (i, c) in rest.iter().enumerate() {
-                let next_is_space = rest.get(i + 1).map_or(true, |n| n.is_whitespace());
+                let next_is_space = rest.get(i + 1).is_none_or(|n| n.is_whitespace());
                 if (*c == ':' && next_is_space)
                     || *c == ','
                     || *c == ']'

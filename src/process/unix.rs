@@ -28,11 +28,8 @@ pub fn signal_group(pgid: i32, sig: i32) -> io::Result<bool> {
 
 /// Whether any process (zombies included) is still in group `pgid`.
 pub fn group_alive(pgid: i32) -> bool {
-    match signal_group(pgid, 0) {
-        Ok(alive) => alive,
-        // EPERM: a member exists that we may not signal (setuid helper): still alive.
-        Err(_) => true,
-    }
+    // An error (EPERM: a member we may not signal, e.g. a setuid helper) means alive.
+    signal_group(pgid, 0).unwrap_or(true)
 }
 
 /// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones).

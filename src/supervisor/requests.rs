@@ -47,7 +47,7 @@ impl Supervisor {
                         tasks: idx.iter().map(|&i| self.digest(i)).collect(),
                         ..Default::default()
                     },
-                    Err(e) => e,
+                    Err(e) => *e,
                 };
                 let _ = reply.send(r);
             }
@@ -71,7 +71,7 @@ impl Supervisor {
                         self.park(idx, Until::Stopped, reply, vec![]);
                     }
                     Err(e) => {
-                        let _ = reply.send(e);
+                        let _ = reply.send(*e);
                     }
                 }
             }
@@ -89,7 +89,7 @@ impl Supervisor {
                     );
                 }
                 Err(e) => {
-                    let _ = reply.send(e);
+                    let _ = reply.send(*e);
                 }
             },
             Request::Up {
@@ -175,7 +175,7 @@ impl Supervisor {
     }
 
     /// Slots matching names or globs; an unknown one is an error naming the known tasks.
-    fn resolve(&self, patterns: &[String]) -> Result<Vec<usize>, Response> {
+    fn resolve(&self, patterns: &[String]) -> Result<Vec<usize>, Box<Response>> {
         let live: Vec<usize> = (0..self.slots.len())
             .filter(|&i| !self.slots[i].removed)
             .collect();
@@ -198,10 +198,10 @@ impl Supervisor {
                     .iter()
                     .map(|&i| self.slots[i].task.name.as_str())
                     .collect();
-                return Err(Response::error(
+                return Err(Box::new(Response::error(
                     format!("no task matches `{p}`"),
                     Some(format!("known tasks: {}", known.join(", "))),
-                ));
+                )));
             }
             out.extend(hits);
         }
