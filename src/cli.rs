@@ -20,14 +20,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes. `-f` may come before the command (`bts -f x.yaml ps`) or
+/// after it (`bts ps -f x.yaml`); for `logs`, where `-f` means follow, use `--file`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// Manifest to use (default: $BTS_FILE, else bts.yaml / bts.yml here or in a parent).
-    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// Disable colours (also off when NO_COLOR is set or output is not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+/// `-f/--file` after the command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FileArg {
+    /// Manifest to use (default: $BTS_FILE, else bts.yaml / bts.yml here or in a parent).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,9 +61,9 @@ pub enum Command {
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
     /// Reconcile the state file with live processes: stop orphans, remove stale files.
-    Cleanup,
+    Cleanup(FileArg),
     /// Validate the manifest and the environment; exit 1 on problems.
-    Check,
+    Check(FileArg),
     /// Internal: the per-supervisor watchdog (stops recorded tasks when the supervisor dies).
     #[command(hide = true, name = "__watchdog")]
     Watchdog {
@@ -74,6 +84,8 @@ pub enum OutputArg {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     /// Tasks to start (names or globs such as 'web-*'); default: every task with autostart.
     /// Their dependencies are started too.
     #[arg(value_name = "TASK")]
@@ -112,6 +124,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     /// Tasks to stop (default: all, and the supervisor exits).
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
@@ -121,6 +135,8 @@ pub struct DownArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
     #[arg(long)]
@@ -129,6 +145,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
     #[arg(long)]
@@ -137,6 +155,9 @@ pub struct PsArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// Manifest to use (`-f` is --follow here).
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
     /// Number of lines to show.
@@ -154,6 +175,8 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct RestartArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     #[arg(value_name = "TASK", required = true)]
     pub tasks: Vec<String>,
     /// Return once the tasks are UP instead of STARTING.
@@ -163,10 +186,40 @@ pub struct RestartArgs {
 
 #[derive(Debug, Args)]
 pub struct ArchiveLogsArgs {
+    #[command(flatten)]
+    pub m: FileArg,
     #[arg(value_name = "TASK", required = true)]
     pub tasks: Vec<String>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m 30s)"))
+}
+
+impl Command {
+    /// The manifest given after the command, if any.
+    pub fn file(&self) -> Option<&PathBuf> {
+        match self {
+            Command::Up(a) => a.m.file.as_ref(),
+            Command::Down(a) => a.m.file.as_ref(),
+            Command::Status(a) => a.m.file.as_ref(),
+            Command::Ps(a) => a.m.file.as_ref(),
+            Command::Logs(a) => a.file.as_ref(),
+            Command::Restart(a) => a.m.file.as_ref(),
+            Command::ArchiveLogs(a) => a.m.file.as_ref(),
+            Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
+            Command::Watchdog { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

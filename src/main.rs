@@ -42,7 +42,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8, AppError> {
-    let g = &cli.global;
+    let mut global = cli.global;
+    if let Some(f) = cli.command.file() {
+        global.file = Some(f.clone());
+    }
+    let g = &global;
     match cli.command {
         Command::Up(args) => up::run(g, args),
         Command::Down(args) => ctl::down(g, args),
@@ -50,8 +54,8 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Ps(args) => ctl::ps(g, args),
         Command::Logs(args) => ctl::logs(g, args),
         Command::Restart(args) => ctl::restart(g, args),
-        Command::Cleanup => ctl::cleanup(g),
-        Command::Check => check::run(g.file.as_deref()),
+        Command::Cleanup(_) => ctl::cleanup(g),
+        Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(_) => Err(not_yet("archive-logs")),
         Command::Watchdog {
             state_dir,
