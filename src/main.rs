@@ -9,6 +9,7 @@ mod manifest;
 mod output;
 mod probe;
 mod process;
+mod redact;
 mod runner;
 mod state_dir;
 mod supervisor;
