@@ -16,6 +16,7 @@ mod output;
 mod preflight;
 mod probe;
 mod process;
+mod redact;
 mod runner;
 mod state;
 mod state_dir;
