@@ -73,7 +73,12 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     // The command name (field 2) may contain spaces and parentheses: fields after the
     // last ')' are fixed. starttime is field 22, i.e. the 20th after the ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    // A zombie is dead: only its exit status is left for its parent to collect.
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Other systems: no cheap start time; callers treat `None` as "cannot verify".

@@ -26,10 +26,48 @@ pub fn signal_group(pgid: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
-/// Whether any process (zombies included) is still in group `pgid`.
+/// Whether a live process is still in group `pgid`. Zombies do not count: a killed
+/// grandchild reparented to an init that reaps slowly must not hold up a stop forever.
 pub fn group_alive(pgid: i32) -> bool {
     // An error (EPERM: a member we may not signal, e.g. a setuid helper) means alive.
-    signal_group(pgid, 0).unwrap_or(true)
+    if !signal_group(pgid, 0).unwrap_or(true) {
+        return false;
+    }
+    group_has_live_member(pgid)
+}
+
+/// Linux: look through /proc for a member of `pgid` that is not a zombie. Only reached
+/// when kill(-pgid, 0) says the group exists, which is rare once a stop is under way.
+#[cfg(target_os = "linux")]
+fn group_has_live_member(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut f = stat[close + 1..].split_whitespace();
+        let state = f.next().unwrap_or("");
+        let pgrp = f.nth(1).and_then(|g| g.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            return true;
+        }
+    }
+    false
+}
+
+/// Elsewhere: no cheap way to tell zombies apart; the group exists, so it is alive.
+#[cfg(not(target_os = "linux"))]
+fn group_has_live_member(_pgid: i32) -> bool {
+    true
 }
 
 /// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones).

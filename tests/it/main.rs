@@ -3,6 +3,7 @@
 
 mod check;
 mod common;
+mod control;
 mod health;
 mod manifest;
 mod up;

@@ -97,7 +97,7 @@ impl Finished {
 
 /// A running `bts` process whose output is collected by two reader threads.
 pub struct Running {
-    child: Child,
+    pub child: Child,
     out: Arc<Mutex<Vec<u8>>>,
     err: Arc<Mutex<Vec<u8>>>,
     status: Option<ExitStatus>,
@@ -315,4 +315,72 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Stops a detached supervisor started by a test, whatever happens: `bts down`, then
+/// SIGKILL to the recorded supervisor and task groups if anything is left.
+pub struct DaemonGuard<'a> {
+    pub project: &'a Project,
+}
+
+impl Drop for DaemonGuard<'_> {
+    fn drop(&mut self) {
+        let state = self.project.file(".bts/state.json");
+        let before = std::fs::read_to_string(&state).unwrap_or_default();
+        let mut down = self.project.spawn(&["down"]);
+        if down.wait_exit(Duration::from_secs(15)).is_none() {
+            let _ = down.child.kill();
+        }
+        for text in [before, std::fs::read_to_string(&state).unwrap_or_default()] {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            if let Some(pid) = v["supervisor_pid"].as_i64().filter(|p| *p > 1) {
+                if alive(pid as i32) {
+                    unsafe {
+                        libc::kill(pid as i32, libc::SIGKILL);
+                    }
+                }
+            }
+            if let Some(tasks) = v["tasks"].as_object() {
+                for t in tasks.values() {
+                    if let Some(pg) = t["pgid"].as_i64().filter(|p| *p > 1) {
+                        unsafe {
+                            libc::killpg(pg as i32, libc::SIGKILL);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `bts status --json` parsed.
+pub fn status_json(p: &Project) -> serde_json::Value {
+    let r = p.run(&["status", "--json"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+/// The digest of `task` from `status --json`.
+pub fn task_status(p: &Project, task: &str) -> serde_json::Value {
+    let v = status_json(p);
+    v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == task)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Poll `status --json` until `task` is in `state`; returns its digest.
+pub fn wait_state(p: &Project, task: &str, state: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    let ok = eventually(DEADLINE, || {
+        last = task_status(p, task);
+        last["status"] == state
+    });
+    assert!(ok, "{task} never reached {state}: {last}");
+    last
 }

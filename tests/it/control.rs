@@ -1,0 +1,421 @@
+//! Control from another terminal: detach and --wait, status/ps/logs/restart/down, a
+//! second `up` reconciling, orphans after kill -9, the socket (SPEC sections 3 and 4).
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::common::*;
+
+const TWO: &str = r#"tasks:
+  web:
+    cmd: echo web-ready; exec sleep 300
+  worker:
+    cmd: echo $$ > worker.pid; while true; do echo "working $(date +%s)"; sleep 0.2; done
+"#;
+
+#[test]
+fn up_wait_returns_when_up_and_leaves_tasks_running() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    let r = p.run(&["up", "--wait"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("web: UP") && r.stdout.contains("worker: UP"),
+        "{}",
+        r.stdout
+    );
+    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    assert!(alive(pid), "tasks keep running after --wait returns");
+    let st = task_status(&p, "worker");
+    assert_eq!(st["status"], "UP");
+    assert_eq!(st["pid"], pid);
+    let down = p.run(&["down"]);
+    assert_eq!(down.code(), 0, "{}", down.all());
+    assert!(down.stdout.contains("worker: stopped"), "{}", down.stdout);
+    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+}
+
+#[test]
+fn up_wait_fails_with_the_digest_and_last_log_lines() {
+    let p = Project::new("tasks:\n  ok:\n    cmd: exec sleep 300\n  bad:\n    cmd: echo 'cannot connect to db'; exit 3\n");
+    let _g = DaemonGuard { project: &p };
+    let r = p.run(&["up", "--wait"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("[TASK: bad] FAILED"), "{}", r.stderr);
+    assert!(r.stderr.contains("exited with code 3"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot connect to db"),
+        "last log lines shown: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn up_wait_times_out() {
+    let p = Project::new(
+        "tasks:\n  never:\n    cmd: exec sleep 300\n    health: { cmd: 'false', interval: 100ms, start_period: 1m }\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    let r = p.run(&["up", "--wait", "--wait-timeout", "1s"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("timed out after 1s"), "{}", r.stderr);
+    assert!(r.stderr.contains("[TASK: never] STARTING"), "{}", r.stderr);
+}
+
+#[test]
+fn status_json_and_ps_describe_every_task() {
+    let p = Project::new(&format!(
+        "{TWO}  later:\n    cmd: 'true'\n    autostart: false\n    ports: [{}]\n",
+        free_port()
+    ));
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    wait_state(&p, "web", "UP");
+    let v = status_json(&p);
+    assert!(v["project"].as_str().unwrap().starts_with("bts-test-"));
+    let web = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "web")
+        .unwrap();
+    for field in [
+        "task",
+        "status",
+        "pid",
+        "ports",
+        "uptime",
+        "restarts",
+        "health",
+        "log_path",
+        "next_action",
+    ] {
+        assert!(web.get(field).is_some(), "field {field} in {web}");
+    }
+    assert!(web["pid"].as_i64().unwrap() > 1);
+    let later = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "later")
+        .unwrap();
+    assert_eq!(later["status"], "STOPPED");
+    assert_eq!(later["detail"], "not started");
+
+    let ps = p.run(&["ps"]);
+    assert_eq!(ps.code(), 0);
+    let lines: Vec<&str> = ps.stdout.lines().collect();
+    assert!(lines[0]
+        .split_whitespace()
+        .eq(["NAME", "STATE", "PID", "PORTS", "UPTIME", "RESTARTS", "HEALTH", "CPU", "MEM"]));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("web") && l.contains(" UP ")),
+        "{}",
+        ps.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("later") && l.contains("STOPPED")),
+        "{}",
+        ps.stdout
+    );
+    // Aliases.
+    let first_col = |out: String| {
+        out.lines()
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        first_col(p.run(&["ls"]).stdout),
+        first_col(ps.stdout.clone())
+    );
+    assert_eq!(
+        first_col(p.run(&["list"]).stdout),
+        first_col(ps.stdout.clone())
+    );
+}
+
+#[test]
+fn unknown_task_names_list_the_known_ones() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    for cmd in [
+        vec!["status", "nope"],
+        vec!["restart", "nope"],
+        vec!["down", "nope"],
+    ] {
+        let r = p.run(&cmd);
+        assert_eq!(r.code(), 2, "{cmd:?}: {}", r.all());
+        assert!(r.stderr.contains("no task matches `nope`"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("web") && r.stderr.contains("worker"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn logs_tail_and_follow() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    assert!(eventually(DEADLINE, || p
+        .read(".bts/logs/worker.log")
+        .lines()
+        .count()
+        >= 4));
+    let r = p.run(&["logs", "worker", "-n", "2"]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(r.stdout.lines().all(|l| l.contains("working")));
+    // Several tasks: prefixed with the name.
+    let both = p.run(&["tail", "-n", "1"]);
+    assert!(
+        both.stdout.contains("web    | ") && both.stdout.contains("worker | "),
+        "{}",
+        both.stdout
+    );
+    // -f streams new lines as they come.
+    let mut f = p.spawn(&["logs", "worker", "-f", "-n", "0"]);
+    f.wait_until("two followed lines", |s| {
+        s.lines().filter(|l| l.contains("working")).count() >= 2
+    });
+    drop(f);
+    // -n works with no supervisor, from the files.
+    assert_eq!(p.run(&["down"]).code(), 0);
+    let after = p.run(&["logs", "web", "-n", "5"]);
+    assert!(after.stdout.contains("web-ready"), "{}", after.all());
+}
+
+#[test]
+fn restart_changes_the_pid_and_down_one_task_leaves_the_others() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let before = wait_state(&p, "web", "UP")["pid"].as_i64().unwrap();
+    let r = p.run(&["restart", "web"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let after = task_status(&p, "web")["pid"].as_i64().unwrap();
+    assert_ne!(before, after);
+    assert!(!alive(before as i32));
+    let worker = task_status(&p, "worker")["pid"].as_i64().unwrap();
+
+    let r = p.run(&["down", "web"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("web: stopped"), "{}", r.stdout);
+    assert_eq!(task_status(&p, "web")["status"], "STOPPED");
+    assert!(!alive(after as i32));
+    assert_eq!(task_status(&p, "worker")["status"], "UP");
+    assert!(alive(worker as i32));
+}
+
+#[test]
+fn second_up_reconciles_an_edited_manifest() {
+    let p = Project::new(
+        "tasks:\n  keep:\n    cmd: exec sleep 300\n  change:\n    cmd: exec sleep 300\n  drop:\n    cmd: exec sleep 300\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let keep = wait_state(&p, "keep", "UP")["pid"].as_i64().unwrap();
+    let change = wait_state(&p, "change", "UP")["pid"].as_i64().unwrap();
+    let dropped = wait_state(&p, "drop", "UP")["pid"].as_i64().unwrap();
+    p.write(
+        "bts.yaml",
+        "tasks:\n  keep:\n    cmd: exec sleep 300\n  change:\n    cmd: exec sleep 301\n  added:\n    cmd: exec sleep 300\n",
+    );
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("restarting change (definition changed)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("stopped drop (removed from the manifest)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("starting added (new)"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("keep"),
+        "unchanged tasks are left alone: {}",
+        r.stdout
+    );
+    wait_state(&p, "added", "UP");
+    let changed = wait_state(&p, "change", "UP")["pid"].as_i64().unwrap();
+    assert_ne!(changed, change);
+    assert_eq!(
+        task_status(&p, "keep")["pid"].as_i64().unwrap(),
+        keep,
+        "same pid for the unchanged task"
+    );
+    assert!(eventually(Duration::from_secs(5), || !alive(
+        dropped as i32
+    )));
+    let names: Vec<String> = status_json(&p)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["keep", "change", "added"]);
+    // Nothing left to do: a third `up` says so and changes nothing.
+    let again = p.run(&["up"]);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+}
+
+#[test]
+fn sighup_reloads_the_manifest() {
+    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
+    let mut r = p.spawn(&["up"]);
+    r.wait_for("a: UP");
+    p.write(
+        "bts.yaml",
+        "tasks:\n  a:\n    cmd: exec sleep 300\n  b:\n    cmd: echo b-started; exec sleep 300\n",
+    );
+    r.signal(libc::SIGHUP);
+    r.wait_for("b-started");
+    assert!(
+        r.stdout().contains("reload: starting b (new)"),
+        "{}",
+        r.output()
+    );
+}
+
+#[test]
+fn only_one_supervisor_per_state_dir() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let sup = status_supervisor(&p);
+    let r = p.run(&["up", "-d"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+    assert_eq!(status_supervisor(&p), sup);
+    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    assert_eq!(task_status(&p, "worker")["pid"], pid, "no duplicate worker");
+}
+
+fn status_supervisor(p: &Project) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(&p.read(".bts/state.json")).unwrap();
+    v["supervisor_pid"].as_i64().unwrap()
+}
+
+#[test]
+fn kill_9_of_the_supervisor_leaves_no_task_behind() {
+    let p = Project::new(
+        "tasks:\n  tree:\n    cmd: sleep 300 & echo $! > gc.pid; echo $$ > leader.pid; wait\n  other:\n    cmd: exec sleep 300\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
+    let leader: i32 = wait_file(&p.file("leader.pid")).trim().parse().unwrap();
+    let other = task_status(&p, "other")["pid"].as_i64().unwrap() as i32;
+    let sup = status_supervisor(&p) as i32;
+    unsafe {
+        libc::kill(sup, libc::SIGKILL);
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || !alive(gc)
+            && !alive(leader)
+            && !alive(other)),
+        "tasks outlived their supervisor"
+    );
+    let r = p.run(&["cleanup"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("clean"), "{}", r.stdout);
+    assert!(!p.file(".bts/bts.sock").exists(), "stale socket removed");
+    // A new supervisor starts fine afterwards (the stale socket is not "already running").
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+}
+
+#[test]
+fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
+    // Simulate leftovers: a recorded group that is still alive with its start time.
+    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
+    let mut child = std::process::Command::new("sleep")
+        .arg("300")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::create_dir_all(p.file(".bts")).unwrap();
+    p.write(
+        ".bts/state.json",
+        &serde_json::json!({
+            "project": "x", "manifest": "bts.yaml", "supervisor_pid": 999999, "supervisor_start": null,
+            "socket": p.file(".bts/bts.sock"), "started_at": "", "updated_at": "",
+            "tasks": { "a": { "state": "UP", "pid": pid, "pgid": pid, "start_time": start, "ports": [],
+                              "restarts": 0, "config_hash": "", "started_at": null, "env_keys": [] },
+                       "reused": { "state": "UP", "pid": std::process::id(), "pgid": std::process::id(),
+                                   "start_time": 1, "ports": [], "restarts": 0, "config_hash": "",
+                                   "started_at": null, "env_keys": [] } }
+        })
+        .to_string(),
+    );
+    let r = p.run(&["cleanup"]);
+    let _ = child.wait();
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains(&format!("stopped leftover a (pid {pid})")),
+        "{}",
+        r.stdout
+    );
+    // The test process itself was recorded with a wrong start time: never signalled.
+    assert!(alive(std::process::id() as i32));
+}
+
+#[test]
+fn socket_is_private_and_survives_garbage() {
+    let p = Project::new(TWO);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let sock = p.file(".bts/bts.sock");
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(p.file(".bts"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    // Garbage, a half request then a hang-up, and an oversized line.
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.write_all(b"this is not json\n").unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("bad request"));
+    drop(s);
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.write_all(b"{\"op\":\"status\"").unwrap();
+    drop(s);
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let _ = s.write_all(&vec![b'x'; 200_000]);
+    drop(s);
+    assert_eq!(
+        status_json(&p)["tasks"].as_array().unwrap().len(),
+        2,
+        "supervisor still answers"
+    );
+}
+
+use std::os::unix::process::CommandExt;
