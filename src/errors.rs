@@ -50,21 +50,27 @@ impl AppError {
         AppError::new(format!("{what}: {err}")).with_code(exit::FAILURE)
     }
 
-    /// Print to stderr in the user-facing form.
+    /// Print to stderr in the user-facing form, with token-shaped secrets redacted (a
+    /// manifest excerpt may quote one).
     pub fn report(&self) {
         use std::io::Write;
-        let mut err = std::io::stderr().lock();
-        if let Some(r) = &self.rendered {
-            let _ = err.write_all(r.as_bytes());
-            if !r.ends_with('\n') {
-                let _ = err.write_all(b"\n");
+        let mut text = match &self.rendered {
+            Some(r) => r.clone(),
+            None => {
+                let mut t = format!("error: {}\n", self.message);
+                if let Some(h) = &self.hint {
+                    t.push_str(&format!("hint: {h}\n"));
+                }
+                t
             }
-            return;
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
         }
-        let _ = writeln!(err, "error: {}", self.message);
-        if let Some(h) = &self.hint {
-            let _ = writeln!(err, "hint: {h}");
+        if let Some(red) = crate::redact::shapes_only() {
+            text = red.redact_str(&text).into_owned();
         }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
 

@@ -1,11 +1,13 @@
 //! `<state_dir>/events.jsonl`: an append-only record of start receipts, state changes and
-//! stop receipts, one JSON object a line with an RFC 3339 UTC `time`.
+//! stop receipts, one JSON object a line with an RFC 3339 UTC `time`, redacted.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
+
+use crate::redact::Redactor;
 
 pub struct EventLog {
     file: Option<File>,
@@ -20,13 +22,13 @@ impl EventLog {
 
     /// Append `{"time": …, "event": kind, …fields}`. Failures are ignored: the event log
     /// must never take the supervisor down.
-    pub fn record(&mut self, kind: &str, fields: Value) {
+    pub fn record(&mut self, kind: &str, fields: Value, red: &Redactor) {
         let Some(f) = self.file.as_mut() else { return };
         let mut obj = json!({ "time": crate::clock::now_rfc3339(), "event": kind });
         if let (Some(o), Value::Object(extra)) = (obj.as_object_mut(), fields) {
             o.extend(extra);
         }
-        let mut line = obj.to_string();
+        let mut line = red.redact_str(&obj.to_string()).into_owned();
         line.push('\n');
         let _ = f.write_all(line.as_bytes());
     }

@@ -20,14 +20,6 @@
 //! the union of their spans, so that no fragment of a secret stays visible whichever
 //! pattern matched first.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the output path, receipts and status adopt it in a later step"
-    )
-)]
-
 use std::borrow::Cow;
 
 use aho_corasick::{packed, AhoCorasick, MatchKind};
@@ -35,7 +27,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 use thiserror::Error;
 
-use crate::manifest::Secrets;
+use crate::manifest::{Manifest, Secrets};
 
 /// What a secret is replaced with.
 pub const MASK: &str = "****";
@@ -63,6 +55,8 @@ pub const DEFAULT_PUBLIC: &[&str] = &["PUBLIC_*"];
 /// A built-in token shape.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
+    /// Names the shape in test failures.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
     pub name: &'static str,
     pub pattern: &'static str,
     /// The capture group that is the secret: 0 for the whole match, 1 where context
@@ -238,6 +232,10 @@ enum Component {
 /// Redacts secrets; built once per supervisor, shared read-only (it is `Send + Sync`).
 #[derive(Debug)]
 pub struct Redactor {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by is_masked, which the tests use")
+    )]
     mask: GlobSet,
     public: GlobSet,
     values: Option<Values>,
@@ -320,6 +318,7 @@ impl Redactor {
     }
 
     /// Whether `key`'s value is a secret: it matches a mask glob and no public glob.
+    #[cfg(test)]
     pub fn is_masked(&self, key: &str) -> bool {
         self.mask.is_match(key) && !self.is_public(key)
     }
@@ -460,6 +459,26 @@ fn secret_values(env: &[(String, String)], mask: &GlobSet, public: &GlobSet) -> 
     values.sort_unstable();
     values.dedup();
     values
+}
+
+/// The redactor for a supervisor of `manifest`: every env var its tasks can see (the
+/// calling environment and each task's env) and its `secrets` settings.
+pub fn for_manifest(manifest: &Manifest) -> Result<Redactor, RedactError> {
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    for t in &manifest.tasks {
+        env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    env.sort();
+    env.dedup();
+    Redactor::new(&env, &manifest.settings.secrets)
+}
+
+/// Token shapes only (no env values): for messages printed before a manifest is loaded
+/// or when it failed to load.
+pub fn shapes_only() -> Option<Redactor> {
+    Redactor::new(&[], &Secrets::default()).ok()
 }
 
 #[cfg(test)]

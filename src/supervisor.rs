@@ -274,6 +274,8 @@ impl Supervisor {
             }
             _ => String::new(),
         };
+        let red = self.out.redactor();
+        let detail = red.redact_str(&detail).into_owned();
         let health = s.task.health.as_ref().map(|_| {
             let last = s.run.as_ref().and_then(|r| r.last_probe.clone());
             HealthDigest {
@@ -284,7 +286,9 @@ impl Supervisor {
                 }
                 .to_string(),
                 last_check: last.as_ref().map(|(_, _, t)| crate::clock::rfc3339(*t)),
-                detail: last.map(|(_, d, _)| d).unwrap_or_default(),
+                detail: last
+                    .map(|(_, d, _)| red.redact_str(&d).into_owned())
+                    .unwrap_or_default(),
             }
         });
         Digest {
@@ -643,14 +647,22 @@ impl Supervisor {
             Probe::Cmd(c) => format!("cmd {c}"),
             Probe::Log(r) => format!("log /{r}/"),
         });
-        let env_keys: Vec<&String> = env.iter().map(|(k, _)| k).collect();
+        // Keys only; values only for keys matching `secrets.public` (SPEC section 7).
+        let red = self.out.redactor();
+        let shown = red.env_for_display(&env);
+        let env_keys: Vec<&String> = shown.iter().map(|(k, _)| k).collect();
+        let env_public: serde_json::Map<String, serde_json::Value> = shown
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), serde_json::Value::String(v.clone()?))))
+            .collect();
         self.events.record(
             "start",
             serde_json::json!({
                 "task": name, "pid": pid, "pgid": pid, "cwd": task.cwd, "command": task.command.display(),
-                "ports": task.ports, "env_keys": env_keys, "health": health,
+                "ports": task.ports, "env_keys": env_keys, "env_public": env_public, "health": health,
                 "log_path": self.state_dir.log_path(&name), "started_at": crate::clock::now_rfc3339(),
             }),
+            &red,
         );
         self.set_state(
             i,
@@ -932,7 +944,8 @@ impl Supervisor {
             "final_summary": format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for)),
             "log_archive": archive,
         });
-        self.events.record("stop", receipt.clone());
+        self.events
+            .record("stop", receipt.clone(), &self.out.redactor());
         for w in &mut self.waiters {
             if w.tasks.contains(&i) {
                 w.receipts.push(receipt.clone());
@@ -979,8 +992,7 @@ impl Supervisor {
         self.slots[i].state = state;
         self.events.record(
             "state",
-            serde_json::json!({ "task": name, "from": from, "to": self.slots[i].state.name(), "detail": detail.trim_start_matches(" — ") }),
-        );
+            serde_json::json!({ "task": name, "from": from, "to": self.slots[i].state.name(), "detail": detail.trim_start_matches(" — ") }), &self.out.redactor());
         if !quiet_change {
             let st = self.slots[i].state.name();
             self.out

@@ -76,9 +76,13 @@ fn supervise(
         None => manifest.settings.output,
     };
     let width = selected.iter().map(|n| n.len()).max().unwrap_or(0).max(3);
+    let redactor = crate::redact::for_manifest(&manifest).map_err(|e| {
+        AppError::new(format!("secrets settings: {e}"))
+            .with_hint("fix `settings.secrets` in the manifest")
+    })?;
     let (term, writer) = Terminal::start();
     let color = !args.internal_daemon && output::use_color(global.no_color);
-    let out = Output::new(term.clone(), color, width, mode);
+    let out = Output::new(term.clone(), color, width, mode, redactor);
 
     // Leftovers of a supervisor that died (kill -9) are stopped before anything starts.
     match orphans::sweep_dir(sd.root()) {

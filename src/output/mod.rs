@@ -6,13 +6,14 @@ pub mod lines;
 pub mod pump;
 pub mod terminal;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use owo_colors::{AnsiColors, OwoColorize};
 
 use crate::clock;
 use crate::manifest::OutputMode;
+use crate::redact::Redactor;
 pub use terminal::Terminal;
 
 /// Colours tasks are given, by a hash of their name so a task keeps its colour across
@@ -45,16 +46,35 @@ pub struct Output {
     pub color: bool,
     pub width: usize,
     pub mode: OutputMode,
+    /// Replaced on reload; read once per output batch.
+    redactor: Arc<RwLock<Arc<Redactor>>>,
 }
 
 impl Output {
-    pub fn new(term: Arc<Terminal>, color: bool, width: usize, mode: OutputMode) -> Self {
+    pub fn new(
+        term: Arc<Terminal>,
+        color: bool,
+        width: usize,
+        mode: OutputMode,
+        redactor: Redactor,
+    ) -> Self {
         Output {
             term,
             color,
             width: width.max(3),
             mode,
+            redactor: Arc::new(RwLock::new(Arc::new(redactor))),
         }
+    }
+
+    /// The current redactor.
+    pub fn redactor(&self) -> Arc<Redactor> {
+        Arc::clone(&self.redactor.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Use `r` from now on (a reload may bring new secrets).
+    pub fn set_redactor(&self, r: Redactor) {
+        *self.redactor.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(r);
     }
 
     /// The `name | ` part of a task's prefix, padded and coloured.
@@ -79,6 +99,9 @@ impl Output {
 
     /// Print one of bts's own event lines.
     pub fn event(&self, level: Level, text: &str) {
+        let red = self.redactor();
+        let text = red.redact_str(text);
+        let text = text.as_ref();
         let mut line = self.time_tag(SystemTime::now());
         let tag = format!("{:<w$} | ", "bts", w = self.width);
         if self.color {

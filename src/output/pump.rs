@@ -11,6 +11,7 @@ use super::{Level, Output};
 use crate::clock;
 use crate::logs::LogWriter;
 use crate::manifest::OutputMode;
+use crate::redact::Redactor;
 
 /// How often a "lines not shown" note may be printed per task.
 const DROP_NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -65,36 +66,36 @@ impl TaskSink {
 
     /// Process one read from a pipe.
     pub fn feed(&mut self, splitter: &mut LineSplitter, data: &[u8]) {
-        let now = SystemTime::now();
-        let ts = clock::rfc3339(now);
-        let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
-        let show = self.out.mode != OutputMode::Quiet;
-        let (log_buf, term_buf, term_lines) =
-            (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
-        let probe = &mut self.log_probe;
-        splitter.feed(data, |line| {
-            push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
-            check_log_probe(probe, line);
-        });
-        self.commit();
+        self.process(splitter, Some(data));
     }
 
     /// Emit a pending partial line (stream ended, or it has waited long enough).
     pub fn flush_partial(&mut self, splitter: &mut LineSplitter) {
-        if !splitter.has_partial() {
-            return;
+        if splitter.has_partial() {
+            self.process(splitter, None);
         }
+    }
+
+    /// Split `data` (or, with `None`, flush the partial line) and route every line:
+    /// redacted, to the log batch and the terminal batch; then write both batches.
+    fn process(&mut self, splitter: &mut LineSplitter, data: Option<&[u8]>) {
         let now = SystemTime::now();
         let ts = clock::rfc3339(now);
         let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
         let show = self.out.mode != OutputMode::Quiet;
+        let red = self.out.redactor();
         let (log_buf, term_buf, term_lines) =
             (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
         let probe = &mut self.log_probe;
-        splitter.flush(|line| {
-            push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, line);
-            check_log_probe(probe, line);
-        });
+        let mut on_line = |line: &[u8]| {
+            check_log_probe(probe, line, &red);
+            let line = red.redact(line);
+            push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, &line);
+        };
+        match data {
+            Some(d) => splitter.feed(d, &mut on_line),
+            None => splitter.flush(&mut on_line),
+        }
         self.commit();
     }
 
@@ -147,10 +148,12 @@ impl TaskSink {
 }
 
 #[inline]
-fn check_log_probe(probe: &mut Option<LogProbe>, line: &[u8]) {
+fn check_log_probe(probe: &mut Option<LogProbe>, line: &[u8], red: &Redactor) {
+    // Matched on the raw line (the pattern may cover a secret-shaped token), reported
+    // redacted.
     if probe.as_ref().is_some_and(|p| p.re.is_match(line)) {
         if let Some(p) = probe.take() {
-            (p.on_match)(String::from_utf8_lossy(line).into_owned());
+            (p.on_match)(String::from_utf8_lossy(&red.redact(line)).into_owned());
         }
     }
 }

@@ -330,6 +330,13 @@ impl Supervisor {
         selected: &BTreeSet<String>,
         full: bool,
     ) -> Vec<String> {
+        match crate::redact::for_manifest(manifest) {
+            Ok(r) => self.out.set_redactor(r),
+            Err(e) => self.out.event(
+                Level::Warn,
+                &format!("reload: keeping the previous secrets settings: {e}"),
+            ),
+        }
         let mut messages = vec![];
         self.common_env = common_env(manifest);
         self.project = manifest.project.clone();
