@@ -182,6 +182,12 @@ pub struct RestartArgs {
     /// Return once the tasks are UP instead of STARTING.
     #[arg(long)]
     pub wait: bool,
+    /// Approve restarting every destructive task named.
+    #[arg(long)]
+    pub yes: bool,
+    /// Approve restarting this destructive task (repeatable).
+    #[arg(long, value_name = "TASK")]
+    pub confirm: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,8 @@ fn ask(
     let r = client::request(socket, req, timeout)
         .map_err(|e| AppError::io("cannot reach the supervisor", e))?;
     if !r.ok {
-        let mut e = AppError::new(r.error.clone().unwrap_or_default()).with_code(exit::USAGE);
+        let code = if r.code == 0 { exit::USAGE } else { r.code };
+        let mut e = AppError::new(r.error.clone().unwrap_or_default()).with_code(code);
         if let Some(h) = &r.hint {
             e = e.with_hint(h.clone());
         }
@@ -205,6 +206,8 @@ pub fn restart(global: &GlobalArgs, args: RestartArgs) -> Result<u8, AppError> {
         &Request::Restart {
             tasks: args.tasks,
             wait: args.wait,
+            confirm: args.confirm,
+            yes: args.yes,
         },
         None,
     )?;

@@ -4,6 +4,7 @@
 //! reverse dependency order. Nothing else mutates task state, so there are no locks.
 
 mod requests;
+mod safety;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ use crate::state::{self, StateFile, TaskRecord};
 use crate::state_dir::StateDir;
 use crate::task::{self, AfterExit, Cause, HealthChange, HealthTracker, RestartTracker, State};
 use requests::Waiter;
+use safety::{CheckpointResult, Gate};
 use watch::watch_health;
 
 /// Options of `bts up` that change how the supervisor ends.
@@ -42,9 +44,17 @@ pub struct Options {
     pub patterns: Vec<String>,
     /// Control socket path (already bound by the caller).
     pub socket: PathBuf,
+    /// Destructive tasks approved at start: (task, how), e.g. `("migrate", "--confirm")`.
+    pub approvals: Vec<(String, String)>,
 }
 
 enum Msg {
+    /// A destructive task's checkpoint finished.
+    Checkpoint {
+        slot: usize,
+        run: u64,
+        result: Box<CheckpointResult>,
+    },
     Exited {
         slot: usize,
         run: u64,
@@ -111,6 +121,12 @@ struct Slot {
     last_exit: Option<ExitInfo>,
     /// Removed from the manifest by a reload (kept so slot indices stay stable).
     removed: bool,
+    /// A destructive task approved and checkpointed for its next spawn.
+    cleared: bool,
+    /// Whether the start waiting for a checkpoint was a fresh one.
+    pending_fresh: bool,
+    /// Its checkpoint is running (PENDING, but not for the scheduler to start).
+    checkpointing: bool,
 }
 
 pub struct Supervisor {
@@ -132,6 +148,10 @@ pub struct Supervisor {
     /// The state file needs writing (debounced).
     dirty: bool,
     waiters: Vec<Waiter>,
+    /// Destructive tasks approved and not yet started: task → how it was approved.
+    approvals: std::collections::HashMap<String, String>,
+    /// `<state_dir>/audit.log`.
+    audit: EventLog,
 }
 
 impl Supervisor {
@@ -150,6 +170,8 @@ impl Supervisor {
             .collect();
         Supervisor {
             events: EventLog::open(&state_dir.events_path()),
+            audit: EventLog::open(&state_dir.root().join("audit.log")),
+            approvals: opts.approvals.iter().cloned().collect(),
             common_env: common_env(manifest),
             project: manifest.project.clone(),
             manifest_path: manifest.path.clone(),
@@ -363,6 +385,10 @@ impl Supervisor {
                 ok,
                 detail,
             } => self.on_probe(slot, run, ok, detail),
+            Msg::Checkpoint { slot, run, result } => {
+                self.on_checkpoint(slot, run, *result);
+                self.schedule();
+            }
             Msg::PortCheck { slot, run, unbound } => {
                 let s = &self.slots[slot];
                 if s.run.as_ref().is_none_or(|r| r.id != run) {
@@ -450,8 +476,8 @@ impl Supervisor {
         loop {
             let mut changed = false;
             for i in 0..self.slots.len() {
-                if !self.slots[i].selected || !matches!(self.slots[i].state, State::Pending { .. })
-                {
+                let s = &self.slots[i];
+                if !s.selected || s.checkpointing || !matches!(s.state, State::Pending { .. }) {
                     continue;
                 }
                 match self.deps_status(i) {
@@ -531,31 +557,17 @@ impl Supervisor {
             self.set_state(i, State::Failed { reason }, "");
             return;
         }
-        let sink = match self.slots[i].sink.take() {
-            Some(mut sink) => {
-                if fresh {
-                    if let Err(e) = sink.log.truncate() {
-                        self.out.event(
-                            Level::Warn,
-                            &format!("{}: cannot truncate log: {e}", task.name),
-                        );
-                    }
-                }
-                sink
+        if task.destructive {
+            match self.gate(i, fresh) {
+                Gate::Go => {}
+                Gate::Blocked | Gate::Checkpoint => return,
             }
-            None => match LogWriter::open(
-                &self.state_dir.log_path(&task.name),
-                task.log_max_kb,
-                task.log_keep,
-                true,
-            ) {
-                Ok(log) => TaskSink::new(&task.name, self.out.clone(), log),
-                Err(e) => {
-                    let reason = format!("cannot open its log file: {e}");
-                    self.set_state(i, State::Failed { reason }, "");
-                    return;
-                }
-            },
+        }
+        if !self.ensure_sink(i, fresh) {
+            return;
+        }
+        let Some(sink) = self.slots[i].sink.take() else {
+            return;
         };
         let env = self.task_env(&task);
         let mut sink = sink;
@@ -680,6 +692,39 @@ impl Supervisor {
         }
     }
 
+    /// Make sure slot `i` has its output sink (opening the log on first use); `fresh`
+    /// empties the log (a start after a stop, not a restart). False when the log cannot be
+    /// opened: the task is then FAILED.
+    fn ensure_sink(&mut self, i: usize, fresh: bool) -> bool {
+        let name = self.slots[i].task.name.clone();
+        if let Some(sink) = self.slots[i].sink.as_mut() {
+            if fresh {
+                if let Err(e) = sink.log.truncate() {
+                    self.out
+                        .event(Level::Warn, &format!("{name}: cannot truncate log: {e}"));
+                }
+            }
+            return true;
+        }
+        let task = &self.slots[i].task;
+        match LogWriter::open(
+            &self.state_dir.log_path(&name),
+            task.log_max_kb,
+            task.log_keep,
+            true,
+        ) {
+            Ok(log) => {
+                self.slots[i].sink = Some(TaskSink::new(&name, self.out.clone(), log));
+                true
+            }
+            Err(e) => {
+                let reason = format!("cannot open its log file: {e}");
+                self.set_state(i, State::Failed { reason }, "");
+                false
+            }
+        }
+    }
+
     fn task_env(&self, task: &Task) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = task
             .env
@@ -709,6 +754,9 @@ impl Supervisor {
         let exit = outcome.exit;
         self.slots[i].last_exit = Some(exit);
         self.dirty = true;
+        if self.slots[i].task.destructive {
+            self.audit_result(&name, exit, ran_for);
+        }
 
         if self.opts.exit_code_from.as_deref() == Some(name.as_str())
             && self.exit_code_from.is_none()
@@ -874,6 +922,10 @@ impl Supervisor {
     fn begin_shutdown(&mut self) {
         self.shutting_down = true;
         for i in 0..self.slots.len() {
+            if self.slots[i].checkpointing {
+                // Its checkpoint finishes first (and then the task is not started).
+                continue;
+            }
             match self.slots[i].state {
                 State::Pending { .. } => self.set_state(
                     i,
@@ -1036,6 +1088,9 @@ impl Slot {
             restart_now: false,
             last_exit: None,
             removed: false,
+            cleared: false,
+            pending_fresh: false,
+            checkpointing: false,
         }
     }
 }

@@ -38,10 +38,6 @@ pub enum State {
     /// Stopped by the user (or never started).
     Stopped { detail: String },
     /// Destructive and not approved.
-    #[expect(
-        dead_code,
-        reason = "destructive tasks arrive with the safety work (issue 6)"
-    )]
     Blocked { approve: String },
 }
 

@@ -31,6 +31,11 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             return Err(unknown_task(&manifest, t, "--exit-code-from"));
         }
     }
+    for c in &args.confirm {
+        if manifest.task(c).is_none() {
+            return Err(unknown_task(&manifest, c, "--confirm"));
+        }
+    }
     let sd = StateDir::ensure(&manifest.settings.state_dir).map_err(|e| {
         AppError::io(
             format!(
@@ -116,6 +121,7 @@ fn supervise(
     };
     let watchdog = spawn_watchdog(sd.root());
     let opts = Options {
+        approvals: approvals(&manifest, &selected, &args),
         abort_on_exit: args.abort_on_exit,
         exit_code_from: args.exit_code_from.clone(),
         patterns: args.tasks.clone(),
@@ -474,4 +480,44 @@ pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
     ))
     .with_hint(format!("known tasks: {}", known.join(", ")))
     .with_code(exit::USAGE)
+}
+
+/// Destructive tasks approved for this start: `--yes` (all), `--confirm NAME`, or a `y`
+/// at a prompt when stdin and stderr are terminals (foreground only).
+fn approvals(
+    manifest: &Manifest,
+    selected: &BTreeSet<String>,
+    args: &UpArgs,
+) -> Vec<(String, String)> {
+    use std::io::IsTerminal;
+    let mut out = vec![];
+    let interactive =
+        !args.internal_daemon && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    for t in manifest
+        .tasks
+        .iter()
+        .filter(|t| t.destructive && selected.contains(&t.name))
+    {
+        if args.yes {
+            out.push((t.name.clone(), "--yes".to_string()));
+        } else if args.confirm.contains(&t.name) {
+            out.push((t.name.clone(), "--confirm".to_string()));
+        } else if interactive && prompt_yes(&t.name, &t.command.display()) {
+            out.push((t.name.clone(), "prompt".to_string()));
+        }
+    }
+    out
+}
+
+fn prompt_yes(name: &str, command: &str) -> bool {
+    let red = crate::redact::shapes_only();
+    let command = red
+        .as_ref()
+        .map_or(command.to_string(), |r| r.redact_str(command).into_owned());
+    eprint!("bts: `{name}` is destructive: {command}\nRun it? [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }

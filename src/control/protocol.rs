@@ -24,6 +24,11 @@ pub enum Request {
         tasks: Vec<String>,
         #[serde(default)]
         wait: bool,
+        /// Approvals for destructive tasks among them.
+        #[serde(default)]
+        confirm: Vec<String>,
+        #[serde(default)]
+        yes: bool,
     },
     /// Stop tasks (all when empty: the supervisor then exits); answered once stopped.
     Down {

@@ -75,10 +75,43 @@ impl Supervisor {
                     }
                 }
             }
-            Request::Restart { tasks, wait } => match self.resolve(&tasks) {
+            Request::Restart {
+                tasks,
+                wait,
+                confirm,
+                yes,
+            } => match self.resolve(&tasks) {
                 Ok(idx) => {
+                    // A destructive task needs a fresh approval for every run.
+                    let unapproved: Vec<String> = idx
+                        .iter()
+                        .map(|&i| &self.slots[i].task)
+                        .filter(|t| t.destructive && !yes && !confirm.contains(&t.name))
+                        .map(|t| t.name.clone())
+                        .collect();
+                    if let Some(first) = unapproved.first() {
+                        let mut r = Response::error(
+                            format!(
+                                "`{}` is destructive: restarting it needs approval",
+                                unapproved.join("`, `")
+                            ),
+                            Some(format!("bts restart {first} --confirm {first}")),
+                        );
+                        r.code = exit::FAILURE;
+                        let _ = reply.send(r);
+                        return;
+                    }
                     let mut messages = vec![];
                     for &i in &idx {
+                        if self.slots[i].task.destructive {
+                            let how = if yes {
+                                "restart --yes"
+                            } else {
+                                "restart --confirm"
+                            };
+                            self.approvals
+                                .insert(self.slots[i].task.name.clone(), how.into());
+                        }
                         messages.push(self.restart_task(i));
                     }
                     self.park(
@@ -275,8 +308,8 @@ impl Supervisor {
         &mut self,
         path: &Path,
         patterns: &[String],
-        _confirm: &[String],
-        _yes: bool,
+        confirm: &[String],
+        yes: bool,
     ) -> Response {
         let manifest = match manifest::load(Some(path)) {
             Ok(m) => m,
@@ -296,7 +329,33 @@ impl Supervisor {
             Ok(s) => s,
             Err(e) => return Response::error(e.message, e.hint),
         };
+        // Approvals sent with this `up` (a BLOCKED task then starts).
+        for t in manifest.tasks.iter().filter(|t| t.destructive) {
+            if yes && selected.contains(&t.name) || confirm.contains(&t.name) {
+                let how = if yes {
+                    "up --yes (to the running supervisor)"
+                } else {
+                    "up --confirm (to the running supervisor)"
+                };
+                self.approvals.insert(t.name.clone(), how.into());
+            }
+        }
         let messages = self.reconcile(&manifest, &selected, patterns.is_empty());
+        let mut messages = messages;
+        // A BLOCKED task that has just been approved starts, selected or not.
+        for i in 0..self.slots.len() {
+            let s = &self.slots[i];
+            if !s.removed
+                && matches!(s.state, State::Blocked { .. })
+                && self.approvals.contains_key(&s.task.name)
+            {
+                messages.push(format!("starting {} (approved)", s.task.name));
+                self.slots[i].selected = true;
+                self.slots[i].state = State::Pending {
+                    waiting_for: String::new(),
+                };
+            }
+        }
         for m in &messages {
             self.out.event(Level::Info, &format!("reload: {m}"));
         }
@@ -383,7 +442,12 @@ impl Supervisor {
                         self.slots[i].selected = true;
                         let s = &self.slots[i];
                         if s.run.is_none()
-                            && matches!(s.state, State::Stopped { .. } | State::Failed { .. })
+                            && matches!(
+                                s.state,
+                                State::Stopped { .. }
+                                    | State::Failed { .. }
+                                    | State::Blocked { .. }
+                            )
                         {
                             self.slots[i].state = State::Pending {
                                 waiting_for: String::new(),

@@ -6,4 +6,5 @@ mod common;
 mod control;
 mod health;
 mod manifest;
+mod safety;
 mod up;
