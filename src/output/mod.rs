@@ -4,6 +4,7 @@
 
 pub mod lines;
 pub mod pump;
+pub mod summary;
 pub mod terminal;
 
 use std::sync::Arc;
@@ -49,7 +50,12 @@ pub struct Output {
 
 impl Output {
     pub fn new(term: Arc<Terminal>, color: bool, width: usize, mode: OutputMode) -> Self {
-        Output { term, color, width: width.max(3), mode }
+        Output {
+            term,
+            color,
+            width: width.max(3),
+            mode,
+        }
     }
 
     /// The `name | ` part of a task's prefix, padded and coloured.
