@@ -50,12 +50,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(term: Arc<Terminal>, color: bool, width: usize, mode: OutputMode) -> Self {
-        Output {
-            term,
-            color,
-            width: width.max(3),
-            mode,
-        }
+        Output { term, color, width: width.max(3), mode }
     }
 
     /// The `name | ` part of a task's prefix, padded and coloured.
