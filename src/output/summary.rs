@@ -60,8 +60,8 @@
 //! silence refills at no less than [`IDLE_RATE`], so its first lines get through however
 //! busy the others are. Beyond its own bucket a task may borrow from a shared pool of
 //! [`POOL_BURST`] tokens (refilled at [`POOL_RATE`]), at most [`TASK_BORROW`] at a time
-//! (that allowance refills at [`POOL_RATE`] too). So one task bursts ~100 lines, several
-//! starting tasks share ~150 extra lines, and a long flood gets ~20 lines/s in total:
+//! (that allowance refills at a fair share of [`POOL_RATE`]). So one task bursts ~100
+//! lines, starting tasks share ~150 extra lines, and a long flood gets ~20 lines/s in all:
 //! bounded by `tasks × TASK_BURST + POOL_BURST + (FAIR_RATE + POOL_RATE) × seconds`.
 //! Error and warning lines bypass that budget but are capped per task at [`ERROR_RATE`]
 //! lines/s after a burst of [`ERROR_BURST`].
@@ -96,7 +96,7 @@ pub const IDLE_RATE: f64 = 5.0;
 pub const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
 /// The shared pool that lets tasks burst beyond their own bucket.
 pub const POOL_BURST: f64 = 150.0;
-/// Refill of the pool, and of each task's borrowing allowance.
+/// Refill of the pool; the tasks' borrowing allowances share it like [`FAIR_RATE`].
 pub const POOL_RATE: f64 = 4.0;
 /// How much one task may hold borrowed from the pool (so one flood cannot empty it).
 pub const TASK_BORROW: f64 = 80.0;
@@ -702,7 +702,8 @@ impl Budget {
             .filter(|&(i, t)| i != task && is_active(t))
             .count();
         let t = &mut self.tasks[task];
-        let share = FAIR_RATE / (others + 1) as f64;
+        let active = (others + 1) as f64;
+        let share = FAIR_RATE / active;
         let rate = if is_active(t) {
             share
         } else {
@@ -710,7 +711,9 @@ impl Budget {
         };
         let dt = secs_since(now, t.refilled);
         t.own = (t.own + dt * rate).min(TASK_BURST);
-        t.borrow = (t.borrow + dt * POOL_RATE).min(TASK_BORROW);
+        // The allowance refills at a fair share of the pool's rate too: otherwise whichever
+        // flood happens to ask first after each refill would get all of it.
+        t.borrow = (t.borrow + dt * POOL_RATE / active).min(TASK_BORROW);
         t.refilled = Some(now);
         t.last_output = Some(now);
 
