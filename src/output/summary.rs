@@ -6,9 +6,8 @@
 //! per task and shares one [`Budget`] (behind a `Mutex`) between all tasks.
 //!
 //! # Classification
-//! A line is an [`Class::Error`] if any `errors` pattern matches, else a
-//! [`Class::Warning`] if any `warnings` pattern matches, else [`Class::Normal`]. User
-//! patterns are used as written (add `(?i)` for case-insensitivity). The defaults match
+//! A line is an error if any `errors` pattern matches, else a warning if any `warnings`
+//! pattern matches, else normal (see [`Class`]). User patterns are used as written (add `(?i)` for case-insensitivity). The defaults match
 //! whole ASCII words, case-insensitively: `error`, `fatal`, `panic`, `panicked`,
 //! `exception`, `traceback` (plus CamelCase type names ending in `Error`/`Exception`,
 //! such as `TypeError`) / `warn`, `warning` (plus `…Warning`, e.g.
@@ -30,7 +29,8 @@
 //! - quoted strings: `"…"` and `` `…` `` anywhere, `'…'` only when the quote opens a word
 //!   and closes one (so the apostrophes in `don't` and `it's` stay text); `\` escapes.
 //!
-//! `_`, `-`, `/`, `.` and `:` separate words, so `req_5f3a9c` and `cart/123` have values.
+//! Every byte but an ASCII letter or digit separates words (`_` too), so `req_5f3a9c`
+//! and `cart/123` hold values.
 //!
 //! # Folding ([`Folder`], one per task)
 //! A shown line opens a *run*. A following line joins (is folded into) the run when
@@ -536,8 +536,10 @@ impl Folder {
             if joins && fresh {
                 run.folded += 1;
                 run.last = now;
-                if line != self.head.as_slice() {
+                if run.identical && line != self.head.as_slice() {
                     run.identical = false;
+                }
+                if !run.identical {
                     self.tail.clear();
                     self.tail.extend_from_slice(line);
                 }
@@ -1060,6 +1062,16 @@ mod tests {
                 "Done"
             ]
         );
+    }
+
+    #[test]
+    fn the_last_folded_line_is_the_tail_even_when_it_repeats_the_first() {
+        let t0 = Instant::now();
+        let mut f = Fold::new();
+        for line in ["step 1", "step 1", "step 2", "step 1"] {
+            f.push(line, Class::Normal, t0);
+        }
+        assert_eq!(f.finish(), ["step 1", "[… 2 more like this] (2)", "step 1"]);
     }
 
     #[test]
