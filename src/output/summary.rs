@@ -7,12 +7,12 @@
 //!
 //! # Classification
 //! A line is an error if any `errors` pattern matches, else a warning if any `warnings`
-//! pattern matches, else normal (see [`Class`]). User patterns are used as written (add `(?i)` for case-insensitivity). The defaults match
-//! whole ASCII words, case-insensitively: `error`, `fatal`, `panic`, `panicked`,
-//! `exception`, `traceback` (plus CamelCase type names ending in `Error`/`Exception`,
-//! such as `TypeError`) / `warn`, `warning` (plus `…Warning`, e.g.
-//! `DeprecationWarning`). Plurals are deliberately not matched, so summary lines such as
-//! `errors: 0` or `0 warnings` stay ordinary.
+//! pattern matches, else normal (see [`Class`]). User patterns are used as written (add
+//! `(?i)` for case-insensitivity). The defaults match whole ASCII words, ignoring case:
+//! `error`, `fatal`, `panic`, `panicked`, `exception`, `traceback`, plus CamelCase type
+//! names ending in `Error`/`Exception` such as `TypeError`; and `warn`, `warning`, plus
+//! `…Warning` such as `DeprecationWarning`. Plurals are deliberately not matched, so
+//! summary lines such as `errors: 0` or `0 warnings` stay ordinary.
 //!
 //! # Shape
 //! [`shape_into`] copies the line with each *value* replaced by a placeholder (a `0x01`
