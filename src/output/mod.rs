@@ -4,6 +4,7 @@
 
 pub mod lines;
 pub mod pump;
+pub mod summary;
 pub mod terminal;
 
 use std::sync::{Arc, RwLock};
