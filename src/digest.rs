@@ -2,7 +2,9 @@
 //! `bts status`, `bts ps`, `--wait` failures and `.bts/digests/` show. One struct for all
 //! of them so the JSON and text forms never drift apart.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +25,25 @@ pub struct Digest {
     pub cpu_percent: Option<f32>,
     pub rss_bytes: Option<u64>,
     pub exit_code: Option<i32>,
+    /// Error and warning lines since the last periodic digest.
+    #[serde(default)]
+    pub errors: u64,
+    #[serde(default)]
+    pub warnings: u64,
+    /// Up to 10 distinct recent lines, errors first.
+    #[serde(default)]
+    pub recent: Vec<String>,
+    /// The last error line and when it was printed (RFC 3339).
+    #[serde(default)]
+    pub last_error: Option<LastError>,
     pub next_action: Option<String>,
     pub log_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LastError {
+    pub line: String,
+    pub time: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -98,11 +117,83 @@ pub fn render_text(d: &Digest) -> String {
             d.rss_bytes.map_or("-".into(), human_bytes)
         );
     }
+    if !d.recent.is_empty() {
+        // The three most recent distinct lines, errors first, each cut to a screen width.
+        let recent: Vec<String> = d.recent.iter().take(3).map(|l| shorten(l, 60)).collect();
+        let _ = writeln!(s, "Recent: {}", recent.join("; "));
+    }
+    if d.errors > 0 || d.warnings > 0 {
+        let _ = writeln!(
+            s,
+            "Errors: {} | Warnings: {}   (since last digest)",
+            d.errors, d.warnings
+        );
+    }
+    if let Some(e) = &d.last_error {
+        let _ = writeln!(
+            s,
+            "Last error: {} ({})",
+            shorten(&e.line, 80),
+            short_time(&e.time)
+        );
+    }
     if let Some(n) = &d.next_action {
         let _ = writeln!(s, "Next: {n}");
     }
     let _ = writeln!(s, "Logs: {}", d.log_path.display());
     s
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// What a person (or an agent) should do next about a task, derived from its state:
+/// nothing when it is fine.
+pub fn next_action(d: &Digest) -> Option<String> {
+    let t = &d.task;
+    let detail = d.detail.as_str();
+    match d.status.as_str() {
+        "FAILED" if detail.starts_with("crash loop") => Some(format!(
+            "it keeps crashing: read `bts logs {t} --errors`, fix the cause, then `bts restart {t}`"
+        )),
+        "FAILED" if detail.contains(" is in use by ") || detail.contains(" is in use ") => {
+            Some(format!(
+                "{} — then `bts restart {t}`",
+                detail
+                    .split("; ")
+                    .find(|p| p.contains("in use"))
+                    .unwrap_or(detail)
+            ))
+        }
+        "FAILED" if detail.starts_with("dependency ") => {
+            let dep = detail.split_whitespace().nth(1).unwrap_or("?");
+            Some(format!(
+                "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
+            ))
+        }
+        "FAILED" if detail.contains("checkpoint failed") => Some(format!(
+            "fix the checkpoint (see `bts logs {t}`), then `bts up --confirm {t}`"
+        )),
+        "FAILED" => Some(format!(
+            "see `bts logs {t} -n 50`, fix it, then `bts restart {t}`"
+        )),
+        "DOWN" | "DEGRADED" => Some(format!(
+            "health check failing ({detail}) — `bts logs {t} --errors`"
+        )),
+        "BLOCKED" => Some(format!("destructive: approve with `bts up --confirm {t}`")),
+        "UP" | "STARTING" if d.errors > 0 => {
+            Some(format!("check the errors — `bts logs {t} --errors`"))
+        }
+        _ => None,
+    }
 }
 
 /// `2026-11-24T14:02:11.123Z` → `14:02:11`.
@@ -123,5 +214,43 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// What a task's output has said, counted by the output path (one lock per batch) and
+/// read by the supervisor for digests.
+#[derive(Debug, Default, Clone)]
+pub struct TaskStats {
+    pub lines: u64,
+    /// Since the last periodic digest.
+    pub errors: u64,
+    pub warnings: u64,
+    pub errors_total: u64,
+    pub warnings_total: u64,
+    pub last_error: Option<(String, SystemTime)>,
+    /// Up to [`RECENT`] distinct recent lines, oldest first; `true` marks errors.
+    pub recent: VecDeque<(bool, String)>,
+}
+
+/// Distinct recent lines kept per task.
+pub const RECENT: usize = 10;
+
+impl TaskStats {
+    /// Remember `text` as recent (moving it to the end if it is already there).
+    pub fn push_recent(&mut self, error: bool, text: &str) {
+        if let Some(i) = self.recent.iter().position(|(_, t)| t == text) {
+            self.recent.remove(i);
+        }
+        self.recent.push_back((error, text.to_string()));
+        while self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Recent lines for a digest: errors first, then the rest, newest last.
+    pub fn recent_lines(&self) -> Vec<String> {
+        let errors = self.recent.iter().filter(|(e, _)| *e);
+        let others = self.recent.iter().filter(|(e, _)| !*e);
+        errors.chain(others).map(|(_, t)| t.clone()).collect()
     }
 }

@@ -18,6 +18,8 @@ use crate::output::lines::LineSplitter;
 use crate::output::pump::TaskSink;
 use crate::process::{unix, Spawned};
 
+/// How often folds are closed and "not shown" notes printed while a task runs.
+const TICK: Duration = Duration::from_millis(250);
 /// Bytes read from a pipe at a time.
 const READ_CHUNK: usize = 64 * 1024;
 /// A partial line (no newline yet) is shown after this long without more output.
@@ -92,6 +94,8 @@ pub async fn run(
     let mut poll_every = Duration::from_millis(2);
     let mut next_poll: Option<Instant> = None;
     let mut control_open = true;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let done_reading = stdout.is_none() && stderr.is_none();
@@ -171,6 +175,7 @@ pub async fn run(
                     next_poll = None;
                 }
             }
+            _ = tick.tick() => sink.tick(),
             _ = tokio::time::sleep_until(partial_at.unwrap_or(far)), if partial_at.is_some() => {
                 sink.flush_partial(&mut split_out);
                 sink.flush_partial(&mut split_err);
@@ -183,7 +188,7 @@ pub async fn run(
     }
     sink.flush_partial(&mut split_out);
     sink.flush_partial(&mut split_err);
-    sink.note_dropped(true);
+    sink.finish();
     Outcome {
         exit: status.unwrap_or(ExitInfo {
             code: None,

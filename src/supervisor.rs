@@ -17,13 +17,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::control::server::Incoming;
-use crate::digest::{Digest, HealthDigest};
+use crate::digest::{Digest, HealthDigest, LastError, TaskStats};
 use crate::errors::exit;
 use crate::events::EventLog;
 use crate::logs::LogWriter;
 use crate::manifest::{Condition, Manifest, Probe, Task};
 use crate::output::pump::LogProbe;
 use crate::output::pump::TaskSink;
+use crate::output::summary::Classifier;
 use crate::output::{Level, Output};
 use crate::process;
 use crate::runner::ExitInfo;
@@ -127,6 +128,8 @@ struct Slot {
     pending_fresh: bool,
     /// Its checkpoint is running (PENDING, but not for the scheduler to start).
     checkpointing: bool,
+    /// Counts and recent lines from its output.
+    stats: Arc<std::sync::Mutex<TaskStats>>,
 }
 
 pub struct Supervisor {
@@ -313,7 +316,8 @@ impl Supervisor {
                     .unwrap_or_default(),
             }
         });
-        Digest {
+        let stats = s.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut d = Digest {
             task: s.task.name.clone(),
             status: s.state.name().to_string(),
             detail,
@@ -325,9 +329,18 @@ impl Supervisor {
             cpu_percent: None,
             rss_bytes: None,
             exit_code: s.last_exit.and_then(|e| e.code),
+            errors: stats.errors,
+            warnings: stats.warnings,
+            recent: stats.recent_lines(),
+            last_error: stats.last_error.as_ref().map(|(line, t)| LastError {
+                line: line.clone(),
+                time: crate::clock::rfc3339(*t),
+            }),
             next_action: None,
             log_path: self.state_dir.log_path(&s.task.name),
-        }
+        };
+        d.next_action = crate::digest::next_action(&d);
+        d
     }
 
     fn finished(&self) -> bool {
@@ -714,7 +727,22 @@ impl Supervisor {
             true,
         ) {
             Ok(log) => {
-                self.slots[i].sink = Some(TaskSink::new(&name, self.out.clone(), log));
+                // The loader checked the patterns; should one still fail, the defaults
+                // serve rather than losing the task's output.
+                let classifier = Classifier::new(task.errors.as_deref(), task.warnings.as_deref())
+                    .or_else(|_| Classifier::new(None, None));
+                let Ok(classifier) = classifier else {
+                    return false;
+                };
+                let stats = Arc::clone(&self.slots[i].stats);
+                self.slots[i].sink = Some(TaskSink::new(
+                    &name,
+                    i,
+                    self.out.clone(),
+                    log,
+                    classifier,
+                    stats,
+                ));
                 true
             }
             Err(e) => {
@@ -1091,6 +1119,7 @@ impl Slot {
             cleared: false,
             pending_fresh: false,
             checkpointing: false,
+            stats: Arc::default(),
         }
     }
 }

@@ -87,7 +87,7 @@ fn supervise(
     })?;
     let (term, writer) = Terminal::start();
     let color = !args.internal_daemon && output::use_color(global.no_color);
-    let out = Output::new(term.clone(), color, width, mode, redactor);
+    let out = Output::new(term.clone(), color, width, mode, args.json, redactor);
 
     // Leftovers of a supervisor that died (kill -9) are stopped before anything starts.
     match orphans::sweep_dir(sd.root()) {

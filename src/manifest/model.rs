@@ -116,7 +116,13 @@ impl CommandSpec {
     /// The command as a user would type it, for messages and receipts.
     pub fn display(&self) -> String {
         match self {
-            CommandSpec::Shell(s) => s.clone(),
+            // A multi-line script (`cmd: |`) shows on one line.
+            CommandSpec::Shell(s) => s
+                .trim()
+                .lines()
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("; "),
             CommandSpec::Exec { program, args } => {
                 let mut out = program.clone();
                 for a in args {

@@ -7,7 +7,8 @@ pub mod pump;
 pub mod summary;
 pub mod terminal;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 use std::time::SystemTime;
 
 use owo_colors::{AnsiColors, OwoColorize};
@@ -15,6 +16,7 @@ use owo_colors::{AnsiColors, OwoColorize};
 use crate::clock;
 use crate::manifest::OutputMode;
 use crate::redact::Redactor;
+use summary::Budget;
 pub use terminal::Terminal;
 
 /// Colours tasks are given, by a hash of their name so a task keeps its colour across
@@ -47,8 +49,12 @@ pub struct Output {
     pub color: bool,
     pub width: usize,
     pub mode: OutputMode,
+    /// `--json`: one JSON object a line instead of text.
+    pub json: bool,
     /// Replaced on reload; read once per output batch.
     redactor: Arc<RwLock<Arc<Redactor>>>,
+    /// The terminal budget all tasks share in `summary` mode.
+    budget: Arc<Mutex<Budget>>,
 }
 
 impl Output {
@@ -57,15 +63,32 @@ impl Output {
         color: bool,
         width: usize,
         mode: OutputMode,
+        json: bool,
         redactor: Redactor,
     ) -> Self {
         Output {
             term,
-            color,
+            color: color && !json,
             width: width.max(3),
             mode,
+            json,
             redactor: Arc::new(RwLock::new(Arc::new(redactor))),
+            budget: Arc::new(Mutex::new(Budget::new())),
         }
+    }
+
+    /// Budget for `n` ordinary lines of task `index` (see [`summary::Budget::take`]).
+    pub fn budget_take(&self, index: usize, n: u32, now: Instant) -> u32 {
+        self.budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(index, n, now)
+    }
+
+    /// Budget for `n` ordinary and `m` error/warning lines, with one lock.
+    pub fn budget_take_both(&self, index: usize, n: u32, m: u32, now: Instant) -> (u32, u32) {
+        let mut b = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        (b.take(index, n, now), b.take_errors(index, m, now))
     }
 
     /// The current redactor.
@@ -103,6 +126,18 @@ impl Output {
         let red = self.redactor();
         let text = red.redact_str(text);
         let text = text.as_ref();
+        if self.json {
+            let level = match level {
+                Level::Info => "info",
+                Level::Warn => "warning",
+                Level::Error => "error",
+            };
+            let obj = serde_json::json!({ "time": crate::clock::now_rfc3339(), "task": "bts", "kind": "event", "level": level, "line": text });
+            let mut line = obj.to_string();
+            line.push('\n');
+            self.term.push_event(line.into_bytes());
+            return;
+        }
         let mut line = self.time_tag(SystemTime::now());
         let tag = format!("{:<w$} | ", "bts", w = self.width);
         if self.color {

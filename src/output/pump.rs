@@ -1,38 +1,70 @@
 //! The per-task output path, the hottest code in bts. Each read from a task's pipe is
-//! split into lines in place, and the lines are appended to two buffers: the log batch
-//! (`<RFC 3339> line`) and the terminal batch (`HH:MM:SS name | line`). The timestamp is
-//! taken once per read, and each buffer is written with one call per read: one `write`
-//! to the log file and one push to the terminal queue, never one per line.
+//! split into lines in place; every line is redacted, appended to the log batch
+//! (`<RFC 3339> line`) and classified (error / warning / normal); then, by output mode,
+//! it goes to the terminal batch as it is (`full`), only if it is an error (`quiet`), or
+//! through folding and the shared terminal budget (`summary`, see [`super::summary`]).
+//! The timestamp is taken once per read, and each buffer is written with one call per
+//! read — one `write` to the log file and one push to the terminal queue — never one
+//! per line.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::lines::LineSplitter;
-use super::{Level, Output};
+use super::summary::{Class, Classifier, Emit, Folder, NotShown};
+use super::Output;
 use crate::clock;
+use crate::digest::TaskStats;
 use crate::logs::LogWriter;
 use crate::manifest::OutputMode;
 use crate::redact::Redactor;
 
-/// How often a "lines not shown" note may be printed per task.
-const DROP_NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// A batch with at least this many ordinary lines that the budget cut counts as a
+/// flood: the next batches skip folding (their lines could not be shown anyway) and only
+/// ask the budget for one sample line, which keeps `summary` as cheap as `full`.
+const FLOOD_BATCH: u32 = 32;
+
+const RED: &[u8] = b"\x1b[31m";
+const YELLOW: &[u8] = b"\x1b[33m";
+const DIM: &[u8] = b"\x1b[2m";
+const RESET: &[u8] = b"\x1b[0m";
 
 /// A task's output sink: lives as long as the task (across restarts), and is moved into
 /// the runner of each run.
 pub struct TaskSink {
     name: String,
+    /// The task's slot number, its key in the shared budget.
+    index: usize,
     out: Output,
     tag: String,
     pub log: LogWriter,
     /// The first log write error not yet reported to the supervisor.
     pub log_error: Option<String>,
     log_failed: bool,
-    dropped: u64,
-    last_drop_note: Option<Instant>,
+    classifier: Classifier,
+    folder: Folder,
+    not_shown: NotShown,
+    flooding: bool,
+    stats: Arc<Mutex<TaskStats>>,
     log_buf: Vec<u8>,
     term_buf: Vec<u8>,
     term_lines: u64,
+    /// Lines the folder let through this batch, before the budget decides.
+    stage: Vec<u8>,
+    staged: Vec<Staged>,
+    last_normal: Vec<u8>,
     /// A `health.log` regex waiting for its first match in this run.
     log_probe: Option<LogProbe>,
+}
+
+/// A line or note waiting for the budget: `stage[start..end]`.
+struct Staged {
+    start: usize,
+    end: usize,
+    class: Class,
+    /// Lines it stands for (1, or a note's count).
+    lines: u64,
+    note: bool,
 }
 
 /// A `log` health probe: called once with the first matching line.
@@ -41,20 +73,45 @@ pub struct LogProbe {
     pub on_match: Box<dyn FnOnce(String) + Send>,
 }
 
+/// What one batch counted, merged into the task's stats with one lock.
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    errors: u64,
+    warnings: u64,
+    normal: u32,
+    flood_hidden: u64,
+    notable: Vec<(Class, String)>,
+}
+
 impl TaskSink {
-    pub fn new(name: &str, out: Output, log: LogWriter) -> Self {
+    pub fn new(
+        name: &str,
+        index: usize,
+        out: Output,
+        log: LogWriter,
+        classifier: Classifier,
+        stats: Arc<Mutex<TaskStats>>,
+    ) -> Self {
         TaskSink {
             name: name.to_string(),
+            index,
             tag: out.name_tag(name),
             out,
             log,
             log_error: None,
             log_failed: false,
-            dropped: 0,
-            last_drop_note: None,
+            classifier,
+            folder: Folder::new(),
+            not_shown: NotShown::new(),
+            flooding: false,
+            stats,
             log_buf: Vec::with_capacity(128 * 1024),
-            term_buf: Vec::with_capacity(128 * 1024),
+            term_buf: Vec::with_capacity(64 * 1024),
             term_lines: 0,
+            stage: Vec::new(),
+            staged: Vec::new(),
+            last_normal: Vec::new(),
             log_probe: None,
         }
     }
@@ -76,27 +133,237 @@ impl TaskSink {
         }
     }
 
-    /// Split `data` (or, with `None`, flush the partial line) and route every line:
-    /// redacted, to the log batch and the terminal batch; then write both batches.
-    fn process(&mut self, splitter: &mut LineSplitter, data: Option<&[u8]>) {
-        let now = SystemTime::now();
-        let ts = clock::rfc3339(now);
-        let prefix = format!("{}{}", self.out.time_tag(now), self.tag);
-        let show = self.out.mode != OutputMode::Quiet;
-        let red = self.out.redactor();
-        let (log_buf, term_buf, term_lines) =
-            (&mut self.log_buf, &mut self.term_buf, &mut self.term_lines);
-        let probe = &mut self.log_probe;
-        let mut on_line = |line: &[u8]| {
-            check_log_probe(probe, line, &red);
-            let line = red.redact(line);
-            push_line(log_buf, term_buf, term_lines, &ts, &prefix, show, &line);
-        };
-        match data {
-            Some(d) => splitter.feed(d, &mut on_line),
-            None => splitter.flush(&mut on_line),
+    /// About every 250 ms while the task runs: close folds that went quiet, print due
+    /// "not shown" notes.
+    pub fn tick(&mut self) {
+        if self.out.mode != OutputMode::Summary {
+            return;
+        }
+        let now = Instant::now();
+        let (stage, staged) = (&mut self.stage, &mut self.staged);
+        self.folder.flush(now, |e| stage_emit(stage, staged, e));
+        self.route_staged(SystemTime::now(), now);
+        self.commit();
+    }
+
+    /// The run ended: show what folding and the budget still hold back.
+    pub fn finish(&mut self) {
+        if self.out.mode == OutputMode::Summary {
+            let (stage, staged) = (&mut self.stage, &mut self.staged);
+            self.folder.finish(|e| stage_emit(stage, staged, e));
+            self.route_staged(SystemTime::now(), Instant::now());
+        }
+        if let Some(note) = self.not_shown.finish(&self.name) {
+            let prefix = self.prefix(SystemTime::now());
+            self.write_note(&prefix, note.as_bytes());
         }
         self.commit();
+    }
+
+    fn prefix(&self, now: SystemTime) -> String {
+        format!("{}{}", self.out.time_tag(now), self.tag)
+    }
+
+    /// Split `data` (or, with `None`, flush the partial line) and route every line.
+    fn process(&mut self, splitter: &mut LineSplitter, data: Option<&[u8]>) {
+        let now = SystemTime::now();
+        let inst = Instant::now();
+        let ts = clock::rfc3339(now);
+        let prefix = self.prefix(now);
+        let red = self.out.redactor();
+        let (mode, json, color) = (self.out.mode, self.out.json, self.out.color);
+        let mut counts = Counts::default();
+        {
+            let TaskSink {
+                log_buf,
+                term_buf,
+                term_lines,
+                classifier,
+                folder,
+                flooding,
+                stage,
+                staged,
+                last_normal,
+                log_probe,
+                name,
+                ..
+            } = self;
+            let mut on_line = |raw: &[u8]| {
+                check_log_probe(log_probe, raw, &red);
+                let line = red.redact(raw);
+                log_buf.extend_from_slice(ts.as_bytes());
+                log_buf.push(b' ');
+                log_buf.extend_from_slice(&line);
+                log_buf.push(b'\n');
+                let class = classifier.classify(&line);
+                counts.lines += 1;
+                match class {
+                    Class::Error => counts.errors += 1,
+                    Class::Warning => counts.warnings += 1,
+                    Class::Normal => {
+                        counts.normal += 1;
+                        last_normal.clear();
+                        last_normal.extend_from_slice(&line);
+                    }
+                }
+                if class != Class::Normal && counts.notable.len() < 10 {
+                    counts
+                        .notable
+                        .push((class, String::from_utf8_lossy(&line).into_owned()));
+                }
+                let show = match mode {
+                    OutputMode::Full => true,
+                    OutputMode::Quiet => class == Class::Error,
+                    OutputMode::Summary => {
+                        if class == Class::Normal && *flooding {
+                            counts.flood_hidden += 1;
+                        } else {
+                            folder.push(&line, class, inst, |e| stage_emit(stage, staged, e));
+                        }
+                        false
+                    }
+                };
+                if show {
+                    write_line(term_buf, &prefix, &line, class, json, color, name, &ts);
+                    *term_lines += 1;
+                }
+            };
+            match data {
+                Some(d) => splitter.feed(d, &mut on_line),
+                None => splitter.flush(&mut on_line),
+            }
+        }
+        if mode == OutputMode::Summary {
+            self.route_staged(now, inst);
+            if self.flooding && counts.flood_hidden > 0 {
+                // One sample line of the flood per batch, if the budget allows.
+                let ok = self.out.budget_take(self.index, 1, inst);
+                if ok > 0 {
+                    let sample = std::mem::take(&mut self.last_normal);
+                    write_line(
+                        &mut self.term_buf,
+                        &prefix,
+                        &sample,
+                        Class::Normal,
+                        json,
+                        color,
+                        &self.name,
+                        &ts,
+                    );
+                    self.term_lines += 1;
+                    self.last_normal = sample;
+                    self.not_shown.add(counts.flood_hidden - 1, inst);
+                    self.flooding = false;
+                } else {
+                    self.not_shown.add(counts.flood_hidden, inst);
+                }
+            }
+            if counts.normal >= FLOOD_BATCH && !self.flooding {
+                self.flooding = self.not_shown.hidden() > 0;
+            }
+        }
+        self.record(&counts, now);
+        self.commit();
+    }
+
+    /// Let the budget decide on the staged lines and notes; write the winners.
+    fn route_staged(&mut self, now: SystemTime, inst: Instant) {
+        if self.staged.is_empty() {
+            self.note_due(now, inst);
+            return;
+        }
+        let normal = self
+            .staged
+            .iter()
+            .filter(|s| s.class == Class::Normal)
+            .count() as u32;
+        let notable = self.staged.len() as u32 - normal;
+        let (ok, ok_e) = self.out.budget_take_both(self.index, normal, notable, inst);
+        let (mut shown, mut shown_e) = (0, 0);
+        let prefix = self.prefix(now);
+        let ts = clock::rfc3339(now);
+        let (json, color) = (self.out.json, self.out.color);
+        for s in std::mem::take(&mut self.staged) {
+            let allowed = if s.class == Class::Normal {
+                shown += 1;
+                shown <= ok
+            } else {
+                shown_e += 1;
+                shown_e <= ok_e
+            };
+            let text = &self.stage[s.start..s.end];
+            if !allowed {
+                self.not_shown.add(s.lines, inst);
+            } else if s.note {
+                write_note_into(
+                    &mut self.term_buf,
+                    &prefix,
+                    text,
+                    json,
+                    color,
+                    &self.name,
+                    &ts,
+                );
+                self.term_lines += 1;
+            } else {
+                write_line(
+                    &mut self.term_buf,
+                    &prefix,
+                    text,
+                    s.class,
+                    json,
+                    color,
+                    &self.name,
+                    &ts,
+                );
+                self.term_lines += 1;
+            }
+        }
+        self.stage.clear();
+        self.note_due(now, inst);
+    }
+
+    fn note_due(&mut self, now: SystemTime, inst: Instant) {
+        if let Some(note) = self.not_shown.note(&self.name, inst) {
+            let prefix = self.prefix(now);
+            self.write_note(&prefix, note.as_bytes());
+        }
+    }
+
+    fn write_note(&mut self, prefix: &str, text: &[u8]) {
+        let ts = clock::rfc3339(SystemTime::now());
+        write_note_into(
+            &mut self.term_buf,
+            prefix,
+            text,
+            self.out.json,
+            self.out.color,
+            &self.name,
+            &ts,
+        );
+        self.term_lines += 1;
+    }
+
+    /// Merge a batch's counts into the task's stats (one lock per batch).
+    fn record(&mut self, c: &Counts, now: SystemTime) {
+        if c.lines == 0 {
+            return;
+        }
+        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        st.lines += c.lines;
+        st.errors += c.errors;
+        st.warnings += c.warnings;
+        st.errors_total += c.errors;
+        st.warnings_total += c.warnings;
+        for (class, text) in &c.notable {
+            if *class == Class::Error {
+                st.last_error = Some((text.clone(), now));
+            }
+            st.push_recent(*class == Class::Error, text);
+        }
+        if c.normal > 0 {
+            st.push_recent(false, &String::from_utf8_lossy(&self.last_normal));
+        }
     }
 
     fn commit(&mut self) {
@@ -114,37 +381,100 @@ impl TaskSink {
         if !self.term_buf.is_empty() {
             let lines = std::mem::take(&mut self.term_lines);
             let batch = std::mem::replace(&mut self.term_buf, Vec::with_capacity(16 * 1024));
-            if self.out.term.push_output(batch) {
-                self.note_dropped(false);
-            } else {
-                self.dropped += lines;
+            if !self.out.term.push_output(batch) {
+                // A slow terminal costs lines on screen, counted, never a stalled task.
+                self.not_shown.add(lines, Instant::now());
             }
         }
     }
+}
 
-    /// Report lines the terminal could not take, at most once a second (or now, when
-    /// `force`, at the end of a run).
-    pub fn note_dropped(&mut self, force: bool) {
-        if self.dropped == 0 {
-            return;
+fn stage_emit(stage: &mut Vec<u8>, staged: &mut Vec<Staged>, e: Emit<'_>) {
+    let start = stage.len();
+    let (class, lines, note) = match e {
+        Emit::Line { text, class } => {
+            stage.extend_from_slice(text);
+            (class, 1, false)
         }
-        let due = self
-            .last_drop_note
-            .is_none_or(|t| t.elapsed() >= DROP_NOTE_EVERY);
-        if force || due {
-            self.out.event(
-                Level::Warn,
-                &format!(
-                    "{}: … {} lines not shown (terminal busy) — bts logs {}",
-                    self.name,
-                    group_digits(self.dropped),
-                    self.name
-                ),
-            );
-            self.dropped = 0;
-            self.last_drop_note = Some(Instant::now());
+        Emit::Note { text, class, lines } => {
+            stage.extend_from_slice(text.as_bytes());
+            (class, lines, true)
         }
+    };
+    staged.push(Staged {
+        start,
+        end: stage.len(),
+        class,
+        lines,
+        note,
+    });
+}
+
+/// One output line for the terminal: `HH:MM:SS name | text`, errors red and warnings
+/// yellow with colours, or a JSON object with `--json`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn write_line(
+    buf: &mut Vec<u8>,
+    prefix: &str,
+    line: &[u8],
+    class: Class,
+    json: bool,
+    color: bool,
+    task: &str,
+    ts: &str,
+) {
+    if json {
+        let class = match class {
+            Class::Error => "error",
+            Class::Warning => "warning",
+            Class::Normal => "output",
+        };
+        let obj = serde_json::json!({ "time": ts, "task": task, "kind": class, "line": String::from_utf8_lossy(line) });
+        let _ = serde_json::to_writer(&mut *buf, &obj);
+        buf.push(b'\n');
+        return;
     }
+    buf.extend_from_slice(prefix.as_bytes());
+    let hl = match (color, class) {
+        (true, Class::Error) => Some(RED),
+        (true, Class::Warning) => Some(YELLOW),
+        _ => None,
+    };
+    if let Some(c) = hl {
+        buf.extend_from_slice(c);
+        buf.extend_from_slice(line);
+        buf.extend_from_slice(RESET);
+    } else {
+        buf.extend_from_slice(line);
+    }
+    buf.push(b'\n');
+}
+
+fn write_note_into(
+    buf: &mut Vec<u8>,
+    prefix: &str,
+    text: &[u8],
+    json: bool,
+    color: bool,
+    task: &str,
+    ts: &str,
+) {
+    if json {
+        let obj = serde_json::json!({ "time": ts, "task": task, "kind": "note", "line": String::from_utf8_lossy(text) });
+        let _ = serde_json::to_writer(&mut *buf, &obj);
+        buf.push(b'\n');
+        return;
+    }
+    buf.extend_from_slice(prefix.as_bytes());
+    if color {
+        buf.extend_from_slice(DIM);
+        buf.extend_from_slice(text);
+        buf.extend_from_slice(RESET);
+    } else {
+        buf.extend_from_slice(text);
+    }
+    buf.push(b'\n');
 }
 
 #[inline]
@@ -155,50 +485,5 @@ fn check_log_probe(probe: &mut Option<LogProbe>, line: &[u8], red: &Redactor) {
         if let Some(p) = probe.take() {
             (p.on_match)(String::from_utf8_lossy(&red.redact(line)).into_owned());
         }
-    }
-}
-
-#[inline]
-fn push_line(
-    log_buf: &mut Vec<u8>,
-    term_buf: &mut Vec<u8>,
-    term_lines: &mut u64,
-    ts: &str,
-    prefix: &str,
-    show: bool,
-    line: &[u8],
-) {
-    log_buf.extend_from_slice(ts.as_bytes());
-    log_buf.push(b' ');
-    log_buf.extend_from_slice(line);
-    log_buf.push(b'\n');
-    if show {
-        term_buf.extend_from_slice(prefix.as_bytes());
-        term_buf.extend_from_slice(line);
-        term_buf.push(b'\n');
-        *term_lines += 1;
-    }
-}
-
-/// `1204` → `1,204`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn digits() {
-        assert_eq!(super::group_digits(1204), "1,204");
-        assert_eq!(super::group_digits(12), "12");
-        assert_eq!(super::group_digits(1_000_000), "1,000,000");
     }
 }

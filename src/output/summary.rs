@@ -70,12 +70,6 @@
 //! [`NotShown`] counts a task's hidden lines and yields
 //! `… 1,204 lines not shown — bts logs web` at most once per [`NOTE_EVERY`].
 
-// Until the pump calls into this module (the next step), only the tests use it.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the pump is wired to this module next")
-)]
-
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
