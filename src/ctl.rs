@@ -414,3 +414,43 @@ fn error_set(patterns: Option<&[String]>) -> Option<regex::bytes::RegexSet> {
         }
     }
 }
+
+pub fn archive_logs(
+    global: &GlobalArgs,
+    args: crate::cli::ArchiveLogsArgs,
+) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    if let Some(socket) = supervisor(&sd)? {
+        let r = ask(
+            &socket,
+            &Request::ArchiveLogs { tasks: args.tasks },
+            Some(Duration::from_secs(120)),
+        )?;
+        for msg in &r.messages {
+            println!("{msg}");
+        }
+        return Ok(r.code);
+    }
+    let mut code = exit::OK;
+    for name in match_names(&m, &args.tasks)? {
+        let log = sd.log_path(&name);
+        if !log.exists() {
+            eprintln!("bts: {name}: no log yet");
+            code = exit::FAILURE;
+            continue;
+        }
+        let dir = sd.archive_dir();
+        let dest = crate::logs::writer::archive_path(&dir, &name);
+        let result = std::fs::create_dir_all(&dir)
+            .and_then(|_| crate::logs::writer::gzip_file(&log, &dest))
+            .and_then(|_| std::fs::File::create(&log).map(drop));
+        match result {
+            Ok(()) => println!("{}", dest.display()),
+            Err(e) => {
+                eprintln!("bts: {name}: {e}");
+                code = exit::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}

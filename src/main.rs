@@ -23,13 +23,14 @@ mod state_dir;
 mod supervisor;
 mod task;
 mod up;
+mod usage;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::errors::{exit, AppError};
+use crate::errors::AppError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,16 +58,10 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Restart(args) => ctl::restart(g, args),
         Command::Cleanup(_) => ctl::cleanup(g),
         Command::Check(_) => check::run(g.file.as_deref()),
-        Command::ArchiveLogs(_) => Err(not_yet("archive-logs")),
+        Command::ArchiveLogs(args) => ctl::archive_logs(g, args),
         Command::Watchdog {
             state_dir,
             supervisor_pid,
         } => Ok(orphans::watchdog_main(&state_dir, supervisor_pid)),
     }
-}
-
-fn not_yet(command: &str) -> AppError {
-    AppError::new(format!("`bts {command}` is not yet implemented"))
-        .with_hint("see the README for the commands that work today")
-        .with_code(exit::USAGE)
 }

@@ -29,12 +29,18 @@ const PARTIAL_AFTER: Duration = Duration::from_millis(200);
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(300);
 
 /// Requests to a running run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub enum Control {
     /// Graceful stop: `signal` to the group now, SIGKILL to the group after `timeout`.
     Stop { signal: i32, timeout: Duration },
     /// SIGKILL to the group now.
     Kill,
+    /// Gzip the log so far into this file and start it afresh. Done here, between two
+    /// batches, so no line is lost or written twice.
+    Archive(
+        std::path::PathBuf,
+        tokio::sync::oneshot::Sender<std::io::Result<()>>,
+    ),
 }
 
 /// How a process ended.
@@ -151,6 +157,9 @@ pub async fn run(
                         let _ = unix::signal_group(pgid, signal);
                         let at = Instant::now() + timeout;
                         kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                    }
+                    Some(Control::Archive(dest, done)) => {
+                        let _ = done.send(sink.archive_to(&dest));
                     }
                     Some(Control::Kill) => {
                         requested = true;

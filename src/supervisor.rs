@@ -3,6 +3,7 @@
 //! out the decisions: spawn, stop, restart, cascade failures to dependents, shut down in
 //! reverse dependency order. Nothing else mutates task state, so there are no locks.
 
+mod report;
 mod requests;
 mod safety;
 mod watch;
@@ -130,6 +131,8 @@ struct Slot {
     checkpointing: bool,
     /// Counts and recent lines from its output.
     stats: Arc<std::sync::Mutex<TaskStats>>,
+    /// Last CPU % and RSS sample of its group.
+    usage: Option<(Option<f32>, u64)>,
 }
 
 pub struct Supervisor {
@@ -155,6 +158,11 @@ pub struct Supervisor {
     approvals: std::collections::HashMap<String, String>,
     /// `<state_dir>/audit.log`.
     audit: EventLog,
+    /// Digest files (and notes) need rewriting, at this time at the latest.
+    digests_due: Option<Instant>,
+    digest_interval: Duration,
+    notes: Option<PathBuf>,
+    sampler: crate::usage::Sampler,
 }
 
 impl Supervisor {
@@ -175,6 +183,10 @@ impl Supervisor {
             events: EventLog::open(&state_dir.events_path()),
             audit: EventLog::open(&state_dir.root().join("audit.log")),
             approvals: opts.approvals.iter().cloned().collect(),
+            digests_due: None,
+            digest_interval: manifest.settings.digest_interval,
+            notes: manifest.settings.notes.clone(),
+            sampler: crate::usage::Sampler::default(),
             common_env: common_env(manifest),
             project: manifest.project.clone(),
             manifest_path: manifest.path.clone(),
@@ -216,32 +228,44 @@ impl Supervisor {
         }
         self.schedule();
         let mut next_write = Instant::now();
+        let start = Instant::now();
+        let mut periodic =
+            tokio::time::interval_at(start + self.digest_interval, self.digest_interval);
+        let mut usage = tokio::time::interval_at(start + USAGE_EVERY, USAGE_EVERY);
+        usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.finished() {
             if self.dirty && Instant::now() >= next_write {
                 self.write_state();
                 next_write = Instant::now() + STATE_DEBOUNCE;
             }
-            let flush_at = if self.dirty {
-                next_write
-            } else {
-                Instant::now() + Duration::from_secs(3600)
-            };
+            let far = Instant::now() + Duration::from_secs(3600);
+            let flush_at = if self.dirty { next_write } else { far };
+            let digests_at = self.digests_due.unwrap_or(far);
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg),
                 Some(sig) = signals.next() => self.on_signal(sig),
                 Some(req) = control.recv() => self.on_request(req),
                 _ = tokio::time::sleep_until(flush_at), if self.dirty => {}
+                _ = tokio::time::sleep_until(digests_at), if self.digests_due.is_some() => {
+                    self.digests_due = None;
+                    self.write_digests();
+                }
+                _ = periodic.tick() => self.periodic_digest(),
+                _ = usage.tick() => self.sample_usage(),
             }
             self.check_waiters();
         }
         signals.handle().close();
         self.write_state();
+        self.write_digests();
         self.finish_waiters();
         self.exit_code()
     }
 
     fn write_state(&mut self) {
         self.dirty = false;
+        self.digests_due
+            .get_or_insert(Instant::now() + DIGEST_DEBOUNCE);
         let mut file = StateFile {
             project: self.project.clone(),
             manifest: self.manifest_path.clone(),
@@ -279,6 +303,18 @@ impl Supervisor {
         if let Err(e) = state::write(self.state_dir.root(), &file) {
             self.out
                 .event(Level::Warn, &format!("cannot write state.json: {e}"));
+        }
+    }
+
+    /// The URL of a task's http probe, for the notes.
+    fn http_url(&self, task: &str) -> Option<String> {
+        let s = self
+            .slots
+            .iter()
+            .find(|s| !s.removed && s.task.name == task)?;
+        match &s.task.health.as_ref()?.probe {
+            Probe::Http(url) => Some(url.clone()),
+            _ => None,
         }
     }
 
@@ -326,8 +362,8 @@ impl Supervisor {
             uptime: s.run.as_ref().map(|r| r.started.elapsed().as_secs()),
             restarts: s.tracker.total,
             health,
-            cpu_percent: None,
-            rss_bytes: None,
+            cpu_percent: s.usage.and_then(|u| u.0),
+            rss_bytes: s.usage.map(|u| u.1),
             exit_code: s.last_exit.and_then(|e| e.code),
             errors: stats.errors,
             warnings: stats.warnings,
@@ -1034,14 +1070,18 @@ impl Supervisor {
     }
 
     /// Gzip the task's current log into `archive/<task>-<UTC>.log.gz`.
+    /// `archive/<task>-<UTC>.log.gz`, unique even for two archives in one millisecond.
+    fn archive_path(&self, name: &str) -> PathBuf {
+        crate::logs::writer::archive_path(&self.state_dir.archive_dir(), name)
+    }
+
     fn archive_log(&mut self, name: &str) -> Option<PathBuf> {
         let log = self.state_dir.log_path(name);
         if !log.exists() {
             return None;
         }
         let dir = self.state_dir.archive_dir();
-        let stamp = crate::clock::rfc3339(SystemTime::now()).replace(':', "");
-        let dest = dir.join(format!("{name}-{stamp}.log.gz"));
+        let dest = self.archive_path(name);
         let result =
             std::fs::create_dir_all(&dir).and_then(|_| crate::logs::writer::gzip_file(&log, &dest));
         match result {
@@ -1099,6 +1139,10 @@ enum DepStatus {
 
 /// How long state changes are batched before state.json is rewritten.
 const STATE_DEBOUNCE: Duration = Duration::from_millis(20);
+/// How long changes are batched before digest files (and notes) are rewritten.
+const DIGEST_DEBOUNCE: Duration = Duration::from_millis(250);
+/// How often CPU and memory are sampled.
+const USAGE_EVERY: Duration = Duration::from_secs(2);
 
 impl Slot {
     fn new(task: &Task, selected: bool) -> Self {
@@ -1120,6 +1164,7 @@ impl Slot {
             pending_fresh: false,
             checkpointing: false,
             stats: Arc::default(),
+            usage: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum Request {
         #[serde(default)]
         tasks: Vec<String>,
     },
+    /// Gzip tasks' current logs into the archive and start fresh ones.
+    ArchiveLogs { tasks: Vec<String> },
     /// A second `bts up`: reload `manifest` and reconcile (or add `tasks`).
     Up {
         manifest: PathBuf,

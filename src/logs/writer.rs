@@ -104,6 +104,20 @@ pub fn rotated_path(log: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `<dir>/<task>-<UTC>.log.gz` (colons left out, for file systems that refuse them), with
+/// a counter when that name is taken.
+pub fn archive_path(dir: &Path, task: &str) -> PathBuf {
+    let stamp = crate::clock::rfc3339(std::time::SystemTime::now()).replace(':', "");
+    let first = dir.join(format!("{task}-{stamp}.log.gz"));
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|n| dir.join(format!("{task}-{stamp}-{n}.log.gz")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
 /// Gzip `src` into `dest` (written to a temp name, then renamed, so a reader never sees
 /// half a file).
 pub fn gzip_file(src: &Path, dest: &Path) -> io::Result<()> {

@@ -160,6 +160,12 @@ impl TaskSink {
         self.commit();
     }
 
+    /// Gzip the log into `dest` and empty it (`bts archive-logs`).
+    pub fn archive_to(&mut self, dest: &std::path::Path) -> std::io::Result<()> {
+        crate::logs::writer::gzip_file(self.log.path(), dest)?;
+        self.log.truncate()
+    }
+
     fn prefix(&self, now: SystemTime) -> String {
         format!("{}{}", self.out.time_tag(now), self.tag)
     }

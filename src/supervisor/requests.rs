@@ -125,6 +125,12 @@ impl Supervisor {
                     let _ = reply.send(*e);
                 }
             },
+            Request::ArchiveLogs { tasks } => match self.resolve(&tasks) {
+                Ok(idx) => self.archive_logs(idx, reply),
+                Err(e) => {
+                    let _ = reply.send(*e);
+                }
+            },
             Request::Up {
                 manifest,
                 tasks,
@@ -135,6 +141,71 @@ impl Supervisor {
                 let _ = reply.send(r);
             }
         }
+    }
+
+    /// `bts archive-logs`: running tasks archive in their runner (between batches);
+    /// the others right here. Answered once every archive is written.
+    fn archive_logs(&mut self, idx: Vec<usize>, reply: oneshot::Sender<Response>) {
+        let mut pending = vec![];
+        let mut messages = vec![];
+        let mut failed = false;
+        for i in idx {
+            let name = self.slots[i].task.name.clone();
+            let dest = self.archive_path(&name);
+            if let Err(e) = std::fs::create_dir_all(self.state_dir.archive_dir()) {
+                messages.push(format!("{name}: cannot create the archive dir: {e}"));
+                failed = true;
+                continue;
+            }
+            if let Some(r) = &self.slots[i].run {
+                let (tx, rx) = oneshot::channel();
+                if r.control.send(Control::Archive(dest.clone(), tx)).is_ok() {
+                    pending.push((name, dest, rx));
+                    continue;
+                }
+            }
+            let result = match self.slots[i].sink.as_mut() {
+                Some(sink) => sink.archive_to(&dest),
+                None if self.state_dir.log_path(&name).exists() => {
+                    crate::logs::writer::gzip_file(&self.state_dir.log_path(&name), &dest).and_then(
+                        |_| std::fs::File::create(self.state_dir.log_path(&name)).map(drop),
+                    )
+                }
+                None => Err(std::io::Error::other("no log yet")),
+            };
+            match result {
+                Ok(()) => messages.push(dest.display().to_string()),
+                Err(e) => {
+                    failed = true;
+                    messages.push(format!("{name}: {e}"));
+                }
+            }
+        }
+        let project = self.project.clone();
+        tokio::spawn(async move {
+            for (name, dest, rx) in pending {
+                match rx.await {
+                    Ok(Ok(())) => messages.push(dest.display().to_string()),
+                    Ok(Err(e)) => {
+                        failed = true;
+                        messages.push(format!("{name}: {e}"));
+                    }
+                    Err(_) => {
+                        failed = true;
+                        messages.push(format!(
+                            "{name}: the task stopped before its log was archived"
+                        ));
+                    }
+                }
+            }
+            let _ = reply.send(Response {
+                ok: true,
+                project,
+                messages,
+                code: if failed { exit::FAILURE } else { exit::OK },
+                ..Default::default()
+            });
+        });
     }
 
     fn park(

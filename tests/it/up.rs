@@ -280,8 +280,14 @@ fn sigterm_ignoring_task_is_killed_at_stop_timeout() {
     let took = t0.elapsed();
     let out = r.output();
     assert!(!alive(pid), "{out}");
-    assert!(took >= Duration::from_millis(900), "SIGKILL only after stop_timeout: {took:?}\n{out}");
-    assert!(took < Duration::from_secs(5), "killed near stop_timeout: {took:?}\n{out}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "SIGKILL only after stop_timeout: {took:?}\n{out}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "killed near stop_timeout: {took:?}\n{out}"
+    );
     assert!(
         r.stdout()
             .contains("stubborn: STOPPED — stopped (killed by SIGKILL)"),
