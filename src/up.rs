@@ -139,8 +139,7 @@ fn supervise(
     });
     let _ = std::fs::remove_file(&socket);
     runtime.shutdown_timeout(Duration::from_millis(100));
-    term.close();
-    let _ = writer.join();
+    term.close_and_wait(writer, Duration::from_secs(2));
     drop(watchdog);
     drop(lock);
     Ok(code)

@@ -75,6 +75,20 @@ impl Terminal {
         self.cv.notify_one();
     }
 
+    /// Close, and wait up to `timeout` for the writer to finish. A terminal (or pipe)
+    /// that stopped reading must not keep bts from exiting: after the timeout the
+    /// thread is left to die with the process.
+    pub fn close_and_wait(&self, writer: JoinHandle<()>, timeout: std::time::Duration) {
+        self.close();
+        let end = std::time::Instant::now() + timeout;
+        while !writer.is_finished() && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if writer.is_finished() {
+            let _ = writer.join();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // A poisoned lock only means a writer panicked mid-push; the queue is still
         // consistent (every push is a single push_back).

@@ -281,7 +281,7 @@ fn sighup_reloads_the_manifest() {
         "tasks:\n  a:\n    cmd: exec sleep 300\n  b:\n    cmd: echo b-started; exec sleep 300\n",
     );
     r.signal(libc::SIGHUP);
-    r.wait_for("b-started");
+    r.wait_for("| b-started");
     assert!(
         r.stdout().contains("reload: starting b (new)"),
         "{}",

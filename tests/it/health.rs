@@ -212,7 +212,7 @@ fn busy_port_fails_only_that_task_and_names_the_holder() {
         out.contains("— stop it, or use ") && out.contains(" (free)"),
         "{out}"
     );
-    r.wait_for("other-running");
+    r.wait_for("| other-running");
     r.wait_for("other: UP");
     drop(listener);
 }

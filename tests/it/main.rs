@@ -6,5 +6,6 @@ mod common;
 mod control;
 mod health;
 mod manifest;
+mod output;
 mod safety;
 mod up;

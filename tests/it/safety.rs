@@ -48,7 +48,7 @@ tasks:
 "#
     ));
     let mut r = p.spawn(&["up", "--output", "full"]);
-    r.wait_for("ready");
+    r.wait_for("| ready");
     let status = p.run(&["status", "--json"]);
     let logs = p.run(&["logs", "leaky", "-n", "100"]);
     r.signal(libc::SIGINT);
@@ -116,7 +116,7 @@ fn destructive_task_is_blocked_without_approval_while_others_run() {
     );
     let mut r = p.spawn(&["up"]);
     r.wait_for("migrate: BLOCKED — approve with: bts up --confirm migrate");
-    r.wait_for("web-running");
+    r.wait_for("| web-running");
     assert!(!p.file("migrated").exists());
     // Approving through the running supervisor starts it.
     let approve = p.run(&["up", "--confirm", "migrate"]);

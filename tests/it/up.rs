@@ -247,7 +247,7 @@ fn sigint_stops_everything_gracefully_and_exits_zero() {
         "tasks:\n  a:\n    cmd: echo ready-a; exec sleep 300\n  b:\n    cmd: echo ready-b; exec sleep 300\n    depends_on: [a]\n",
     );
     let mut r = p.spawn(&["up"]);
-    r.wait_for("ready-b");
+    r.wait_for("| ready-b");
     let pids = r.task_pids();
     assert_eq!(pids.len(), 2);
     r.signal(libc::SIGINT);
@@ -272,7 +272,7 @@ fn sigterm_ignoring_task_is_killed_at_stop_timeout() {
         "tasks:\n  stubborn:\n    cmd: trap '' TERM; echo $$ > pid; echo ready; while :; do sleep 0.05; done\n    stop_timeout: 1s\n",
     );
     let mut r = p.spawn(&["up"]);
-    r.wait_for("ready");
+    r.wait_for("| ready");
     let pid: i32 = p.read("pid").trim().parse().unwrap();
     let t0 = Instant::now();
     r.signal(libc::SIGTERM);
@@ -302,7 +302,7 @@ fn second_signal_kills_at_once() {
         "tasks:\n  stubborn:\n    cmd: trap '' TERM INT; echo ready; while :; do sleep 0.05; done\n    stop_timeout: 60s\n",
     );
     let mut r = p.spawn(&["up"]);
-    r.wait_for("ready");
+    r.wait_for("| ready");
     r.signal(libc::SIGINT);
     r.wait_for("stubborn: stopping");
     let t0 = Instant::now();
@@ -323,7 +323,7 @@ fn no_grandchild_survives_a_stop() {
         "tasks:\n  tree:\n    cmd: sleep 300 & echo $! > gc.pid; echo ready; sleep 300\n",
     );
     let mut r = p.spawn(&["up"]);
-    r.wait_for("ready");
+    r.wait_for("| ready");
     let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
     assert!(alive(gc));
     r.signal(libc::SIGINT);

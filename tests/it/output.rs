@@ -1,0 +1,378 @@
+//! Summarized output, digests, receipts, events, archives and notes (SPEC sections 5, 6).
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// Lines of `task`'s own output in a terminal transcript.
+fn task_lines<'a>(out: &'a str, task: &str) -> Vec<&'a str> {
+    let tag = format!(" {task} ");
+    out.lines()
+        .filter(|l| l.get(8..).is_some_and(|r| r.starts_with(&tag)) && l.contains(" | "))
+        .collect()
+}
+
+/// Each line differs in shape from the one before (letters, not only numbers, change).
+const VARIED: &str = r#"awk 'BEGIN { for (i = 1; i <= N; i++) print "item-" substr("abcdefghijklmnopqrstuvwxyz", i % 26 + 1, 1) substr("qwertyuiopasdfghjklzxcvbnm", i % 13 + 1, 2) " payload"; }'"#;
+
+fn varied(n: usize) -> String {
+    VARIED.replace("N;", &format!("{n};"))
+}
+
+fn gunzip(path: &std::path::Path) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+#[test]
+fn a_burst_is_cut_for_the_terminal_but_fully_logged() {
+    let p = Project::new(&format!(
+        "tasks:\n  burst:\n    cmd: |\n      {}; echo 'error: disk full'; {}\n",
+        varied(10_000),
+        varied(10_000)
+    ));
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let shown = task_lines(&r.stdout, "burst");
+    assert!(shown.len() < 400, "{} lines shown", shown.len());
+    assert!(
+        r.stdout.contains("lines not shown — bts logs burst"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("burst | error: disk full"),
+        "errors always show"
+    );
+    assert_eq!(p.read(".bts/logs/burst.log").lines().count(), 20_001);
+}
+
+#[test]
+fn full_mode_shows_every_line() {
+    let p = Project::new(&format!("tasks:\n  burst:\n    cmd: {}\n", varied(20_000)));
+    let r = p.run(&["up", "--output", "full"]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(task_lines(&r.stdout, "burst").len(), 20_000);
+}
+
+#[test]
+fn quiet_mode_shows_only_errors_and_events() {
+    let p =
+        Project::new("tasks:\n  q:\n    cmd: |\n      echo hello; echo 'FATAL: boom'; echo bye\n");
+    let r = p.run(&["up", "--output", "quiet"]);
+    assert!(r.stdout.contains("q   | FATAL: boom"), "{}", r.stdout);
+    assert!(!r.stdout.contains("q   | hello"), "{}", r.stdout);
+    assert_eq!(task_lines(&r.stdout, "q").len(), 1, "{}", r.stdout);
+    assert!(r.stdout.contains("q: EXITED"));
+}
+
+#[test]
+fn identical_and_similar_lines_fold() {
+    let p = Project::new(
+        "tasks:\n  f:\n    cmd: |\n      for i in 1 2 3 4 5 6; do echo 'waiting for db'; done\n      for i in $(seq 1 30); do echo \"GET /api/cart/$i 200 in ${i}ms\"; done\n      echo finished\n",
+    );
+    let r = p.run(&["up"]);
+    let lines = task_lines(&r.stdout, "f");
+    assert!(r.stdout.contains("f   | waiting for db\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("… repeated 5×"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("GET /api/cart/1 200 in 1ms"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("more like this"), "{}", r.stdout);
+    assert!(r.stdout.contains("f   | finished"), "{}", r.stdout);
+    assert!(lines.len() <= 8, "{}", r.stdout);
+    assert_eq!(p.read(".bts/logs/f.log").lines().count(), 37);
+}
+
+#[test]
+fn a_start_up_burst_of_sixty_lines_shows_in_full() {
+    let p = Project::new(&format!(
+        "tasks:\n  web:\n    cmd: {}\n  db:\n    cmd: {}\n",
+        varied(60),
+        varied(30)
+    ));
+    let r = p.run(&["up"]);
+    assert_eq!(task_lines(&r.stdout, "web").len(), 60, "{}", r.stdout);
+    assert_eq!(task_lines(&r.stdout, "db ").len(), 30, "{}", r.stdout);
+    assert!(!r.stdout.contains("not shown"), "{}", r.stdout);
+}
+
+#[test]
+fn ten_noisy_tasks_stay_within_the_budget_and_errors_still_show() {
+    let mut manifest = String::from("tasks:\n");
+    for t in 0..10 {
+        manifest.push_str(&format!(
+            "  noisy{t}:\n    cmd: |\n      for round in 1 2 3 4 5 6 7 8 9 10 11 12; do {}; sleep 0.1; done\n      echo 'error: task {t} distinct failure'\n      for round in 1 2 3 4 5 6 7 8 9 10 11 12; do {}; sleep 0.1; done\n",
+            varied(50),
+            varied(50)
+        ));
+    }
+    let p = Project::new(&manifest);
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    let mut shown = 0;
+    for t in 0..10 {
+        let name = format!("noisy{t}");
+        shown += task_lines(&r.stdout, &name).len();
+        assert!(
+            r.stdout
+                .contains(&format!("error: task {t} distinct failure")),
+            "error of {name} shown"
+        );
+        assert!(
+            r.stdout.contains(&format!("{name}: EXITED")),
+            "state change of {name} shown"
+        );
+        assert_eq!(
+            p.read(&format!(".bts/logs/{name}.log")).lines().count(),
+            1201
+        );
+    }
+    // 12,010 lines in ~3 s: bursts (~100 a task, shared pool) plus ~20 lines/s, notes and
+    // the ten error lines; well under 6 %.
+    assert!(shown < 720, "{shown} of 12,010 lines shown");
+}
+
+#[test]
+fn json_output_is_one_object_a_line() {
+    let p = Project::new("tasks:\n  j:\n    cmd: |\n      echo hello; echo 'error: x' >&2\n");
+    let r = p.run(&["up", "--json"]);
+    assert_eq!(r.code(), 0);
+    let objs: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(objs
+        .iter()
+        .any(|o| o["task"] == "j" && o["line"] == "hello" && o["time"].is_string()));
+    assert!(objs
+        .iter()
+        .any(|o| o["task"] == "j" && o["kind"] == "error"));
+    assert!(objs
+        .iter()
+        .any(|o| o["task"] == "bts" && o["kind"] == "event"));
+}
+
+#[test]
+fn digests_events_receipts_and_archives() {
+    let port = free_port();
+    let p = Project::new(&format!(
+        r#"tasks:
+  web:
+    cmd: {server} --port {port} --say "web ready"
+    ports: [{port}]
+    health: {{ http: "http://127.0.0.1:{port}/", interval: 200ms }}
+  job:
+    cmd: |
+      echo 'warning: cache cold'; echo 'error: bad row 7'; echo done
+"#,
+        server = example_bin("probe_server").display()
+    ));
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    assert!(eventually(DEADLINE, || p
+        .file(".bts/digests/web.json")
+        .exists()
+        && p.file(".bts/digest.json").exists()));
+    let web: serde_json::Value = serde_json::from_str(&p.read(".bts/digests/web.json")).unwrap();
+    for f in [
+        "task",
+        "status",
+        "pid",
+        "ports",
+        "uptime",
+        "restarts",
+        "health",
+        "cpu_percent",
+        "rss_bytes",
+        "errors",
+        "warnings",
+        "recent",
+        "last_error",
+        "next_action",
+        "log_path",
+    ] {
+        assert!(web.get(f).is_some(), "digest field {f}: {web}");
+    }
+    assert_eq!(web["health"]["status"], "healthy");
+    assert!(
+        web["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "web ready"),
+        "{web}"
+    );
+    let job = wait_state(&p, "job", "EXITED");
+    assert_eq!(job["errors"], 1);
+    assert_eq!(job["warnings"], 1);
+    assert_eq!(job["recent"][0], "error: bad row 7", "errors first: {job}");
+    assert_eq!(job["last_error"]["line"], "error: bad row 7");
+    // Text status: at most ~15 lines a task.
+    let status = p.run(&["status", "web"]);
+    assert!(
+        status
+            .stdout
+            .starts_with(&format!("[TASK: web] UP | Port: {port}")),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("Health: healthy (http 200"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.lines().count() <= 15);
+    // Resource usage shows up in ps once sampled.
+    assert!(eventually(DEADLINE, || task_status(&p, "web")["rss_bytes"]
+        .as_u64()
+        .unwrap_or(0)
+        > 0));
+
+    let down = p.run(&["down", "--json"]);
+    assert_eq!(down.code(), 0, "{}", down.all());
+    let doc: serde_json::Value = serde_json::from_str(down.stdout.trim()).unwrap();
+    let receipt = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["task"] == "web")
+        .unwrap()
+        .clone();
+    for f in [
+        "task",
+        "exit_code",
+        "signal",
+        "runtime",
+        "final_summary",
+        "log_archive",
+    ] {
+        assert!(receipt.get(f).is_some(), "receipt field {f}: {receipt}");
+    }
+    let archive = std::path::PathBuf::from(receipt["log_archive"].as_str().unwrap());
+    assert!(gunzip(&archive).contains("web ready"));
+
+    let events: Vec<serde_json::Value> = p
+        .read(".bts/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let start = events
+        .iter()
+        .find(|e| e["event"] == "start" && e["task"] == "web")
+        .unwrap();
+    for f in [
+        "task",
+        "pid",
+        "pgid",
+        "cwd",
+        "command",
+        "ports",
+        "env_keys",
+        "health",
+        "log_path",
+        "started_at",
+    ] {
+        assert!(start.get(f).is_some(), "start receipt field {f}: {start}");
+    }
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "state" && e["task"] == "web" && e["to"] == "UP"));
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "stop" && e["task"] == "web"));
+}
+
+#[test]
+fn archive_logs_gzips_and_starts_afresh() {
+    let p = Project::new("tasks:\n  t:\n    cmd: echo first-line; exec sleep 300\n");
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    assert!(eventually(DEADLINE, || p
+        .read(".bts/logs/t.log")
+        .contains("first-line")));
+    let r = p.run(&["archive-logs", "t"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let path = std::path::PathBuf::from(r.stdout.trim());
+    assert!(path.starts_with(p.file(".bts/archive")), "{}", r.stdout);
+    assert!(gunzip(&path).contains("first-line"));
+    assert_eq!(p.read(".bts/logs/t.log"), "", "a fresh log");
+}
+
+#[test]
+fn notes_section_is_kept_current_and_the_rest_untouched() {
+    let port = free_port();
+    let p = Project::new(&format!(
+        "settings:\n  notes: NOTES.md\ntasks:\n  web:\n    cmd: {} --port {port}\n    health: {{ http: 'http://127.0.0.1:{port}/health' }}\n",
+        example_bin("probe_server").display()
+    ));
+    let before = "# Team notes\n\nDo not touch this.\n\n## Background Tasks\n\n<!-- bts:begin -->\nold\n<!-- bts:end -->\n\n## Later\ntrailing text  \n";
+    p.write("NOTES.md", before);
+    let mut r = p.spawn(&["up"]);
+    r.wait_for("web: UP");
+    assert!(eventually(DEADLINE, || p
+        .read("NOTES.md")
+        .contains("| web | UP |")));
+    let notes = p.read("NOTES.md");
+    assert!(notes.starts_with(
+        "# Team notes\n\nDo not touch this.\n\n## Background Tasks\n\n<!-- bts:begin -->\n"
+    ));
+    assert!(
+        notes.ends_with("<!-- bts:end -->\n\n## Later\ntrailing text  \n"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("http://127.0.0.1:{port}/health")),
+        "{notes}"
+    );
+    assert!(!notes.contains("\nold\n"));
+}
+
+#[test]
+fn periodic_digest_block_appears() {
+    let p = Project::new("settings:\n  digest_interval: 1s\ntasks:\n  w:\n    cmd: |\n      echo 'error: once'; exec sleep 300\n");
+    let mut r = p.spawn(&["up"]);
+    let out = r.wait_for("[TASK: w] UP");
+    assert!(out.contains("digest of 1 tasks"), "{out}");
+    assert!(out.contains("Errors: 1 | Warnings: 0"), "{out}");
+}
+
+#[test]
+fn a_stalled_terminal_never_stalls_a_task() {
+    let p = Project::new(&format!(
+        "tasks:\n  chatty:\n    cmd: {}; touch finished; exec sleep 300\n    log_max_kb: 100000\n",
+        varied(100_000)
+    ));
+    // stdout is a pipe nobody reads: it fills after 64 KiB.
+    let mut cmd = p.cmd(&["up", "--output", "full"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let finished = eventually(Duration::from_secs(30), || p.file("finished").exists());
+    let mut log_lines = 0;
+    eventually(Duration::from_secs(10), || {
+        log_lines = p.read(".bts/logs/chatty.log").lines().count();
+        log_lines == 100_000
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let exited = eventually(Duration::from_secs(10), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    drop(child.stdout.take());
+    assert!(finished, "the task was blocked by the terminal");
+    assert_eq!(log_lines, 100_000);
+    assert!(exited, "bts exits although its stdout is stalled");
+}
