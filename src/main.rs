@@ -1,6 +1,7 @@
 //! bts — background task supervisor. Parses the command line and dispatches; the work
 //! lives in the modules below.
 
+mod annotate;
 mod check;
 mod cli;
 mod clock;
@@ -9,6 +10,7 @@ mod ctl;
 mod digest;
 mod errors;
 mod events;
+mod filewatch;
 mod logs;
 mod manifest;
 mod orphans;

@@ -3,6 +3,7 @@
 //! out the decisions: spawn, stop, restart, cascade failures to dependents, shut down in
 //! reverse dependency order. Nothing else mutates task state, so there are no locks.
 
+mod files;
 mod report;
 mod requests;
 mod safety;
@@ -51,6 +52,16 @@ pub struct Options {
 }
 
 enum Msg {
+    /// A watched file of a task changed.
+    FileChanged {
+        slot: usize,
+        path: PathBuf,
+    },
+    /// The debounce after the last change of a task's watched files is over.
+    WatchDue {
+        slot: usize,
+        seq: u64,
+    },
     /// A destructive task's checkpoint finished.
     Checkpoint {
         slot: usize,
@@ -133,6 +144,11 @@ struct Slot {
     stats: Arc<std::sync::Mutex<TaskStats>>,
     /// Last CPU % and RSS sample of its group.
     usage: Option<(Option<f32>, u64)>,
+    /// Its `watch:` file watcher, once started.
+    filewatch: Option<crate::filewatch::FileWatch>,
+    /// The last changed file and the debounce generation.
+    changed: Option<PathBuf>,
+    watch_seq: u64,
 }
 
 pub struct Supervisor {
@@ -434,6 +450,8 @@ impl Supervisor {
                 ok,
                 detail,
             } => self.on_probe(slot, run, ok, detail),
+            Msg::FileChanged { slot, path } => self.on_file_changed(slot, path),
+            Msg::WatchDue { slot, seq } => self.on_watch_due(slot, seq),
             Msg::Checkpoint { slot, run, result } => {
                 self.on_checkpoint(slot, run, *result);
                 self.schedule();
@@ -725,6 +743,7 @@ impl Supervisor {
             }),
             &red,
         );
+        self.ensure_filewatch(i);
         self.set_state(
             i,
             State::Starting {
@@ -1118,6 +1137,15 @@ impl Supervisor {
             self.out
                 .event(level, &format!("{name}: {st}{detail}{suffix}"));
         }
+        if let (State::Failed { reason }, true) = (&self.slots[i].state, crate::annotate::enabled())
+        {
+            let lines = crate::logs::tail::last_lines(&self.state_dir.log_path(&name), 20);
+            let red = self.out.redactor();
+            let text = crate::annotate::failure(&name, &format!("FAILED: {reason}"), &lines);
+            self.out
+                .term
+                .push_event(red.redact_str(&text).into_owned().into_bytes());
+        }
     }
 }
 
@@ -1165,6 +1193,9 @@ impl Slot {
             checkpointing: false,
             stats: Arc::default(),
             usage: None,
+            filewatch: None,
+            changed: None,
+            watch_seq: 0,
         }
     }
 }

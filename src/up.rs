@@ -223,6 +223,7 @@ fn detach(
             Ok(())
         });
     }
+    let spawned_at = std::time::SystemTime::now();
     let mut child = cmd
         .spawn()
         .map_err(|e| AppError::io("cannot start the supervisor", e))?;
@@ -239,6 +240,11 @@ fn detach(
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
+            // Every task may have ended already (one-shot tasks, or all failed): the
+            // supervisor then exits at once, leaving its final digests.
+            if let Some(tasks) = final_digests(sd, selected, spawned_at) {
+                return Ok(report_final(&tasks, args.wait, sd));
+            }
             return Err(
                 AppError::new(format!("the supervisor exited at start ({status})"))
                     .with_hint(format!("see {}", log_path.display()))
@@ -253,13 +259,27 @@ fn detach(
         std::thread::sleep(Duration::from_millis(10));
     };
     if args.wait {
-        return wait_until_up(&socket, selected, args.wait_timeout, sd);
+        return wait_until_up(&socket, selected, args.wait_timeout, sd, spawned_at);
     }
     // Return after the start receipts: every selected task has left PENDING (or 10 s).
     let deadline = Instant::now() + Duration::from_secs(10);
     let tasks = loop {
-        let r = client::request(&socket, &status_req(), Some(Duration::from_secs(5)))
-            .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
+        let r = match client::request(&socket, &status_req(), Some(Duration::from_secs(5))) {
+            Ok(r) if r.ok => r,
+            _ => {
+                // Every task ended already and the supervisor with them.
+                let gone = Instant::now() + Duration::from_secs(5);
+                while sd.supervisor_running() && Instant::now() < gone {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return match final_digests(sd, selected, spawned_at) {
+                    Some(tasks) => Ok(report_final(&tasks, false, sd)),
+                    None => Err(AppError::new("the supervisor stopped answering")
+                        .with_hint(format!("see {}", log_path.display()))
+                        .with_code(exit::FAILURE)),
+                };
+            }
+        };
         let tasks: Vec<Digest> = r
             .tasks
             .into_iter()
@@ -291,6 +311,46 @@ fn detach(
     )
 }
 
+/// The digests a supervisor that has exited left in `digest.json`, for the selected tasks.
+fn final_digests(
+    sd: &StateDir,
+    selected: &BTreeSet<String>,
+    since: std::time::SystemTime,
+) -> Option<Vec<Digest>> {
+    let path = sd.root().join("digest.json");
+    // Not the leftovers of an earlier supervisor.
+    if std::fs::metadata(&path).and_then(|m| m.modified()).ok()? < since {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let tasks: Vec<Digest> = serde_json::from_value(v.get("tasks")?.clone()).ok()?;
+    let tasks: Vec<Digest> = tasks
+        .into_iter()
+        .filter(|d| selected.contains(&d.task))
+        .collect();
+    (!tasks.is_empty()).then_some(tasks)
+}
+
+/// The supervisor is gone: judge the final states as `--wait` (or `-d`) would.
+fn report_final(tasks: &[Digest], wait: bool, sd: &StateDir) -> u8 {
+    let bad: Vec<&Digest> = tasks.iter().filter(|d| d.status != "EXITED").collect();
+    if bad.is_empty() {
+        for d in tasks {
+            println!("{}", digest::receipt_line(d));
+        }
+        println!("bts: every task has already completed");
+        return exit::OK;
+    }
+    let title = if wait {
+        "bts up --wait: tasks failed"
+    } else {
+        "bts up -d: tasks failed"
+    };
+    report_failure(title, &bad, sd);
+    exit::FAILURE
+}
+
 fn status_req() -> Request {
     Request::Status { tasks: vec![] }
 }
@@ -303,6 +363,7 @@ fn hand_over(
     args: &UpArgs,
 ) -> Result<u8, AppError> {
     let socket = running_socket(sd)?;
+    let since = std::time::SystemTime::now();
     let req = Request::Up {
         manifest: manifest.path.clone(),
         tasks: args.tasks.clone(),
@@ -313,7 +374,7 @@ fn hand_over(
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
     let code = print_response(&r)?;
     if args.wait && code == exit::OK {
-        return wait_until_up(&socket, selected, args.wait_timeout, sd);
+        return wait_until_up(&socket, selected, args.wait_timeout, sd, since);
     }
     Ok(code)
 }
@@ -367,11 +428,37 @@ fn wait_until_up(
     selected: &BTreeSet<String>,
     timeout: Duration,
     sd: &StateDir,
+    since: std::time::SystemTime,
 ) -> Result<u8, AppError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let r = client::request(socket, &status_req(), Some(Duration::from_secs(5)))
-            .map_err(|e| AppError::io("the supervisor stopped answering", e))?;
+        let answer = client::request(socket, &status_req(), Some(Duration::from_secs(5)));
+        let r = match answer {
+            Ok(r) if r.ok && !r.tasks.is_empty() => r,
+            other => {
+                // The supervisor exits once every task has ended (refusing requests while
+                // it shuts down); its final digests remain once it has released the lock.
+                let gone = Instant::now() + Duration::from_secs(5);
+                while sd.supervisor_running() && Instant::now() < gone {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if let Some(tasks) = final_digests(sd, selected, since) {
+                    return Ok(report_final(&tasks, true, sd));
+                }
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(r) => r.error.unwrap_or_else(|| "no tasks in its answer".into()),
+                };
+                return Err(
+                    AppError::new(format!("the supervisor stopped answering: {why}"))
+                        .with_hint(format!(
+                            "see {}",
+                            sd.root().join("supervisor.log").display()
+                        ))
+                        .with_code(exit::FAILURE),
+                );
+            }
+        };
         let tasks: Vec<Digest> = r
             .tasks
             .into_iter()
@@ -416,6 +503,18 @@ fn wait_until_up(
 }
 
 fn report_failure(title: &str, tasks: &[&Digest], sd: &StateDir) {
+    if crate::annotate::enabled() {
+        let mut out = std::io::stdout().lock();
+        for d in tasks {
+            let lines = crate::logs::tail::last_lines(&sd.log_path(&d.task), 20);
+            let msg = format!("{title}: {} {}", d.status, d.detail);
+            let _ = write!(
+                out,
+                "{}",
+                crate::annotate::failure(&d.task, msg.trim_end(), &lines)
+            );
+        }
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {title}");
     for d in tasks {

@@ -351,7 +351,7 @@ impl Supervisor {
     }
 
     /// A user restart: stop, then start with the same definition (the log goes on).
-    fn restart_task(&mut self, i: usize) -> String {
+    pub(super) fn restart_task(&mut self, i: usize) -> String {
         let task = Arc::clone(&self.slots[i].task);
         self.slots[i].selected = true;
         let slot = &mut self.slots[i];

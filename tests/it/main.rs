@@ -9,3 +9,4 @@ mod manifest;
 mod output;
 mod safety;
 mod up;
+mod watch;
