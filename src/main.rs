@@ -9,6 +9,7 @@ mod control;
 mod ctl;
 mod digest;
 mod errors;
+mod escapees;
 mod events;
 mod filewatch;
 mod logs;

@@ -44,6 +44,16 @@ pub fn sweep(state: &StateFile) -> Sweep {
     for (_, pgid) in &targets {
         let _ = unix::signal_group(*pgid, libc::SIGTERM);
     }
+    // Descendants that had left their group, recorded with their start time.
+    let escapees: Vec<(i32, u64)> = state
+        .tasks
+        .values()
+        .flat_map(|r| r.escapees.iter().copied())
+        .filter(|&(pid, start)| state::same_process(pid, Some(start)))
+        .collect();
+    for &(pid, _) in &escapees {
+        let _ = unix::signal_pid(pid, libc::SIGKILL);
+    }
     let deadline = Instant::now() + Duration::from_secs(1);
     while Instant::now() < deadline && targets.iter().any(|(_, g)| unix::group_alive(*g)) {
         std::thread::sleep(Duration::from_millis(10));
@@ -75,6 +85,7 @@ pub fn sweep_dir(root: &Path) -> std::io::Result<Sweep> {
     };
     let found = sweep(&st);
     for rec in st.tasks.values_mut() {
+        rec.escapees.clear();
         if rec.pid.is_some() {
             rec.pid = None;
             rec.pgid = None;

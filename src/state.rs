@@ -35,6 +35,9 @@ pub struct TaskRecord {
     pub started_at: Option<String>,
     /// Environment keys only (values never go to disk).
     pub env_keys: Vec<String>,
+    /// Descendants that left the task's process group: (pid, start time).
+    #[serde(default)]
+    pub escapees: Vec<(i32, u64)>,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {

@@ -149,6 +149,8 @@ struct Slot {
     /// The last changed file and the debounce generation.
     changed: Option<PathBuf>,
     watch_seq: u64,
+    /// Descendants of the current run that left its process group: (pid, start time).
+    escapees: Vec<(i32, u64)>,
 }
 
 pub struct Supervisor {
@@ -267,11 +269,30 @@ impl Supervisor {
                     self.write_digests();
                 }
                 _ = periodic.tick() => self.periodic_digest(),
-                _ = usage.tick() => self.sample_usage(),
+                _ = usage.tick() => {
+                    self.sample_usage();
+                    self.track_escapees(None);
+                }
             }
             self.check_waiters();
         }
         signals.handle().close();
+        // Escaped descendants whose parent exited were re-parented to us: none may
+        // survive the supervisor.
+        let procs = crate::escapees::snapshot();
+        let me = std::process::id() as i32;
+        let my_sid = nix::unistd::getsid(None).map(|s| s.as_raw()).unwrap_or(0);
+        let mut left = crate::escapees::adopted(&procs, me, my_sid);
+        for s in &mut self.slots {
+            left.append(&mut s.escapees);
+        }
+        if !left.is_empty() {
+            self.out.event(
+                Level::Info,
+                &format!("stopping {} escaped descendant process(es)", left.len()),
+            );
+            crate::escapees::stop(left, Duration::from_secs(2)).await;
+        }
         self.write_state();
         self.write_digests();
         self.finish_waiters();
@@ -313,6 +334,7 @@ impl Supervisor {
                     config_hash: config_hash(&s.task),
                     started_at,
                     env_keys: s.task.env.keys().cloned().collect(),
+                    escapees: s.escapees.clone(),
                 },
             );
         }
@@ -320,6 +342,45 @@ impl Supervisor {
             self.out
                 .event(Level::Warn, &format!("cannot write state.json: {e}"));
         }
+    }
+
+    /// Record the descendants of running tasks (all, or only `only`) that left their
+    /// process group, so a stop reaches them too.
+    pub(super) fn track_escapees(&mut self, only: Option<usize>) {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let procs = crate::escapees::snapshot();
+        let me = std::process::id() as i32;
+        let my_sid = nix::unistd::getsid(None).map(|s| s.as_raw()).unwrap_or(0);
+        // Orphans re-parented to us: their BTS_TASK says whose they are.
+        let adopted: Vec<(String, (i32, u64))> = crate::escapees::adopted(&procs, me, my_sid)
+            .into_iter()
+            .filter_map(|e| Some((crate::escapees::task_of(e.0, &self.project)?, e)))
+            .collect();
+        let mut added = false;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if only.is_some_and(|o| o != i) || s.removed {
+                continue;
+            }
+            let mut found = match &s.run {
+                Some(r) => crate::escapees::escaped_from(&procs, r.pid, r.pid),
+                None => vec![],
+            };
+            found.extend(
+                adopted
+                    .iter()
+                    .filter(|(t, _)| *t == s.task.name)
+                    .map(|(_, e)| *e),
+            );
+            for e in found {
+                if !s.escapees.contains(&e) {
+                    s.escapees.push(e);
+                    added = true;
+                }
+            }
+        }
+        self.dirty |= added;
     }
 
     /// The URL of a task's http probe, for the notes.
@@ -837,6 +898,16 @@ impl Supervisor {
         let exit = outcome.exit;
         self.slots[i].last_exit = Some(exit);
         self.dirty = true;
+        // Whatever left the group on purpose goes with the run (SPEC section 3). A leader
+        // that exited by itself was not looked at just before: look now.
+        if !outcome.requested {
+            self.track_escapees(Some(i));
+        }
+        let escapees = std::mem::take(&mut self.slots[i].escapees);
+        if !escapees.is_empty() {
+            let grace = self.slots[i].task.stop_timeout;
+            tokio::spawn(crate::escapees::stop(escapees, grace));
+        }
         if self.slots[i].task.destructive {
             self.audit_result(&name, exit, ran_for);
         }
@@ -1033,6 +1104,9 @@ impl Supervisor {
     /// Send the stop signal to every running task that no running task depends on:
     /// dependents stop first, independent tasks stop in parallel.
     fn advance_shutdown(&mut self) {
+        if self.slots.iter().any(|s| s.run.is_some() && !s.stop_sent) {
+            self.track_escapees(None);
+        }
         for i in 0..self.slots.len() {
             if self.slots[i].run.is_none() || self.slots[i].stop_sent {
                 continue;
@@ -1196,6 +1270,7 @@ impl Slot {
             filewatch: None,
             changed: None,
             watch_seq: 0,
+            escapees: Vec::new(),
         }
     }
 }

@@ -120,6 +120,8 @@ fn supervise(
             .map_err(|e| AppError::io(format!("cannot listen on {}", socket.display()), e))?
     };
     let watchdog = spawn_watchdog(sd.root());
+    // Orphaned descendants of tasks (setsid daemons) come to us, not to init.
+    crate::escapees::become_subreaper();
     let opts = Options {
         approvals: approvals(&manifest, &selected, &args),
         abort_on_exit: args.abort_on_exit,

@@ -70,6 +70,24 @@ fn group_has_live_member(_pgid: i32) -> bool {
     true
 }
 
+/// Send `sig` to one process; `Ok(false)` when it no longer exists.
+pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
+    if pid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal pid <= 1",
+        ));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        return Ok(true);
+    }
+    match Errno::last() {
+        Errno::ESRCH => Ok(false),
+        e => Err(io::Error::from(e)),
+    }
+}
+
 /// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones).
 pub fn signal_name(sig: i32) -> String {
     match Signal::try_from(sig) {

@@ -314,6 +314,7 @@ impl Supervisor {
 
     /// A user stop of one task: no restart follows.
     pub(super) fn stop_task(&mut self, i: usize) {
+        self.track_escapees(Some(i));
         let task = Arc::clone(&self.slots[i].task);
         let slot = &mut self.slots[i];
         slot.restart_now = false;
@@ -352,6 +353,7 @@ impl Supervisor {
 
     /// A user restart: stop, then start with the same definition (the log goes on).
     pub(super) fn restart_task(&mut self, i: usize) -> String {
+        self.track_escapees(Some(i));
         let task = Arc::clone(&self.slots[i].task);
         self.slots[i].selected = true;
         let slot = &mut self.slots[i];

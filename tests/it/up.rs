@@ -403,3 +403,56 @@ fn a_million_lines_all_reach_the_log() {
     );
     assert!(total > 0 && rotated >= 1);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_setsid_daemon_of_a_task_is_stopped_with_it() {
+    let p = Project::new(
+        "tasks:\n  db:\n    cmd: setsid sleep 300 & echo $! > daemon.pid; echo db-up; exec sleep 300\n  other:\n    cmd: exec sleep 300\n",
+    );
+    let mut r = p.spawn(&["up"]);
+    r.wait_for("| db-up");
+    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
+    let guard = PidGuard(daemon);
+    assert!(alive(daemon));
+    r.signal(libc::SIGINT);
+    r.wait_exit(DEADLINE).expect("bts exits");
+    assert!(
+        eventually(Duration::from_secs(3), || !alive(daemon)),
+        "setsid daemon survived:\n{}",
+        r.output()
+    );
+    drop(guard);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_orphaned_setsid_daemon_is_stopped_when_its_task_exits() {
+    let p = Project::new(
+        "tasks:\n  launcher:\n    cmd: setsid sleep 300 & echo $! > daemon.pid; sleep 0.2; echo launched\n  keep:\n    cmd: echo keep-up; exec sleep 300\n",
+    );
+    let mut r = p.spawn(&["up"]);
+    r.wait_for("launcher: EXITED");
+    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
+    let guard = PidGuard(daemon);
+    // The supervisor keeps running (keep), yet the daemon its task left is gone.
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(daemon)),
+        "orphan survived:\n{}",
+        r.output()
+    );
+    drop(guard);
+}
+
+/// Kills a pid a test started indirectly, should the test fail.
+struct PidGuard(i32);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            unsafe {
+                libc::kill(self.0, libc::SIGKILL);
+            }
+        }
+    }
+}
