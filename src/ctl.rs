@@ -12,6 +12,7 @@ use crate::errors::{exit, AppError};
 use crate::logs::tail;
 use crate::manifest::{self, Manifest};
 use crate::orphans;
+use crate::output::summary::{Class, Classifier};
 use crate::state_dir::StateDir;
 
 /// The manifest and its state dir (which may not exist yet).
@@ -337,20 +338,22 @@ pub fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<u8, AppError> {
     let names = match_names(&m, &args.tasks)?;
     let many = names.len() > 1;
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    let filters: Vec<Option<regex::bytes::RegexSet>> = names
+    // --errors: the task's own error patterns (or the defaults), as the output path uses.
+    let filters: Vec<Option<Classifier>> = names
         .iter()
         .map(|n| {
-            if args.errors {
-                m.task(n).and_then(|t| error_set(t.errors.as_deref()))
-            } else {
-                None
-            }
+            let t = m.task(n)?;
+            args.errors
+                .then(|| Classifier::new(t.errors.as_deref(), t.warnings.as_deref()).ok())
+                .flatten()
         })
         .collect();
     let keep = |i: usize, line: &str| {
+        // Log lines start with their RFC 3339 timestamp; classify the text after it.
+        let text = line.split_once(' ').map_or(line, |(_, t)| t);
         filters[i]
             .as_ref()
-            .is_none_or(|f| f.is_match(line.as_bytes()))
+            .is_none_or(|c| c.classify(text.as_bytes()) == Class::Error)
     };
     let mut out = std::io::stdout().lock();
     let emit = |out: &mut std::io::StdoutLock, name: &str, line: &str| -> bool {
@@ -401,17 +404,6 @@ pub fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<u8, AppError> {
             return Ok(exit::OK);
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Error patterns of a task (its own or the defaults).
-fn error_set(patterns: Option<&[String]>) -> Option<regex::bytes::RegexSet> {
-    match patterns {
-        Some(p) => regex::bytes::RegexSet::new(p).ok(),
-        None => {
-            regex::bytes::RegexSet::new([r"(?i)\b(error|fatal|panic(ked)?|exception|traceback)\b"])
-                .ok()
-        }
     }
 }
 

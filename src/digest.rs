@@ -84,9 +84,6 @@ pub fn render_text(d: &Digest) -> String {
         let ports: Vec<String> = d.ports.iter().map(u16::to_string).collect();
         let _ = write!(s, " | Port: {}", ports.join(", "));
     }
-    if let Some(pid) = d.pid {
-        let _ = write!(s, " | PID: {pid}");
-    }
     if let Some(up) = d.uptime {
         let _ = write!(
             s,
@@ -140,7 +137,7 @@ pub fn render_text(d: &Digest) -> String {
     if let Some(n) = &d.next_action {
         let _ = writeln!(s, "Next: {n}");
     }
-    let _ = writeln!(s, "Logs: {}", d.log_path.display());
+    let _ = writeln!(s, "Logs: {}", relative(&d.log_path).display());
     s
 }
 
@@ -194,6 +191,18 @@ pub fn next_action(d: &Digest) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// `path` relative to the current directory when it lies under it (`.bts/logs/web.log`).
+fn relative(path: &std::path::Path) -> std::path::PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            path.strip_prefix(cwd)
+                .ok()
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_else(|| path.to_path_buf())
 }
 
 /// `2026-11-24T14:02:11.123Z` → `14:02:11`.

@@ -376,3 +376,19 @@ fn a_stalled_terminal_never_stalls_a_task() {
     assert_eq!(log_lines, 100_000);
     assert!(exited, "bts exits although its stdout is stalled");
 }
+
+#[test]
+fn logs_errors_shows_the_last_error_lines() {
+    let p = Project::new(
+        "tasks:\n  t:\n    cmd: |\n      echo 'error: one'; echo fine; echo 'error: two'; echo 'warning: meh'; echo 'error: three'; echo done\n",
+    );
+    assert_eq!(p.run(&["up"]).code(), 0);
+    let r = p.run(&["logs", "t", "--errors", "-n", "2"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(
+        lines[0].ends_with("error: two") && lines[1].ends_with("error: three"),
+        "{}",
+        r.stdout
+    );
+}

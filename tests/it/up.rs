@@ -456,3 +456,40 @@ impl Drop for PidGuard {
         }
     }
 }
+
+#[test]
+fn the_example_manifest_checks_clean() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bts.example.yaml");
+    let p = Project::new("tasks: {}\n");
+    let r = p.run(&["-f", example.to_str().unwrap(), "check"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+}
+
+#[test]
+fn a_manifest_error_makes_every_command_exit_two_with_location_and_hint() {
+    let p = Project::new("tasks:\n  web:\n    cmd: echo hi\n    restart: sometimes\n");
+    for cmd in [
+        &["up"][..],
+        &["status"],
+        &["ps"],
+        &["down"],
+        &["logs"],
+        &["restart", "web"],
+    ] {
+        let r = p.run(cmd);
+        assert_eq!(r.code(), 2, "{cmd:?}: {}", r.all());
+        assert!(r.stderr.contains("bts.yaml:4:"), "{cmd:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("hint") || r.stderr.contains("= help"),
+            "{cmd:?}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("panicked") && !r.stderr.contains("RUST_BACKTRACE"),
+            "{}",
+            r.stderr
+        );
+    }
+    // `check` reports the same problem and exits 1.
+    assert_eq!(p.run(&["check"]).code(), 1);
+}
