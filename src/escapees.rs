@@ -5,52 +5,11 @@
 //! task's group, and reaps them. Other systems have no such tracking: the group is what
 //! a stop reaches there.
 
-/// A process as seen in /proc.
-#[derive(Debug, Clone, Copy)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgid: i32,
-    pub sid: i32,
-    pub start: u64,
-    pub zombie: bool,
-}
+pub use crate::process::table::Proc;
 
-/// One pass over /proc.
-#[cfg(target_os = "linux")]
+/// One pass over /proc (empty on other systems).
 pub fn snapshot() -> Vec<Proc> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        out.push(Proc {
-            pid,
-            ppid: num(1) as i32,
-            pgid: num(2) as i32,
-            sid: num(3) as i32,
-            start: num(19) as u64,
-            zombie: f.first() == Some(&"Z"),
-        });
-    }
-    out
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn snapshot() -> Vec<Proc> {
-    vec![]
+    crate::process::table::all()
 }
 
 /// Live descendants of `leader` that are outside its process group `pgid`.
@@ -176,6 +135,8 @@ mod tests {
             sid,
             start: pid as u64,
             zombie: false,
+            cpu_ticks: 0,
+            rss_pages: 0,
         }
     }
 

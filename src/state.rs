@@ -68,26 +68,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// An opaque start time of process `pid` that changes when the pid is reused: on Linux
-/// the `starttime` field of /proc/<pid>/stat (clock ticks since boot).
-#[cfg(target_os = "linux")]
+/// An opaque start time of process `pid` that changes when the pid is reused (on Linux
+/// the `starttime` of /proc/<pid>/stat); `None` for a zombie (it is dead) or where it
+/// cannot be read.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: fields after the
-    // last ')' are fixed. starttime is field 22, i.e. the 20th after the ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    // A zombie is dead: only its exit status is left for its parent to collect.
-    if matches!(fields.next(), Some("Z" | "X")) {
-        return None;
-    }
-    fields.nth(18)?.parse().ok()
-}
-
-/// Other systems: no cheap start time; callers treat `None` as "cannot verify".
-#[cfg(not(target_os = "linux"))]
-pub fn process_start_time(_pid: i32) -> Option<u64> {
-    None
+    crate::process::table::read(pid)
+        .filter(|p| !p.zombie)
+        .map(|p| p.start)
 }
 
 /// Whether `pid` is still the process recorded with `start_time`. Without a recorded or

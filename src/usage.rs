@@ -70,34 +70,10 @@ fn read_groups(pgids: &[i32]) -> HashMap<i32, GroupUsage> {
     }
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        // Fields after the command: state(3) ppid(4) pgrp(5) … utime(14) stime(15) …
-        // rss(24), counted from 1.
-        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let field = |n: usize| {
-            f.get(n - 3)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let Some(pgrp) = f.get(2).and_then(|v| v.parse::<i32>().ok()) else {
-            continue;
-        };
-        if let Some(u) = out.get_mut(&pgrp) {
-            u.cpu_ticks += field(14) + field(15);
-            u.rss_bytes += field(24) * page;
+    for p in crate::process::table::all() {
+        if let Some(u) = out.get_mut(&p.pgid) {
+            u.cpu_ticks += p.cpu_ticks;
+            u.rss_bytes += p.rss_pages * page;
         }
     }
     out

@@ -194,6 +194,13 @@ impl TaskSink {
                 name,
                 ..
             } = self;
+            let style = TermStyle {
+                prefix: &prefix,
+                ts: &ts,
+                task: name,
+                json,
+                color,
+            };
             let mut on_line = |raw: &[u8]| {
                 check_log_probe(log_probe, raw, &red);
                 let line = red.redact(raw);
@@ -230,7 +237,7 @@ impl TaskSink {
                     }
                 };
                 if show {
-                    write_line(term_buf, &prefix, &line, class, json, color, name, &ts);
+                    style.write(term_buf, &line, Kind::Line(class));
                     *term_lines += 1;
                 }
             };
@@ -246,16 +253,14 @@ impl TaskSink {
                 let ok = self.out.budget_take(self.index, 1, inst);
                 if ok > 0 {
                     let sample = std::mem::take(&mut self.last_normal);
-                    write_line(
-                        &mut self.term_buf,
-                        &prefix,
-                        &sample,
-                        Class::Normal,
+                    let style = TermStyle {
+                        prefix: &prefix,
+                        ts: &ts,
+                        task: &self.name,
                         json,
                         color,
-                        &self.name,
-                        &ts,
-                    );
+                    };
+                    style.write(&mut self.term_buf, &sample, Kind::Line(Class::Normal));
                     self.term_lines += 1;
                     self.last_normal = sample;
                     self.not_shown.add(counts.flood_hidden - 1, inst);
@@ -300,28 +305,20 @@ impl TaskSink {
             let text = &self.stage[s.start..s.end];
             if !allowed {
                 self.not_shown.add(s.lines, inst);
-            } else if s.note {
-                write_note_into(
-                    &mut self.term_buf,
-                    &prefix,
-                    text,
-                    json,
-                    color,
-                    &self.name,
-                    &ts,
-                );
-                self.term_lines += 1;
             } else {
-                write_line(
-                    &mut self.term_buf,
-                    &prefix,
-                    text,
-                    s.class,
+                let style = TermStyle {
+                    prefix: &prefix,
+                    ts: &ts,
+                    task: &self.name,
                     json,
                     color,
-                    &self.name,
-                    &ts,
-                );
+                };
+                let kind = if s.note {
+                    Kind::Note
+                } else {
+                    Kind::Line(s.class)
+                };
+                style.write(&mut self.term_buf, text, kind);
                 self.term_lines += 1;
             }
         }
@@ -338,15 +335,15 @@ impl TaskSink {
 
     fn write_note(&mut self, prefix: &str, text: &[u8]) {
         let ts = clock::rfc3339(SystemTime::now());
-        write_note_into(
-            &mut self.term_buf,
+        let (json, color) = (self.out.json, self.out.color);
+        let style = TermStyle {
             prefix,
-            text,
-            self.out.json,
-            self.out.color,
-            &self.name,
-            &ts,
-        );
+            ts: &ts,
+            task: &self.name,
+            json,
+            color,
+        };
+        style.write(&mut self.term_buf, text, Kind::Note);
         self.term_lines += 1;
     }
 
@@ -416,71 +413,57 @@ fn stage_emit(stage: &mut Vec<u8>, staged: &mut Vec<Staged>, e: Emit<'_>) {
     });
 }
 
-/// One output line for the terminal: `HH:MM:SS name | text`, errors red and warnings
-/// yellow with colours, or a JSON object with `--json`.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn write_line(
-    buf: &mut Vec<u8>,
-    prefix: &str,
-    line: &[u8],
-    class: Class,
-    json: bool,
-    color: bool,
-    task: &str,
-    ts: &str,
-) {
-    if json {
-        let class = match class {
-            Class::Error => "error",
-            Class::Warning => "warning",
-            Class::Normal => "output",
-        };
-        let obj = serde_json::json!({ "time": ts, "task": task, "kind": class, "line": String::from_utf8_lossy(line) });
-        let _ = serde_json::to_writer(&mut *buf, &obj);
-        buf.push(b'\n');
-        return;
-    }
-    buf.extend_from_slice(prefix.as_bytes());
-    let hl = match (color, class) {
-        (true, Class::Error) => Some(RED),
-        (true, Class::Warning) => Some(YELLOW),
-        _ => None,
-    };
-    if let Some(c) = hl {
-        buf.extend_from_slice(c);
-        buf.extend_from_slice(line);
-        buf.extend_from_slice(RESET);
-    } else {
-        buf.extend_from_slice(line);
-    }
-    buf.push(b'\n');
+/// What a terminal line is: a line of output (of a class) or a fold / not-shown note.
+#[derive(Clone, Copy)]
+enum Kind {
+    Line(Class),
+    Note,
 }
 
-fn write_note_into(
-    buf: &mut Vec<u8>,
-    prefix: &str,
-    text: &[u8],
+/// How terminal lines of one batch are written: `HH:MM:SS name | text` (errors red,
+/// warnings yellow, notes dim, with colours), or a JSON object with `--json`.
+struct TermStyle<'a> {
+    prefix: &'a str,
+    ts: &'a str,
+    task: &'a str,
     json: bool,
     color: bool,
-    task: &str,
-    ts: &str,
-) {
-    if json {
-        let obj = serde_json::json!({ "time": ts, "task": task, "kind": "note", "line": String::from_utf8_lossy(text) });
-        let _ = serde_json::to_writer(&mut *buf, &obj);
+}
+
+impl TermStyle<'_> {
+    #[inline]
+    fn write(&self, buf: &mut Vec<u8>, text: &[u8], kind: Kind) {
+        if self.json {
+            let kind = match kind {
+                Kind::Line(Class::Error) => "error",
+                Kind::Line(Class::Warning) => "warning",
+                Kind::Line(Class::Normal) => "output",
+                Kind::Note => "note",
+            };
+            let obj = serde_json::json!({
+                "time": self.ts, "task": self.task, "kind": kind, "line": String::from_utf8_lossy(text),
+            });
+            let _ = serde_json::to_writer(&mut *buf, &obj);
+            buf.push(b'\n');
+            return;
+        }
+        buf.extend_from_slice(self.prefix.as_bytes());
+        let hl = match (self.color, kind) {
+            (true, Kind::Line(Class::Error)) => Some(RED),
+            (true, Kind::Line(Class::Warning)) => Some(YELLOW),
+            (true, Kind::Note) => Some(DIM),
+            _ => None,
+        };
+        match hl {
+            Some(c) => {
+                buf.extend_from_slice(c);
+                buf.extend_from_slice(text);
+                buf.extend_from_slice(RESET);
+            }
+            None => buf.extend_from_slice(text),
+        }
         buf.push(b'\n');
-        return;
     }
-    buf.extend_from_slice(prefix.as_bytes());
-    if color {
-        buf.extend_from_slice(DIM);
-        buf.extend_from_slice(text);
-        buf.extend_from_slice(RESET);
-    } else {
-        buf.extend_from_slice(text);
-    }
-    buf.push(b'\n');
 }
 
 #[inline]

@@ -1,6 +1,7 @@
 //! Spawning a task's process in its own process group with a clean environment for
 //! signals and stdin, and the Unix calls to signal and watch groups (`unix`).
 
+pub mod table;
 pub mod unix;
 
 use std::path::Path;

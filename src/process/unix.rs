@@ -40,28 +40,9 @@ pub fn group_alive(pgid: i32) -> bool {
 /// when kill(-pgid, 0) says the group exists, which is rare once a stop is under way.
 #[cfg(target_os = "linux")]
 fn group_has_live_member(pgid: i32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let mut f = stat[close + 1..].split_whitespace();
-        let state = f.next().unwrap_or("");
-        let pgrp = f.nth(1).and_then(|g| g.parse::<i32>().ok());
-        if pgrp == Some(pgid) && state != "Z" && state != "X" {
-            return true;
-        }
-    }
-    false
+    super::table::all()
+        .iter()
+        .any(|p| p.pgid == pgid && !p.zombie)
 }
 
 /// Elsewhere: no cheap way to tell zombies apart; the group exists, so it is alive.

@@ -1,6 +1,5 @@
 //! Summarized output, digests, receipts, events, archives and notes (SPEC sections 5, 6).
 
-use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,14 +18,6 @@ const VARIED: &str = r#"awk 'BEGIN { for (i = 1; i <= N; i++) print "item-" subs
 
 fn varied(n: usize) -> String {
     VARIED.replace("N;", &format!("{n};"))
-}
-
-fn gunzip(path: &std::path::Path) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
 }
 
 #[test]

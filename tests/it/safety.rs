@@ -1,6 +1,5 @@
 //! Secrets never leak; destructive tasks never run without approval (SPEC section 7).
 
-use std::io::Read;
 use std::time::Duration;
 
 use crate::common::*;
@@ -15,14 +14,6 @@ fn leaks(text: &str) -> Vec<&'static str> {
         .into_iter()
         .filter(|s| text.contains(s))
         .collect()
-}
-
-fn gunzip(path: &std::path::Path) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
 }
 
 #[test]

@@ -384,3 +384,13 @@ pub fn wait_state(p: &Project, task: &str, state: &str) -> serde_json::Value {
     assert!(ok, "{task} never reached {state}: {last}");
     last
 }
+
+/// The text of a gzip file.
+pub fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
