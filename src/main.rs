@@ -4,11 +4,14 @@
 mod check;
 mod cli;
 mod clock;
+mod completions;
 mod control;
 mod ctl;
 mod digest;
 mod errors;
 mod events;
+mod export;
+mod init;
 mod logs;
 mod manifest;
 mod orphans;
@@ -18,6 +21,7 @@ mod probe;
 mod process;
 mod redact;
 mod runner;
+mod schema;
 mod state;
 mod state_dir;
 mod supervisor;
@@ -59,6 +63,10 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Cleanup(_) => ctl::cleanup(g),
         Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),
+        Command::Init(args) => init::run(g, args),
+        Command::Schema => schema::print(),
+        Command::Completions(args) => completions::run(&args),
+        Command::Export(args) => export::run(g, args),
         Command::Watchdog {
             state_dir,
             supervisor_pid,
