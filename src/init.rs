@@ -20,7 +20,7 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<u8, AppError> {
     let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+        .unwrap_or(Path::new(""))
         .to_path_buf();
     if !args.force {
         // Also the other spelling: a new bts.yaml next to a bts.yml would shadow it.
