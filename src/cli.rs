@@ -64,6 +64,14 @@ pub enum Command {
     Cleanup(FileArg),
     /// Validate the manifest and the environment; exit 1 on problems.
     Check(FileArg),
+    /// Write a commented bts.yaml: from the Procfile here, or a starter one.
+    Init(InitArgs),
+    /// Print the JSON Schema of bts.yaml (for editors: yaml-language-server, VS Code).
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Export the manifest for a production supervisor: systemd units or a Procfile.
+    Export(ExportArgs),
     /// Internal: the per-supervisor watchdog (stops recorded tasks when the supervisor dies).
     #[command(hide = true, name = "__watchdog")]
     Watchdog {
@@ -198,6 +206,49 @@ pub struct ArchiveLogsArgs {
     pub tasks: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the manifest (default: ./bts.yaml).
+    #[command(flatten)]
+    pub m: FileArg,
+    /// Procfile to convert (default: ./Procfile when there is one).
+    #[arg(long, value_name = "PATH")]
+    pub procfile: Option<PathBuf>,
+    /// Overwrite an existing manifest.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One .service per task plus a .target (needs --out DIR).
+    Systemd,
+    /// A Procfile (stdout, or --out FILE).
+    Procfile,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// What to export.
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// Output directory (systemd) or file (procfile; default: stdout).
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// systemd: user units (the target is wanted by default.target, not multi-user.target).
+    #[arg(long)]
+    pub user: bool,
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m 30s)"))
 }
@@ -214,6 +265,9 @@ impl Command {
             Command::Restart(a) => a.m.file.as_ref(),
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
             Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
+            Command::Init(a) => a.m.file.as_ref(),
+            Command::Export(a) => a.m.file.as_ref(),
+            Command::Schema | Command::Completions(_) => None,
             Command::Watchdog { .. } => None,
         }
     }

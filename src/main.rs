@@ -5,13 +5,16 @@ mod annotate;
 mod check;
 mod cli;
 mod clock;
+mod completions;
 mod control;
 mod ctl;
 mod digest;
 mod errors;
 mod escapees;
 mod events;
+mod export;
 mod filewatch;
+mod init;
 mod logs;
 mod manifest;
 mod orphans;
@@ -21,6 +24,7 @@ mod probe;
 mod process;
 mod redact;
 mod runner;
+mod schema;
 mod state;
 mod state_dir;
 mod supervisor;
@@ -62,6 +66,10 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Cleanup(_) => ctl::cleanup(g),
         Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),
+        Command::Init(args) => init::run(g, args),
+        Command::Schema => schema::print(),
+        Command::Completions(args) => completions::run(&args),
+        Command::Export(args) => export::run(g, args),
         Command::Watchdog {
             state_dir,
             supervisor_pid,

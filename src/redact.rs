@@ -232,10 +232,6 @@ enum Component {
 /// Redacts secrets; built once per supervisor, shared read-only (it is `Send + Sync`).
 #[derive(Debug)]
 pub struct Redactor {
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by is_masked, which the tests use")
-    )]
     mask: GlobSet,
     public: GlobSet,
     values: Option<Values>,
@@ -318,7 +314,6 @@ impl Redactor {
     }
 
     /// Whether `key`'s value is a secret: it matches a mask glob and no public glob.
-    #[cfg(test)]
     pub fn is_masked(&self, key: &str) -> bool {
         self.mask.is_match(key) && !self.is_public(key)
     }

@@ -47,8 +47,8 @@ impl Diagnostic {
 /// Why a manifest could not be loaded.
 #[derive(Debug)]
 pub enum ManifestError {
-    /// No `-f`, no `$BTS_FILE`, and no bts.yaml/bts.yml here or in a parent. The
-    /// supervisor falls back to a Procfile on this one.
+    /// No `-f`, no `$BTS_FILE`, no bts.yaml/bts.yml here or in a parent, and no
+    /// Procfile here (discovery falls back to one before giving up).
     NotFound { searched_from: PathBuf },
     /// The file (named by `-f` or `$BTS_FILE`, or found) could not be read.
     Read {
@@ -74,7 +74,7 @@ impl ManifestError {
         match self {
             ManifestError::NotFound { searched_from } => {
                 format!(
-                    "no bts.yaml found in {} or any parent directory",
+                    "no bts.yaml found in {} or any parent directory (and no Procfile there)",
                     searched_from.display()
                 )
             }
@@ -96,7 +96,7 @@ impl fmt::Display for ManifestError {
                 writeln!(f, "error: {}", self.summary())?;
                 writeln!(
                     f,
-                    "  = hint: create a bts.yaml (a `tasks:` map of `name: {{cmd: ...}}`), or point to one with `-f PATH` or `BTS_FILE=PATH`"
+                    "  = hint: create a bts.yaml (`bts init` writes a starter one), or point to one with `-f PATH` or `BTS_FILE=PATH`"
                 )
             }
             ManifestError::Read { source, .. } => {

@@ -1,9 +1,11 @@
 //! Finding the manifest: `-f/--file`, else `$BTS_FILE`, else `bts.yaml` / `bts.yml` in
-//! the current directory or the nearest parent.
+//! the current directory or the nearest parent, else a `Procfile` in the current directory
+//! (loaded with foreman's semantics, see [`super::procfile`]).
 
 use std::path::{Path, PathBuf};
 
 use super::diag::ManifestError;
+use super::procfile;
 
 /// File names looked for, in order of preference.
 pub const FILE_NAMES: [&str; 2] = ["bts.yaml", "bts.yml"];
@@ -46,6 +48,11 @@ pub fn discover_in(
             return Ok(found);
         }
     }
+    // Only here, not in parents: a Procfile up the tree belongs to another project.
+    let procfile = cwd.join(procfile::FILE_NAME);
+    if procfile.is_file() {
+        return Ok(procfile);
+    }
     Err(ManifestError::NotFound {
         searched_from: cwd.to_path_buf(),
     })
@@ -84,6 +91,27 @@ mod tests {
         assert_eq!(
             discover_in(root, Some(Path::new("a/b")), None).unwrap(),
             Path::new("a/b/bts.yaml")
+        );
+    }
+
+    #[test]
+    fn a_procfile_here_is_the_fallback() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let sub = root.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(root.join("Procfile"), "web: x\n").unwrap();
+        assert_eq!(
+            discover_in(root, None, None).unwrap(),
+            root.join("Procfile")
+        );
+        // Not from a parent directory.
+        assert!(discover_in(&sub, None, None).is_err());
+        // A bts.yaml wins.
+        std::fs::write(root.join("bts.yaml"), "tasks: {}\n").unwrap();
+        assert_eq!(
+            discover_in(root, None, None).unwrap(),
+            root.join("bts.yaml")
         );
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::diag::{shown_path, Invalid, ManifestError};
 use super::discover::discover;
 use super::model::Manifest;
+use super::procfile;
 use super::validate::validate;
 
 /// Discover the manifest (`-f`, `$BTS_FILE`, or search) and load it.
@@ -15,7 +16,8 @@ pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
     load_path(&path)
 }
 
-/// Load and validate the manifest at `path` (relative paths are relative to the cwd).
+/// Load and validate the manifest at `path` (relative paths are relative to the cwd). A
+/// `Procfile` (or `Procfile.*`) is loaded as one ([`procfile`]).
 pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
     let read_err = |source| ManifestError::Read {
         path: path.to_path_buf(),
@@ -32,6 +34,9 @@ pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
     let calling: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
+    if procfile::is_procfile(path) {
+        return procfile::load(path, &abs, &source_text, &calling);
+    }
     validate(&source_text, &abs, &calling).map_err(|diagnostics| {
         ManifestError::Invalid(Box::new(Invalid {
             shown_path: shown_path(path),

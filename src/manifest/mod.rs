@@ -3,11 +3,13 @@
 
 pub mod diag;
 pub mod discover;
+pub mod fields;
 pub mod graph;
 pub mod interp;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod procfile;
 pub mod validate;
 
 pub use diag::ManifestError;

@@ -15,6 +15,9 @@ pub struct Manifest {
     pub dir: PathBuf,
     /// `name`, default: the manifest directory's name.
     pub project: String,
+    /// `env_file`, absolute, in order (their values are already in each task's `env`;
+    /// kept so that exports can reference the files instead of copying secrets).
+    pub env_files: Vec<PathBuf>,
     pub settings: Settings,
     /// Tasks in file order.
     pub tasks: Vec<Task>,

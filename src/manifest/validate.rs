@@ -12,6 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::diag::{did_you_mean, Diagnostic};
+use super::fields;
 use super::graph::find_cycles;
 use super::interp::{interpolate, InterpError};
 use super::model::{
@@ -20,47 +21,14 @@ use super::model::{
 };
 use super::node::{self, Kind, Node, Pos, Value};
 
-const TOP_KEYS: &[&str] = &[
-    "version", "name", "env_file", "env", "settings", "defaults", "tasks",
-];
-const SETTINGS_KEYS: &[&str] = &["state_dir", "output", "digest_interval", "notes", "secrets"];
-const SECRETS_KEYS: &[&str] = &["public", "mask", "redact"];
-const TASK_KEYS: &[&str] = &[
-    "cmd",
-    "args",
-    "cwd",
-    "wd",
-    "env",
-    "ports",
-    "health",
-    "restart",
-    "max_restarts",
-    "restart_window",
-    "backoff",
-    "depends_on",
-    "stop_signal",
-    "stop_timeout",
-    "log_max_kb",
-    "log_keep",
-    "errors",
-    "warnings",
-    "watch",
-    "destructive",
-    "checkpoint",
-    "checkpoint_timeout",
-    "autostart",
-];
-const HEALTH_KEYS: &[&str] = &[
-    "http",
-    "tcp",
-    "cmd",
-    "log",
-    "interval",
-    "timeout",
-    "retries",
-    "start_period",
-];
-const PROBE_KINDS: &[&str] = &["http", "tcp", "cmd", "log"];
+// The known keys of each map come from the one field table `bts schema` also reads.
+const TOP_KEYS: &[&str] = &fields::names(&fields::TOP);
+const SETTINGS_KEYS: &[&str] = &fields::names(&fields::SETTINGS);
+const SECRETS_KEYS: &[&str] = &fields::names(&fields::SECRETS);
+const TASK_KEYS: &[&str] = &fields::names(&fields::TASK);
+const HEALTH_KEYS: &[&str] = &fields::names(&fields::HEALTH);
+const DEPENDENCY_KEYS: &[&str] = &fields::names(&fields::DEPENDENCY);
+use fields::PROBE_KINDS;
 
 /// Validate `src` (the text of the manifest at the absolute `path`), interpolating env
 /// values from `calling_env`.
@@ -429,9 +397,9 @@ impl V<'_> {
                 .map_or_else(|| "bts".to_string(), |n| n.to_string_lossy().into_owned()),
         };
 
-        let env_files = match get("env_file") {
+        let (env_files, env_file_paths) = match get("env_file") {
             Some(e) => self.env_files(&e.value),
-            None => BTreeMap::new(),
+            None => (BTreeMap::new(), Vec::new()),
         };
         // dotenv semantics: the calling environment wins over env files, so file values
         // for keys the caller already set are not added to the task env at all.
@@ -502,19 +470,23 @@ impl V<'_> {
             path: path.to_path_buf(),
             dir: self.dir.clone(),
             project,
+            env_files: env_file_paths,
             settings,
             tasks: drafts.into_iter().map(|d| d.task).collect(),
         })
     }
 
-    /// `env_file`: a path or a list of them; later files win.
-    fn env_files(&mut self, n: &Node) -> BTreeMap<String, String> {
+    /// `env_file`: a path or a list of them; later files win. Also returns the files'
+    /// absolute paths, in order.
+    fn env_files(&mut self, n: &Node) -> (BTreeMap<String, String>, Vec<PathBuf>) {
         let mut out = BTreeMap::new();
+        let mut paths = Vec::new();
         let Some(files) = self.string_list(n, "`env_file`", true) else {
-            return out;
+            return (out, paths);
         };
         for (f, pos) in files {
             let path = self.resolve(&f);
+            paths.push(path.clone());
             if !path.is_file() {
                 self.err(
                     pos,
@@ -552,7 +524,7 @@ impl V<'_> {
                 }
             }
         }
-        out
+        (out, paths)
     }
 
     /// The raw (uninterpolated) entries of an `env` map, with the value positions.
@@ -753,8 +725,8 @@ impl V<'_> {
                     Some("full") => s.output = OutputMode::Full,
                     Some("quiet") => s.output = OutputMode::Quiet,
                     other => {
-                        let modes = ["summary", "full", "quiet"];
-                        let hint = match other.and_then(|o| did_you_mean(o, &modes)) {
+                        let modes = fields::OUTPUT_MODES;
+                        let hint = match other.and_then(|o| did_you_mean(o, modes)) {
                             Some(m) => format!("did you mean `{m}`?"),
                             None => "use `summary`, `full` or `quiet`".to_string(),
                         };
@@ -1149,13 +1121,13 @@ impl V<'_> {
     }
 
     fn restart(&mut self, n: &Node, field: &str) -> Option<RestartPolicy> {
-        let policies = ["never", "on-failure", "always"];
+        let policies = fields::RESTART_POLICIES;
         match n.scalar_text() {
             Some("never" | "no") => Some(RestartPolicy::Never),
             Some("on-failure") => Some(RestartPolicy::OnFailure),
             Some("always") => Some(RestartPolicy::Always),
             Some(other) => {
-                let hint = match did_you_mean(&other.replace('_', "-"), &policies) {
+                let hint = match did_you_mean(&other.replace('_', "-"), policies) {
                     Some(p) => format!("did you mean `{p}`?"),
                     None => "use `never`, `on-failure` or `always`".into(),
                 };
@@ -1374,7 +1346,7 @@ impl V<'_> {
                     let cond_node = match v.as_map() {
                         Some(m) => {
                             let at = format!("in `depends_on.{t}`");
-                            let entries = self.entries(v, &["condition"], &at, false);
+                            let entries = self.entries(v, DEPENDENCY_KEYS, &at, false);
                             match entries.into_iter().next() {
                                 Some(e) => Some(e.value),
                                 None => {
@@ -1414,7 +1386,7 @@ impl V<'_> {
     }
 
     fn condition(&mut self, n: &Node, field: &str) -> Option<Condition> {
-        let conds = ["started", "healthy", "completed"];
+        let conds = fields::CONDITIONS;
         match n.scalar_text() {
             Some("started" | "service_started") => Some(Condition::Started),
             Some("healthy" | "service_healthy") => Some(Condition::Healthy),
@@ -1422,7 +1394,7 @@ impl V<'_> {
                 Some(Condition::Completed)
             }
             Some(other) => {
-                let hint = match did_you_mean(other, &conds) {
+                let hint = match did_you_mean(other, conds) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "use `started`, `healthy` or `completed`".into(),
                 };

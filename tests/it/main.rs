@@ -4,6 +4,7 @@
 mod check;
 mod common;
 mod control;
+mod ecosystem;
 mod health;
 mod manifest;
 mod output;
