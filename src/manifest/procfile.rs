@@ -129,8 +129,10 @@ pub fn base_port(
 }
 
 /// The bts.yaml equivalent of `entries`: what the in-memory manifest is built from.
-/// `PORT` is in each task's `env` (not only its `ports`) so that, as with foreman, it
-/// replaces a `PORT` of the calling environment, which only sets the base.
+/// `PORT` is in each task's `env` so that, as with foreman, it replaces a `PORT` of the
+/// calling environment, which only sets the base. It is not a declared port: foreman
+/// gives every process a PORT, workers included, and a worker that never binds it must
+/// not be reported DEGRADED or refused because something else holds it.
 pub fn to_yaml(entries: &[Entry], env_file: bool, base: u16) -> Result<String, String> {
     let mut out = String::new();
     if env_file {
@@ -142,7 +144,7 @@ pub fn to_yaml(entries: &[Entry], env_file: bool, base: u16) -> Result<String, S
         let port = u16::try_from(port)
             .map_err(|_| format!("process `{}` would get PORT {port}, above 65535", e.name))?;
         out.push_str(&format!(
-            "  {}:\n    cmd: {}\n    ports: [{port}]\n    env: {{PORT: \"{port}\"}}\n",
+            "  {}:\n    cmd: {}\n    env: {{PORT: \"{port}\"}}\n",
             json_str(&e.name),
             json_str(&e.cmd),
         ));
@@ -242,7 +244,7 @@ mod tests {
         assert!(base_port(&env("http"), &none).is_err());
         let entries = parse("a: x\nb: y\n").unwrap();
         let yaml = to_yaml(&entries, false, 5000).unwrap();
-        assert!(yaml.contains("ports: [5000]") && yaml.contains("ports: [5100]"));
+        assert!(yaml.contains("PORT: \"5000\"") && yaml.contains("PORT: \"5100\""));
         assert!(to_yaml(&entries, false, 65500).is_err());
     }
 
@@ -260,7 +262,7 @@ mod tests {
             web.command,
             super::super::model::CommandSpec::Shell("echo \"hi\" $PORT 'x'".into())
         );
-        assert_eq!(web.ports, [5000]);
+        assert_eq!(web.env.get("PORT").map(String::as_str), Some("5000"));
         assert_eq!(web.env.get("GREETING").map(String::as_str), Some("hello"));
         assert_eq!(m.tasks[1].env.get("PORT").map(String::as_str), Some("5100"));
         assert_eq!(m.settings.state_dir, tmp.path().join(".bts"));
