@@ -3,9 +3,12 @@
 
 mod check;
 mod common;
+mod fuzz_gen;
 mod control;
 mod health;
+mod loader_fuzz;
 mod manifest;
 mod output;
+mod reliability;
 mod safety;
 mod up;
