@@ -20,7 +20,7 @@ fn random_manifests_never_panic_the_loader() {
     let seed = std::env::var("BTS_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_b75);
+        .unwrap_or(0x05ee_db75);
     let cases: usize = std::env::var("BTS_FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())

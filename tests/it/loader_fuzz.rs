@@ -8,7 +8,7 @@ use crate::fuzz_gen::{manifest, Rng};
 
 #[test]
 fn bts_check_never_panics_on_random_manifests() {
-    let mut r = Rng::new(0xb75_c4ec);
+    let mut r = Rng::new(0x0b75_c4ec);
     let p = Project::new("");
     for case in 0..60 {
         let text = manifest(&mut r);
