@@ -17,3 +17,6 @@ pub use discover::discover;
 pub use load::load;
 pub use load::load_path;
 pub use model::*;
+
+#[cfg(test)]
+mod fuzz_tests;

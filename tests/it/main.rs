@@ -3,11 +3,14 @@
 
 mod check;
 mod common;
+mod fuzz_gen;
 mod control;
 mod ecosystem;
 mod health;
+mod loader_fuzz;
 mod manifest;
 mod output;
+mod reliability;
 mod safety;
 mod up;
 mod watch;

@@ -1,0 +1,79 @@
+//! Reliability under load (SPEC sections 5 and 8): one task floods output as fast as it
+//! can while another's health check must keep passing on time and a third is stopped
+//! and restarted through the control socket. All three must behave.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+#[test]
+fn flood_does_not_starve_health_checks_or_control() {
+    let port = free_port();
+    let p = Project::new(&format!(
+        r#"tasks:
+  flood:
+    cmd: exec yes 'flood line padded out to about eighty bytes so the pipe fills quickly ...'
+    log_max_kb: 256
+  web:
+    cmd: {server} --port {port}
+    health: {{ tcp: {port}, interval: 200ms, timeout: 1s, retries: 2, start_period: 0s }}
+  worker:
+    cmd: echo worker ready; exec sleep 300
+"#,
+        server = example_bin("probe_server").display()
+    ));
+    let _g = DaemonGuard { project: &p };
+    let r = p.run(&["up", "-d"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    wait_state(&p, "web", "UP");
+    let worker_before = wait_state(&p, "worker", "UP")["pid"].as_i64().unwrap();
+
+    // The flood really floods: its log rotates while the rest of the test runs.
+    let log = p.file(".bts/logs/flood.log");
+    assert!(
+        eventually(DEADLINE, || std::fs::metadata(&log)
+            .map(|m| m.len() > 64 * 1024)
+            .unwrap_or(false)),
+        "flood never wrote its log"
+    );
+
+    // Stop and restart the third task while the flood goes on.
+    let r = p.run(&["down", "worker"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(task_status(&p, "worker")["status"], "STOPPED");
+    assert!(!alive(worker_before as i32));
+    let r = p.run(&["up", "worker"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let worker_after = wait_state(&p, "worker", "UP")["pid"].as_i64().unwrap();
+    assert_ne!(worker_before, worker_after);
+    assert!(alive(worker_after as i32));
+
+    // For three more seconds of flood, the health check keeps passing, each check
+    // landing within a few intervals of the previous one.
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut checks = std::collections::BTreeSet::new();
+    while Instant::now() < end {
+        let web = task_status(&p, "web");
+        assert_eq!(web["status"], "UP", "web left UP under the flood: {web}");
+        if let Some(t) = web["health"]["last_check"].as_str() {
+            checks.insert(t.to_string());
+        }
+        assert_eq!(task_status(&p, "flood")["status"], "UP");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        checks.len() >= 4,
+        "health checks stalled under the flood: only {} distinct last_check values",
+        checks.len()
+    );
+    let log_text = p.read(".bts/supervisor.log");
+    assert!(
+        !log_text.contains("web: DEGRADED") && !log_text.contains("web: DOWN"),
+        "{log_text}"
+    );
+    assert!(
+        p.file(".bts/logs/flood.log.1.gz").exists(),
+        "the flood log never rotated"
+    );
+    assert_eq!(task_status(&p, "worker")["status"], "UP");
+}
