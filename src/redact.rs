@@ -239,7 +239,39 @@ pub struct Redactor {
     /// multi-pattern matcher; pattern `i` is `components[i]`.
     any: RegexSet,
     components: Vec<Component>,
+    /// When every pattern starts with a known literal (no `secrets.redact` regexes) and
+    /// they fit: one Teddy search for any of those literals. Most lines contain none,
+    /// and this says so several times faster than the regex set, whose own prefilter
+    /// falls back to a slower automaton for this mix of literals.
+    quick: Option<packed::Searcher>,
 }
+
+/// A literal every match of the built-in shapes contains, in the order of [`SHAPES`]
+/// (the shape tests fail if one is missing: the quick filter would hide the match).
+const SHAPE_LITERALS: &[&str] = &[
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "sk_live_",
+    "rk_live_",
+    "sk_test_",
+    "rk_test_",
+    "eyJ",
+    "Bearer",
+    "bearer",
+    "://",
+];
 
 impl Redactor {
     /// `env` is every env var a task can see (the calling environment plus manifest and
@@ -263,7 +295,8 @@ impl Redactor {
         let mut patterns: Vec<String> = Vec::new();
         let mut components = Vec::new();
 
-        let (values, folded) = Values::new(&secret_values(env, &mask, &public))?;
+        let secret_values = secret_values(env, &mask, &public);
+        let (values, folded) = Values::new(&secret_values)?;
         if let Some(pattern) = folded {
             patterns.push(pattern);
             components.push(Component::Values);
@@ -299,12 +332,23 @@ impl Redactor {
                     regexes: secrets.redact.len(),
                     source,
                 })?;
+        let quick = if secrets.redact.is_empty()
+            && SHAPE_LITERALS.len() + secret_values.len() <= TEDDY_MAX_PATTERNS
+        {
+            let mut b = packed::Config::new().builder();
+            b.extend(SHAPE_LITERALS);
+            b.extend(&secret_values);
+            b.build()
+        } else {
+            None
+        };
         Ok(Redactor {
             mask,
             public,
             values,
             any,
             components,
+            quick,
         })
     }
 
@@ -332,6 +376,9 @@ impl Redactor {
     /// `line` with every secret replaced by [`MASK`]; borrowed (no allocation) when the
     /// line holds none. Works on any bytes, UTF-8 or not.
     pub fn redact<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.quick.as_ref().is_some_and(|q| q.find(line).is_none()) {
+            return Cow::Borrowed(line);
+        }
         if !self.any.is_match(line) && !self.values.as_ref().is_some_and(|v| v.packed_match(line)) {
             return Cow::Borrowed(line);
         }

@@ -225,7 +225,9 @@ impl Supervisor {
 
     /// Run until nothing is left running or due to restart; returns the exit code.
     /// `control` delivers requests from the control socket.
-    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> u8 {
+    /// Also says whether answers went out at the very end (a `down` waiting for it), which
+    /// the caller gives a moment to reach their clients.
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> (u8, bool) {
         let mut signals =
             match signal_hook_tokio::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) {
                 Ok(s) => s,
@@ -234,7 +236,7 @@ impl Supervisor {
                         Level::Error,
                         &format!("cannot install signal handlers: {e}"),
                     );
-                    return exit::FAILURE;
+                    return (exit::FAILURE, false);
                 }
             };
         for i in 0..self.slots.len() {
@@ -295,8 +297,9 @@ impl Supervisor {
         }
         self.write_state();
         self.write_digests();
+        let answered = !self.waiters.is_empty();
         self.finish_waiters();
-        self.exit_code()
+        (self.exit_code(), answered)
     }
 
     fn write_state(&mut self) {

@@ -133,9 +133,11 @@ fn supervise(
     let code = runtime.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let server = tokio::spawn(server::serve(listener, ctl_tx));
-        let code = supervisor.run(ctl_rx).await;
-        // Let answers to the last requests (a `down`) reach their clients.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let (code, answered) = supervisor.run(ctl_rx).await;
+        if answered {
+            // Let answers to the last requests (a `down`) reach their clients.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
         server.abort();
         code
     });

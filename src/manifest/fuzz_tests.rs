@@ -27,13 +27,12 @@ fn random_manifests_never_panic_the_loader() {
         .unwrap_or(20_000);
     let dir = std::env::temp_dir();
     let path = dir.join("bts-fuzz").join("bts.yaml");
-    let calling: BTreeMap<String, String> =
-        [("HOME".to_string(), "/home/x".to_string())].into();
+    let calling: BTreeMap<String, String> = [("HOME".to_string(), "/home/x".to_string())].into();
     let mut r = Rng::new(seed);
     for case in 0..cases {
         let text = manifest(&mut r);
-        let result = std::panic::catch_unwind(|| {
-            match validate(&text, Path::new(&path), &calling) {
+        let result =
+            std::panic::catch_unwind(|| match validate(&text, Path::new(&path), &calling) {
                 Ok(_) => {}
                 Err(diagnostics) => {
                     assert!(!diagnostics.is_empty(), "rejected without a diagnostic");
@@ -44,8 +43,7 @@ fn random_manifests_never_panic_the_loader() {
                     }));
                     let _ = err.to_string();
                 }
-            }
-        });
+            });
         if result.is_err() {
             panic!("case {case} (seed {seed:#x}) panicked on:\n{text}\n---");
         }

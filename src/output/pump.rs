@@ -19,10 +19,12 @@ use crate::logs::LogWriter;
 use crate::manifest::OutputMode;
 use crate::redact::Redactor;
 
-/// A batch with at least this many ordinary lines that the budget cut counts as a
-/// flood: the next batches skip folding (their lines could not be shown anyway) and only
-/// ask the budget for one sample line, which keeps `summary` as cheap as `full`.
-const FLOOD_BATCH: u32 = 32;
+/// A task printing more than this many lines within a second is flooding: its ordinary
+/// lines skip folding (the terminal budget shows ~20 lines/s, so they could not be
+/// shown anyway) and each read offers one sample line to the budget. That keeps
+/// `summary` as cheap as `full` under a flood, while a start-up burst of a few hundred
+/// lines is still folded and shown as usual.
+const FLOOD_LINES: u64 = 1000;
 
 const RED: &[u8] = b"\x1b[31m";
 const YELLOW: &[u8] = b"\x1b[33m";
@@ -45,6 +47,10 @@ pub struct TaskSink {
     folder: Folder,
     not_shown: NotShown,
     flooding: bool,
+    /// Lines read in the current one-second window, and when it began.
+    window: (Instant, u64),
+    /// The stamps of the last millisecond a batch was read in.
+    stamp_cache: (u128, std::sync::Arc<str>, std::sync::Arc<str>),
     stats: Arc<Mutex<TaskStats>>,
     log_buf: Vec<u8>,
     term_buf: Vec<u8>,
@@ -105,9 +111,12 @@ impl TaskSink {
             folder: Folder::new(),
             not_shown: NotShown::new(),
             flooding: false,
+            window: (Instant::now(), 0),
+            stamp_cache: (0, "".into(), "".into()),
             stats,
-            log_buf: Vec::with_capacity(128 * 1024),
-            term_buf: Vec::with_capacity(64 * 1024),
+            // Grown by the first large read and kept: a quiet task costs no memory.
+            log_buf: Vec::new(),
+            term_buf: Vec::new(),
             term_lines: 0,
             stage: Vec::new(),
             staged: Vec::new(),
@@ -166,6 +175,17 @@ impl TaskSink {
         self.log.truncate()
     }
 
+    /// `(RFC 3339 time, terminal prefix)` for `now`, cached for the millisecond.
+    fn stamps(&mut self, now: SystemTime) -> (std::sync::Arc<str>, std::sync::Arc<str>) {
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        if self.stamp_cache.0 != ms {
+            self.stamp_cache = (ms, clock::rfc3339(now).into(), self.prefix(now).into());
+        }
+        (self.stamp_cache.1.clone(), self.stamp_cache.2.clone())
+    }
+
     fn prefix(&self, now: SystemTime) -> String {
         format!("{}{}", self.out.time_tag(now), self.tag)
     }
@@ -174,10 +194,19 @@ impl TaskSink {
     fn process(&mut self, splitter: &mut LineSplitter, data: Option<&[u8]>) {
         let now = SystemTime::now();
         let inst = Instant::now();
-        let ts = clock::rfc3339(now);
-        let prefix = self.prefix(now);
+        // Reads come faster than once a millisecond under load: format the stamps once
+        // per millisecond, not once per read.
+        let (ts, prefix) = self.stamps(now);
         let red = self.out.redactor();
         let (mode, json, color) = (self.out.mode, self.out.json, self.out.color);
+        if mode == OutputMode::Summary {
+            let lines = data.map_or(1, |d| memchr::memchr_iter(b'\n', d).count() as u64);
+            if inst.saturating_duration_since(self.window.0) >= std::time::Duration::from_secs(1) {
+                self.window = (inst, 0);
+            }
+            self.window.1 += lines;
+            self.flooding = self.window.1 > FLOOD_LINES;
+        }
         let mut counts = Counts::default();
         {
             let TaskSink {
@@ -264,13 +293,9 @@ impl TaskSink {
                     self.term_lines += 1;
                     self.last_normal = sample;
                     self.not_shown.add(counts.flood_hidden - 1, inst);
-                    self.flooding = false;
                 } else {
                     self.not_shown.add(counts.flood_hidden, inst);
                 }
-            }
-            if counts.normal >= FLOOD_BATCH && !self.flooding {
-                self.flooding = self.not_shown.hidden() > 0;
             }
         }
         self.record(&counts, now);
@@ -383,13 +408,20 @@ impl TaskSink {
         }
         if !self.term_buf.is_empty() {
             let lines = std::mem::take(&mut self.term_lines);
-            let batch = std::mem::replace(&mut self.term_buf, Vec::with_capacity(16 * 1024));
+            let hint = batch_hint(self.term_buf.len());
+            let batch = std::mem::replace(&mut self.term_buf, Vec::with_capacity(hint));
             if !self.out.term.push_output(batch) {
                 // A slow terminal costs lines on screen, counted, never a stalled task.
                 self.not_shown.add(lines, Instant::now());
             }
         }
     }
+}
+
+/// Capacity for the next terminal batch: about the size of the last one (the queue takes
+/// ownership of each batch, so the buffer cannot be reused).
+fn batch_hint(last: usize) -> usize {
+    last.clamp(256, 256 * 1024)
 }
 
 fn stage_emit(stage: &mut Vec<u8>, staged: &mut Vec<Staged>, e: Emit<'_>) {

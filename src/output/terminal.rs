@@ -8,8 +8,10 @@ use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Task output buffered for the terminal before new batches are dropped.
-const OUTPUT_LIMIT: usize = 1 << 20;
+/// Task output buffered for the terminal before new batches are dropped. Large enough
+/// to ride out the writer thread not being scheduled for a while on a busy machine
+/// (a fast consumer then loses nothing), small enough to bound memory.
+const OUTPUT_LIMIT: usize = 8 << 20;
 /// Event lines kept while the terminal is stalled (beyond that, even they are dropped:
 /// memory stays bounded).
 const EVENT_LIMIT: usize = 10_000;

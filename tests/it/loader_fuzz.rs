@@ -21,7 +21,10 @@ fn bts_check_never_panics_on_random_manifests() {
             out.code()
         );
         if out.code() != 0 {
-            assert!(all.contains("error"), "case {case}: rejected silently:\n{text}\n{all}");
+            assert!(
+                all.contains("error"),
+                "case {case}: rejected silently:\n{text}\n{all}"
+            );
         }
     }
 }

@@ -3,9 +3,9 @@
 
 mod check;
 mod common;
-mod fuzz_gen;
 mod control;
 mod ecosystem;
+mod fuzz_gen;
 mod health;
 mod loader_fuzz;
 mod manifest;
