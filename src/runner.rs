@@ -184,7 +184,9 @@ pub async fn run(
                     next_poll = None;
                 }
             }
-            _ = tick.tick() => sink.tick(),
+            _ = tick.tick(), if sink.needs_tick() => sink.tick(),
+            // Pipes still held by a process that left the group: stop waiting for them.
+            _ = tokio::time::sleep_until(group_gone_at.map_or(far, |g| g + DRAIN_AFTER_EXIT)), if group_gone_at.is_some() => {}
             _ = tokio::time::sleep_until(partial_at.unwrap_or(far)), if partial_at.is_some() => {
                 sink.flush_partial(&mut split_out);
                 sink.flush_partial(&mut split_err);

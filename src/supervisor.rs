@@ -271,9 +271,11 @@ impl Supervisor {
                     self.write_digests();
                 }
                 _ = periodic.tick() => self.periodic_digest(),
-                _ = usage.tick() => {
-                    self.sample_usage();
-                    self.track_escapees(None);
+                _ = usage.tick(), if self.slots.iter().any(|s| s.run.is_some()) => {
+                    // One read of the process table serves both.
+                    let procs = crate::process::table::all();
+                    self.sample_usage(&procs);
+                    self.track_escapees_in(&procs, None);
                 }
             }
             self.check_waiters();
@@ -350,14 +352,18 @@ impl Supervisor {
     /// Record the descendants of running tasks (all, or only `only`) that left their
     /// process group, so a stop reaches them too.
     pub(super) fn track_escapees(&mut self, only: Option<usize>) {
-        if !cfg!(target_os = "linux") {
-            return;
+        if cfg!(target_os = "linux") {
+            let procs = crate::escapees::snapshot();
+            self.track_escapees_in(&procs, only);
         }
-        let procs = crate::escapees::snapshot();
+    }
+
+    /// [`Self::track_escapees`] with a process table already read.
+    fn track_escapees_in(&mut self, procs: &[crate::process::table::Proc], only: Option<usize>) {
         let me = std::process::id() as i32;
         let my_sid = nix::unistd::getsid(None).map(|s| s.as_raw()).unwrap_or(0);
         // Orphans re-parented to us: their BTS_TASK says whose they are.
-        let adopted: Vec<(String, (i32, u64))> = crate::escapees::adopted(&procs, me, my_sid)
+        let adopted: Vec<(String, (i32, u64))> = crate::escapees::adopted(procs, me, my_sid)
             .into_iter()
             .filter_map(|e| Some((crate::escapees::task_of(e.0, &self.project)?, e)))
             .collect();
@@ -367,7 +373,7 @@ impl Supervisor {
                 continue;
             }
             let mut found = match &s.run {
-                Some(r) => crate::escapees::escaped_from(&procs, r.pid, r.pid),
+                Some(r) => crate::escapees::escaped_from(procs, r.pid, r.pid),
                 None => vec![],
             };
             found.extend(
@@ -1247,7 +1253,7 @@ const STATE_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long changes are batched before digest files (and notes) are rewritten.
 const DIGEST_DEBOUNCE: Duration = Duration::from_millis(250);
 /// How often CPU and memory are sampled.
-const USAGE_EVERY: Duration = Duration::from_secs(2);
+const USAGE_EVERY: Duration = Duration::from_secs(5);
 
 impl Slot {
     fn new(task: &Task, selected: bool) -> Self {

@@ -1,9 +1,11 @@
 //! CPU and memory of each task's process group, sampled every few seconds off the output
-//! path. Linux reads /proc once per sample for all groups; other systems report nothing
-//! (the columns show `-`).
+//! path, from the process table the supervisor reads once per tick (Linux); other
+//! systems report nothing (the columns show `-`).
 
 use std::collections::HashMap;
 use std::time::Instant;
+
+use crate::process::table::Proc;
 
 /// CPU time and resident memory summed over the members of one process group.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -22,9 +24,9 @@ pub struct Sampler {
 impl Sampler {
     /// Sample `pgids`; returns `(cpu_percent, rss_bytes)` per group (cpu is `None` on a
     /// group's first sample).
-    pub fn sample(&mut self, pgids: &[i32]) -> HashMap<i32, (Option<f32>, u64)> {
+    pub fn sample(&mut self, procs: &[Proc], pgids: &[i32]) -> HashMap<i32, (Option<f32>, u64)> {
         let now = Instant::now();
-        let usage = read_groups(pgids);
+        let usage = sum_groups(procs, pgids);
         let tick = ticks_per_second();
         let mut out = HashMap::new();
         for (&pg, u) in &usage {
@@ -60,28 +62,19 @@ fn ticks_per_second() -> f64 {
     0.0
 }
 
-/// One pass over /proc: sum utime+stime and rss of every process whose group is wanted.
-#[cfg(target_os = "linux")]
-fn read_groups(pgids: &[i32]) -> HashMap<i32, GroupUsage> {
+/// Sum CPU time and resident memory over the members of each wanted group.
+fn sum_groups(procs: &[Proc], pgids: &[i32]) -> HashMap<i32, GroupUsage> {
     let mut out: HashMap<i32, GroupUsage> =
         pgids.iter().map(|&p| (p, GroupUsage::default())).collect();
-    if pgids.is_empty() {
-        return out;
-    }
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-    for p in crate::process::table::all() {
+    for p in procs {
         if let Some(u) = out.get_mut(&p.pgid) {
             u.cpu_ticks += p.cpu_ticks;
             u.rss_bytes += p.rss_pages * page;
         }
     }
     out
-}
-
-#[cfg(not(target_os = "linux"))]
-fn read_groups(_pgids: &[i32]) -> HashMap<i32, GroupUsage> {
-    HashMap::new()
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -92,11 +85,11 @@ mod tests {
     fn own_group_has_memory() {
         let pg = nix::unistd::getpgrp().as_raw();
         let mut s = Sampler::default();
-        let first = s.sample(&[pg]);
+        let first = s.sample(&crate::process::table::all(), &[pg]);
         let (cpu, rss) = first[&pg];
         assert!(cpu.is_none());
         assert!(rss > 0);
-        let second = s.sample(&[pg]);
+        let second = s.sample(&crate::process::table::all(), &[pg]);
         assert!(second[&pg].0.is_some());
     }
 }

@@ -142,6 +142,11 @@ impl TaskSink {
         }
     }
 
+    /// Whether [`TaskSink::tick`] has anything to do: an idle task costs no wake-ups.
+    pub fn needs_tick(&self) -> bool {
+        self.out.mode == OutputMode::Summary && (self.folder.has_run() || self.not_shown.pending())
+    }
+
     /// About every 250 ms while the task runs: close folds that went quiet, print due
     /// "not shown" notes.
     pub fn tick(&mut self) {

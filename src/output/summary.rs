@@ -622,6 +622,11 @@ impl Folder {
         emit(Emit::Line { text: line, class });
     }
 
+    /// Whether a run is open (so [`Folder::flush`] may have something to close).
+    pub fn has_run(&self) -> bool {
+        self.run.is_some()
+    }
+
     /// Call about once a second: closes a run that went quiet or outlived its window.
     pub fn flush(&mut self, now: Instant, mut emit: impl FnMut(Emit<'_>)) {
         let Some(run) = self.run else { return };
@@ -823,6 +828,11 @@ impl NotShown {
             self.first = Some(now);
         }
         self.hidden += lines;
+    }
+
+    /// Whether hidden lines wait for their note.
+    pub fn pending(&self) -> bool {
+        self.hidden > 0
     }
 
     /// The note, once the oldest hidden line has waited [`NOTE_EVERY`].

@@ -86,13 +86,13 @@ impl Supervisor {
     }
 
     /// Sample CPU and memory of every running task's group.
-    pub(super) fn sample_usage(&mut self) {
+    pub(super) fn sample_usage(&mut self, procs: &[crate::process::table::Proc]) {
         let pgids: Vec<i32> = self
             .slots
             .iter()
             .filter_map(|s| s.run.as_ref().map(|r| r.pid))
             .collect();
-        let usage = self.sampler.sample(&pgids);
+        let usage = self.sampler.sample(procs, &pgids);
         for s in &mut self.slots {
             s.usage = s.run.as_ref().and_then(|r| usage.get(&r.pid).copied());
         }
