@@ -62,26 +62,22 @@ def procs_with_token():
     return pids
 
 
+def kill_session(p, timeout):
+    """SIGKILL a started process's session (its process group) and reap it."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=timeout)
+    except Exception:
+        pass
+
+
 def kill_everything():
     for p in STARTED:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            p.wait(timeout=2)
-        except Exception:
-            pass
-    for _ in range(20):
-        pids = procs_with_token()
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.05)
+        kill_session(p, 2)
+    kill_everything_token_only()
 
 
 def on_signal(sig, _frame):
@@ -119,14 +115,7 @@ def wait4(p, timeout):
 
 def stop_and_reap(p):
     """Kill a supervisor's session and reap it (used after a scenario is measured)."""
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        p.wait(timeout=5)
-    except Exception:
-        pass
+    kill_session(p, 5)
     kill_everything_token_only()
 
 
