@@ -101,3 +101,29 @@ impl StateDir {
         self.root.join("archive")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_state_dir_gets_a_short_private_socket_path() {
+        let short = StateDir::at(Path::new("/tmp/p/.bts"));
+        assert_eq!(
+            short.socket_path().unwrap(),
+            Path::new("/tmp/p/.bts/bts.sock")
+        );
+        let deep = format!("/tmp/{}/.bts", "d".repeat(150));
+        let long = StateDir::at(Path::new(&deep));
+        let sock = long.socket_path().unwrap();
+        assert!(sock.as_os_str().len() < 100, "{}", sock.display());
+        assert!(sock.extension().is_some_and(|e| e == "sock"));
+        let dir = sock.parent().unwrap();
+        assert_eq!(
+            fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Stable: the same state dir always maps to the same socket.
+        assert_eq!(long.socket_path().unwrap(), sock);
+    }
+}

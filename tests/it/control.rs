@@ -419,3 +419,24 @@ fn socket_is_private_and_survives_garbage() {
 }
 
 use std::os::unix::process::CommandExt;
+
+#[test]
+fn up_with_a_name_adds_only_that_task_to_a_running_supervisor() {
+    let p = Project::new(
+        "tasks:\n  web:\n    cmd: exec sleep 300\n  maint:\n    cmd: echo maint-ran > maint.txt; exec sleep 300\n    autostart: false\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let web = wait_state(&p, "web", "UP")["pid"].as_i64().unwrap();
+    assert_eq!(task_status(&p, "maint")["detail"], "not started");
+    let r = p.run(&["up", "maint"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("starting maint"), "{}", r.stdout);
+    wait_state(&p, "maint", "UP");
+    assert_eq!(wait_file(&p.file("maint.txt")).trim(), "maint-ran");
+    assert_eq!(
+        task_status(&p, "web")["pid"].as_i64().unwrap(),
+        web,
+        "web left alone"
+    );
+}
