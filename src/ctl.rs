@@ -66,17 +66,49 @@ fn digests(
         return Ok((r.tasks, true));
     }
     let names = match_names(m, patterns)?;
+    // What the last supervisor left: final states stay as they were; a task it had
+    // running is not running now.
+    let last: Vec<Digest> = std::fs::read_to_string(sd.root().join("digest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| serde_json::from_value(v.get("tasks")?.clone()).ok())
+        .unwrap_or_default();
     let tasks = m
         .tasks
         .iter()
         .filter(|t| names.contains(&t.name))
-        .map(|t| Digest {
-            task: t.name.clone(),
-            status: "STOPPED".into(),
-            detail: "not started (no supervisor running)".into(),
-            ports: t.ports.clone(),
-            log_path: sd.log_path(&t.name),
-            ..Default::default()
+        .map(|t| match last.iter().find(|d| d.task == t.name) {
+            Some(d)
+                if matches!(
+                    d.status.as_str(),
+                    "EXITED" | "FAILED" | "STOPPED" | "BLOCKED"
+                ) =>
+            {
+                Digest {
+                    pid: None,
+                    uptime: None,
+                    cpu_percent: None,
+                    rss_bytes: None,
+                    ..d.clone()
+                }
+            }
+            Some(d) => Digest {
+                status: "STOPPED".into(),
+                detail: format!("the supervisor is gone (it last saw it {})", d.status),
+                pid: None,
+                uptime: None,
+                cpu_percent: None,
+                rss_bytes: None,
+                ..d.clone()
+            },
+            None => Digest {
+                task: t.name.clone(),
+                status: "STOPPED".into(),
+                detail: "not started".into(),
+                ports: t.ports.clone(),
+                log_path: sd.log_path(&t.name),
+                ..Default::default()
+            },
         })
         .collect();
     Ok((tasks, false))

@@ -440,3 +440,24 @@ fn up_with_a_name_adds_only_that_task_to_a_running_supervisor() {
         "web left alone"
     );
 }
+
+#[test]
+fn status_without_a_supervisor_shows_how_the_last_run_ended() {
+    let p = Project::new("tasks:\n  ok:\n    cmd: 'true'\n  bad:\n    cmd: exit 3\n  never:\n    cmd: 'true'\n    autostart: false\n");
+    assert_eq!(p.run(&["up"]).code(), 1);
+    let v = status_json(&p);
+    let find = |n: &str| {
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find("ok")["status"], "EXITED");
+    assert_eq!(find("bad")["status"], "FAILED");
+    assert_eq!(find("bad")["exit_code"], 3);
+    assert_eq!(find("never")["detail"], "not started");
+    assert!(find("ok")["pid"].is_null());
+}
