@@ -24,10 +24,17 @@ impl LogWriter {
         // O_APPEND: every write lands at the current end, also after `set_len(0)`
         // (a plain write would go on at its old offset and leave a sparse hole).
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        if truncate {
+        let meta = file.metadata()?;
+        // Only a regular file can be emptied (a log pointed at a device or a pipe on
+        // purpose is written as it is).
+        if truncate && meta.is_file() {
             file.set_len(0)?;
         }
-        let size = file.metadata()?.len();
+        let size = if meta.is_file() && !truncate {
+            meta.len()
+        } else {
+            0
+        };
         Ok(LogWriter {
             path: path.to_path_buf(),
             file,
@@ -121,6 +128,14 @@ pub fn archive_path(dir: &Path, task: &str) -> PathBuf {
 /// Gzip `src` into `dest` (written to a temp name, then renamed, so a reader never sees
 /// half a file).
 pub fn gzip_file(src: &Path, dest: &Path) -> io::Result<()> {
+    // A log pointed at a device (/dev/null, /dev/full) has nothing to archive, and
+    // reading some of them never ends.
+    if !fs::metadata(src)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the log is not a regular file",
+        ));
+    }
     let tmp = dest.with_extension("gz.tmp");
     {
         let mut input = BufReader::new(File::open(src)?);

@@ -229,3 +229,26 @@ fn restarting_a_destructive_task_needs_approval_again() {
         .count()
         == 2));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_log_write_degrades_the_task_but_keeps_it_running() {
+    let p = Project::new("tasks:\n  t:\n    cmd: while true; do echo tick; sleep 0.1; done\n  other:\n    cmd: exec sleep 300\n");
+    std::fs::create_dir_all(p.file(".bts/logs")).unwrap();
+    // Every write to /dev/full fails with ENOSPC: a full disk.
+    std::os::unix::fs::symlink("/dev/full", p.file(".bts/logs/t.log")).unwrap();
+    let mut r = p.spawn(&["up"]);
+    let out = r.wait_for("t: DEGRADED — log write failed");
+    assert!(out.contains("No space left on device"), "{out}");
+    r.wait_for("| tick"); // the terminal still gets its output
+    let pid = r.task_pids()[0];
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(pid), "the task keeps running");
+    r.wait_for("other: UP");
+    r.signal(libc::SIGINT);
+    assert!(
+        r.wait_exit(Duration::from_secs(5)).is_some(),
+        "a broken log does not hang the stop: {}",
+        r.output()
+    );
+}
