@@ -227,29 +227,10 @@ mod tests {
 
     pub fn task(restart: RestartPolicy, max_restarts: u32) -> Task {
         Task {
-            name: "t".into(),
-            command: CommandSpec::Shell("false".into()),
-            cwd: "/".into(),
-            env: BTreeMap::new(),
-            ports: vec![],
-            health: None,
             restart,
             max_restarts,
             restart_window: Duration::from_secs(600),
-            backoff: Duration::from_secs(1),
-            depends_on: vec![],
-            stop_signal: libc::SIGTERM,
-            stop_timeout: Duration::from_secs(10),
-            log_max_kb: 1024,
-            log_keep: 3,
-            errors: None,
-            warnings: None,
-            watch: vec![],
-            destructive: false,
-            checkpoint: None,
-            checkpoint_timeout: Duration::from_secs(300),
-            autostart: true,
-            line: 1,
+            ..Task::with_defaults("t", CommandSpec::Shell("false".into()), "/".into())
         }
     }
 

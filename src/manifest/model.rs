@@ -106,6 +106,38 @@ pub struct Task {
     pub line: usize,
 }
 
+impl Task {
+    /// A task with every field at its documented default: the loader's starting point,
+    /// so the defaults live in one place.
+    pub fn with_defaults(name: &str, command: CommandSpec, cwd: PathBuf) -> Task {
+        Task {
+            name: name.to_string(),
+            command,
+            cwd,
+            env: BTreeMap::new(),
+            ports: Vec::new(),
+            health: None,
+            restart: RestartPolicy::Never,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(300),
+            backoff: Duration::from_secs(1),
+            depends_on: Vec::new(),
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            log_max_kb: 1024,
+            log_keep: 3,
+            errors: None,
+            warnings: None,
+            watch: Vec::new(),
+            destructive: false,
+            checkpoint: None,
+            checkpoint_timeout: Duration::from_secs(300),
+            autostart: true,
+            line: 1,
+        }
+    }
+}
+
 /// How a task's command is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandSpec {

@@ -808,29 +808,9 @@ impl V<'_> {
         }
         let at_task = format!("in task `{name}`");
         let mut task = Task {
-            name: name.clone(),
-            command: CommandSpec::Shell(String::new()),
-            cwd: self.dir.clone(),
             env: base_env.clone(),
-            ports: Vec::new(),
-            health: None,
-            restart: RestartPolicy::Never,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(300),
-            backoff: Duration::from_secs(1),
-            depends_on: Vec::new(),
-            stop_signal: libc::SIGTERM,
-            stop_timeout: Duration::from_secs(10),
-            log_max_kb: 1024,
-            log_keep: 3,
-            errors: None,
-            warnings: None,
-            watch: Vec::new(),
-            destructive: false,
-            checkpoint: None,
-            checkpoint_timeout: Duration::from_secs(300),
-            autostart: true,
             line: k.pos.line,
+            ..Task::with_defaults(&name, CommandSpec::Shell(String::new()), self.dir.clone())
         };
         // A task with problems still becomes a draft: the cross-task rules (ports,
         // dependencies, cycles) must see it, and no manifest is built anyway.
