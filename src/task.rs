@@ -223,7 +223,6 @@ pub fn on_probe(
 mod tests {
     use super::*;
     use crate::manifest::{CommandSpec, Task};
-    use std::collections::BTreeMap;
 
     pub fn task(restart: RestartPolicy, max_restarts: u32) -> Task {
         Task {
