@@ -50,20 +50,22 @@ pub fn adopted(procs: &[Proc], me: i32, my_sid: i32) -> Vec<(i32, u64)> {
         .collect()
 }
 
-/// The `BTS_TASK` a process was started with (every task process inherits it), to
-/// tell which task an adopted orphan came from. Linux only.
-pub fn task_of(pid: i32, project: &str) -> Option<String> {
+/// The `BTS_TASK` of a process started by the supervisor `instance` (every task
+/// process inherits `BTS_INSTANCE` and `BTS_TASK`), from /proc/<pid>/environ: which task
+/// an adopted orphan came from, or whether a leftover belongs to a dead supervisor.
+/// Linux only (`None` elsewhere).
+pub fn task_of(pid: i32, instance: &str) -> Option<String> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let mut task = None;
-    let mut same_project = false;
+    let mut ours = false;
     for var in env.split(|b| *b == 0) {
         if let Some(v) = var.strip_prefix(b"BTS_TASK=") {
             task = Some(String::from_utf8_lossy(v).into_owned());
-        } else if let Some(v) = var.strip_prefix(b"BTS_PROJECT=") {
-            same_project = v == project.as_bytes();
+        } else if let Some(v) = var.strip_prefix(b"BTS_INSTANCE=") {
+            ours = v == instance.as_bytes();
         }
     }
-    task.filter(|_| same_project)
+    task.filter(|_| ours)
 }
 
 /// Become a child subreaper, so orphaned descendants are re-parented to us instead of

@@ -74,7 +74,52 @@ pub fn sweep(state: &StateFile) -> Sweep {
             out.stopped.push(label);
         }
     }
+    sweep_instance(&state.instance, &mut out);
     out
+}
+
+/// Linux: every process still carrying the dead supervisor's `BTS_INSTANCE` — members
+/// of a group whose leader had already exited, daemons that left their group before
+/// they could be recorded. SIGTERM, then SIGKILL a second later, each pid only while it
+/// is the same process (start time).
+fn sweep_instance(instance: &str, out: &mut Sweep) {
+    if instance.is_empty() {
+        return;
+    }
+    let me = std::process::id() as i32;
+    let found: Vec<(i32, u64, String)> = crate::process::table::all()
+        .into_iter()
+        .filter(|p| p.pid > 1 && p.pid != me && !p.zombie)
+        .filter_map(|p| Some((p.pid, p.start, crate::escapees::task_of(p.pid, instance)?)))
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    let same = |pid: i32, start: u64| state::process_start_time(pid) == Some(start);
+    for &(pid, _, _) in &found {
+        let _ = unix::signal_pid(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline && found.iter().any(|&(p, s, _)| same(p, s)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &(pid, start, _) in &found {
+        if same(pid, start) {
+            let _ = unix::signal_pid(pid, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline && found.iter().any(|&(p, s, _)| same(p, s)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (pid, start, task) in found {
+        let label = format!("{task} (pid {pid})");
+        if same(pid, start) {
+            out.survivors.push(label);
+        } else {
+            out.stopped.push(label);
+        }
+    }
 }
 
 /// Sweep the state dir at `root` (caller holds the lock), then clear the recorded pids

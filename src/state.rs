@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StateFile {
+    /// `<pid>.<start time>` of the supervisor; its tasks carry it as `BTS_INSTANCE`.
+    #[serde(default)]
+    pub instance: String,
     pub project: String,
     pub manifest: PathBuf,
     pub supervisor_pid: i32,

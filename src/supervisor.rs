@@ -163,8 +163,10 @@ pub struct Supervisor {
     shutting_down: bool,
     killed: bool,
     exit_code_from: Option<i32>,
-    /// `BTS_PROJECT` and `BTS_PORT_<TASK>` for every task with a port.
+    /// `BTS_PROJECT`, `BTS_INSTANCE` and `BTS_PORT_<TASK>` for every task with a port.
     common_env: Vec<(String, String)>,
+    /// `<pid>.<start time>` of this supervisor.
+    instance: String,
     project: String,
     manifest_path: PathBuf,
     events: EventLog,
@@ -192,6 +194,10 @@ impl Supervisor {
         opts: Options,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Names this supervisor in its tasks' environment (`BTS_INSTANCE`), so that what
+        // they leave behind can be recognised after a crash, whatever its process group.
+        let me = std::process::id() as i32;
+        let instance = format!("{me}.{}", state::process_start_time(me).unwrap_or(0));
         let slots = manifest
             .tasks
             .iter()
@@ -205,7 +211,8 @@ impl Supervisor {
             digest_interval: manifest.settings.digest_interval,
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
-            common_env: common_env(manifest),
+            common_env: common_env(manifest, &instance),
+            instance,
             project: manifest.project.clone(),
             manifest_path: manifest.path.clone(),
             started_at: crate::clock::now_rfc3339(),
@@ -309,6 +316,7 @@ impl Supervisor {
         self.digests_due
             .get_or_insert(Instant::now() + DIGEST_DEBOUNCE);
         let mut file = StateFile {
+            instance: self.instance.clone(),
             project: self.project.clone(),
             manifest: self.manifest_path.clone(),
             supervisor_pid: std::process::id() as i32,
@@ -365,7 +373,7 @@ impl Supervisor {
         // Orphans re-parented to us: their BTS_TASK says whose they are.
         let adopted: Vec<(String, (i32, u64))> = crate::escapees::adopted(procs, me, my_sid)
             .into_iter()
-            .filter_map(|e| Some((crate::escapees::task_of(e.0, &self.project)?, e)))
+            .filter_map(|e| Some((crate::escapees::task_of(e.0, &self.instance)?, e)))
             .collect();
         let mut added = false;
         for (i, s) in self.slots.iter_mut().enumerate() {
@@ -465,10 +473,16 @@ impl Supervisor {
         d
     }
 
+    /// Nothing is left running or due to start: every selected task is final, or
+    /// PENDING on something that can no longer happen without a person (an approval).
     fn finished(&self) -> bool {
-        self.slots
-            .iter()
-            .all(|s| !s.selected || (s.state.is_final() && s.run.is_none()))
+        let busy = self.slots.iter().any(|s| {
+            s.run.is_some() || s.checkpointing || matches!(s.state, State::Restarting { .. })
+        });
+        !busy
+            && self.slots.iter().all(|s| {
+                !s.selected || s.state.is_final() || matches!(s.state, State::Pending { .. })
+            })
     }
 
     fn exit_code(&self) -> u8 {
@@ -479,7 +493,11 @@ impl Supervisor {
             // The task never ran to an end (dependency failed, interrupted…).
             return exit::FAILURE;
         }
-        if self.slots.iter().any(|s| s.selected && s.state.is_bad()) {
+        if self
+            .slots
+            .iter()
+            .any(|s| s.selected && (s.state.is_bad() || matches!(s.state, State::Pending { .. })))
+        {
             exit::FAILURE
         } else {
             exit::OK
@@ -575,9 +593,9 @@ impl Supervisor {
                 self.out
                     .event(Level::Info, "SIGHUP received: reloading the manifest");
                 let (path, patterns) = (self.manifest_path.clone(), self.opts.patterns.clone());
-                let r = self.reload(&path, &patterns, &[], false);
-                if let Some(e) = r.error {
-                    self.out.event(Level::Error, &e);
+                if let Err(r) = self.reload(&path, &patterns, &[], false) {
+                    self.out
+                        .event(Level::Error, r.error.as_deref().unwrap_or("reload failed"));
                 }
             }
             return;
@@ -642,14 +660,21 @@ impl Supervisor {
     fn deps_status(&self, i: usize) -> DepStatus {
         let mut waiting = Vec::new();
         for dep in &self.slots[i].task.depends_on {
-            let Some(d) = self.slots.iter().find(|s| s.task.name == dep.task) else {
+            let Some(d) = self
+                .slots
+                .iter()
+                .find(|s| !s.removed && s.task.name == dep.task)
+            else {
                 continue;
             };
             match (&d.state, dep.condition) {
                 (State::Exited, _) => {}
-                (State::Failed { .. } | State::Blocked { .. }, _) => {
+                (State::Failed { .. }, _) => {
                     return DepStatus::Never(format!("dependency {} failed", dep.task));
                 }
+                // PENDING means waiting for dependencies or approval: a dependent of a
+                // BLOCKED task waits for it to be approved.
+                (State::Blocked { .. }, _) => waiting.push(format!("approval of {}", dep.task)),
                 (State::Stopped { .. }, _) => {
                     return DepStatus::Never(format!("dependency {} was stopped", dep.task));
                 }
@@ -1285,8 +1310,11 @@ impl Slot {
 }
 
 /// `BTS_PROJECT`, and `BTS_PORT_<TASK>` for every task that declares a port.
-fn common_env(manifest: &Manifest) -> Vec<(String, String)> {
-    let mut env = vec![("BTS_PROJECT".to_string(), manifest.project.clone())];
+fn common_env(manifest: &Manifest, instance: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("BTS_PROJECT".to_string(), manifest.project.clone()),
+        ("BTS_INSTANCE".to_string(), instance.to_string()),
+    ];
     for t in &manifest.tasks {
         if let Some(p) = t.ports.first() {
             env.push((format!("BTS_PORT_{}", env_suffix(&t.name)), p.to_string()));

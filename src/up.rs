@@ -124,7 +124,8 @@ fn supervise(
     crate::escapees::become_subreaper();
     let opts = Options {
         approvals: approvals(&manifest, &selected, &args),
-        abort_on_exit: args.abort_on_exit,
+        // --exit-code-from implies --abort-on-exit (SPEC section 3), as in docker compose.
+        abort_on_exit: args.abort_on_exit || args.exit_code_from.is_some(),
         exit_code_from: args.exit_code_from.clone(),
         patterns: args.tasks.clone(),
         socket: socket.clone(),

@@ -50,6 +50,8 @@ pub struct Follower {
     pos: u64,
     carry: Vec<u8>,
     ino: Option<u64>,
+    /// Modification time of `.1.gz` when last looked at.
+    rotated_at: Option<std::time::SystemTime>,
 }
 
 impl Follower {
@@ -64,6 +66,9 @@ impl Follower {
             pos,
             carry: vec![],
             ino,
+            rotated_at: std::fs::metadata(crate::logs::writer::rotated_path(path, 1))
+                .and_then(|m| m.modified())
+                .ok(),
         }
     }
 
@@ -73,35 +78,74 @@ impl Follower {
             return vec![];
         };
         let ino = Some(inode(&meta));
-        if ino != self.ino || meta.len() < self.pos {
+        let mut out = vec![];
+        // bts rotates by gzipping the log into `.1.gz` and emptying it: a new `.1.gz`
+        // means a rotation, and what was written after our last read is at its end.
+        let rotated = crate::logs::writer::rotated_path(&self.path, 1);
+        let rotated_at = std::fs::metadata(&rotated).and_then(|m| m.modified()).ok();
+        let rotation = rotated_at.is_some() && rotated_at != self.rotated_at;
+        let seen_rotation = std::mem::replace(&mut self.rotated_at, rotated_at);
+        if ino != self.ino || meta.len() < self.pos || rotation {
+            if rotation && ino == self.ino {
+                // Renames keep modification times: when `.2.gz` is newer than the `.1.gz`
+                // we saw, two rotations happened since, and ours is `.2.gz`.
+                let second = crate::logs::writer::rotated_path(&self.path, 2);
+                let second_at = std::fs::metadata(&second).and_then(|m| m.modified()).ok();
+                let twice = second_at.is_some() && second_at > seen_rotation;
+                let ours = if twice { &second } else { &rotated };
+                if let Some(old) = read_gz(ours).filter(|o| o.len() as u64 >= self.pos) {
+                    self.carry.extend_from_slice(&old[self.pos as usize..]);
+                    if twice {
+                        if let Some(newer) = read_gz(&rotated) {
+                            self.carry.extend_from_slice(&newer);
+                        }
+                    }
+                    self.take_lines(&mut out);
+                }
+            }
+            if !self.carry.is_empty() {
+                out.push(String::from_utf8_lossy(&self.carry).into_owned());
+            }
             self.pos = 0;
             self.carry.clear();
             self.ino = ino;
         }
         if meta.len() == self.pos {
-            return vec![];
+            return out;
         }
         let Ok(mut f) = File::open(&self.path) else {
-            return vec![];
+            return out;
         };
         if f.seek(SeekFrom::Start(self.pos)).is_err() {
-            return vec![];
+            return out;
         }
         let mut data = Vec::new();
         let Ok(n) = f.read_to_end(&mut data) else {
-            return vec![];
+            return out;
         };
         self.pos += n as u64;
         self.carry.extend_from_slice(&data);
-        let mut out = vec![];
+        self.take_lines(&mut out);
+        out
+    }
+
+    /// Move the complete lines of `carry` to `out`.
+    fn take_lines(&mut self, out: &mut Vec<String>) {
         let mut start = 0;
         for i in memchr::memchr_iter(b'\n', &self.carry) {
             out.push(String::from_utf8_lossy(&self.carry[start..i]).into_owned());
             start = i + 1;
         }
         self.carry.drain(..start);
-        out
     }
+}
+
+fn read_gz(path: &Path) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(File::open(path).ok()?)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 #[cfg(unix)]
@@ -130,6 +174,32 @@ mod tests {
         );
         std::fs::write(&p, "a\nb\n").unwrap();
         assert_eq!(last_lines(&p, 10), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn follower_picks_up_lines_written_just_before_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.log");
+        std::fs::write(&p, "a\n").unwrap();
+        let mut f = Follower::at_end(&p);
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(b"b\nc\n").unwrap();
+        drop(w);
+        // Rotate the way bts does (LogWriter::rotate): shift, gzip into .1.gz, empty.
+        let mut log = crate::logs::writer::LogWriter::open(&p, 1024, 3, false).unwrap();
+        log.rotate().unwrap();
+        log.write_batch(b"d\n").unwrap();
+        assert_eq!(f.poll(), vec!["b", "c", "d"]);
+        // Two rotations between polls.
+        log.write_batch(b"e\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        log.rotate().unwrap();
+        log.write_batch(b"f\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        log.rotate().unwrap();
+        log.write_batch(b"g\n").unwrap();
+        assert_eq!(f.poll(), vec!["e", "f", "g"]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::task::State;
 
 pub(crate) struct Waiter {
     pub tasks: Vec<usize>,
+    /// Each task's run counter when the request came: STARTING and UP only count for a
+    /// later run (a restart must not be answered by the run it replaces).
+    pub seqs: Vec<u64>,
     pub until: Until,
     pub reply: Option<oneshot::Sender<Response>>,
     pub receipts: Vec<serde_json::Value>,
@@ -33,6 +36,9 @@ pub(crate) enum Until {
     Started,
     /// UP, or a final state.
     Up,
+    /// Past its start: final, PENDING on dependencies, or running for a new run that
+    /// is UP (or alive for a second).
+    Settled,
 }
 
 impl Supervisor {
@@ -102,6 +108,7 @@ impl Supervisor {
                         return;
                     }
                     let mut messages = vec![];
+                    let seqs: Vec<u64> = idx.iter().map(|&i| self.slots[i].seq).collect();
                     for &i in &idx {
                         if self.slots[i].task.destructive {
                             let how = if yes {
@@ -114,12 +121,8 @@ impl Supervisor {
                         }
                         messages.push(self.restart_task(i));
                     }
-                    self.park(
-                        idx,
-                        if wait { Until::Up } else { Until::Started },
-                        reply,
-                        messages,
-                    );
+                    let until = if wait { Until::Up } else { Until::Started };
+                    self.park_since(idx, seqs, until, reply, messages);
                 }
                 Err(e) => {
                     let _ = reply.send(*e);
@@ -137,8 +140,16 @@ impl Supervisor {
                 confirm,
                 yes,
             } => {
-                let r = self.reload(&manifest, &tasks, &confirm, yes);
-                let _ = reply.send(r);
+                // Answered once the tasks it started have settled, so a task that fails
+                // at once makes the second `up` exit 1.
+                match self.reload(&manifest, &tasks, &confirm, yes) {
+                    Ok((messages, asked, seqs)) => {
+                        self.park_since(asked, seqs, Until::Settled, reply, messages)
+                    }
+                    Err(r) => {
+                        let _ = reply.send(*r);
+                    }
+                }
             }
         }
     }
@@ -215,8 +226,23 @@ impl Supervisor {
         reply: oneshot::Sender<Response>,
         messages: Vec<String>,
     ) {
+        let seqs = tasks.iter().map(|&t| self.slots[t].seq).collect();
+        self.park_since(tasks, seqs, until, reply, messages);
+    }
+
+    /// [`Self::park`] with the run counters to compare against taken earlier (before a
+    /// restart began).
+    fn park_since(
+        &mut self,
+        tasks: Vec<usize>,
+        seqs: Vec<u64>,
+        until: Until,
+        reply: oneshot::Sender<Response>,
+        messages: Vec<String>,
+    ) {
         self.waiters.push(Waiter {
             tasks,
+            seqs,
             until,
             reply: Some(reply),
             receipts: vec![],
@@ -233,15 +259,27 @@ impl Supervisor {
         let mut i = 0;
         while i < self.waiters.len() {
             let w = &self.waiters[i];
-            let done = w.tasks.iter().all(|&t| {
+            let done = w.tasks.iter().zip(&w.seqs).all(|(&t, &seq)| {
                 let s = &self.slots[t];
+                let ended = s.run.is_none() && s.state.is_final();
+                let new_run = s.seq > seq;
                 match w.until {
                     Until::Stopped => {
                         s.run.is_none()
                             && !matches!(s.state, State::Restarting { .. } | State::Pending { .. })
                     }
-                    Until::Started => s.run.is_some() && !s.stop_sent || s.state.is_final(),
-                    Until::Up => matches!(s.state, State::Up { .. }) || s.state.is_final(),
+                    Until::Started => (new_run && s.run.is_some() && !s.stop_sent) || ended,
+                    Until::Up => (new_run && matches!(s.state, State::Up { .. })) || ended,
+                    Until::Settled => {
+                        ended
+                            || matches!(s.state, State::Pending { .. }) && !s.checkpointing
+                            || new_run
+                                && !s.stop_sent
+                                && s.run.as_ref().is_some_and(|r| {
+                                    !matches!(s.state, State::Starting { .. })
+                                        || r.started.elapsed() >= crate::task::NO_PROBE_UP_AFTER
+                                })
+                    }
                 }
             });
             if done {
@@ -377,31 +415,32 @@ impl Supervisor {
     /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
     /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
     /// those tasks (and their dependencies).
+    /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
+    /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
+    /// those tasks (and their dependencies). Returns what it did and the tasks it was
+    /// asked to start (with their run counters from before), or the error to answer.
     pub(super) fn reload(
         &mut self,
         path: &Path,
         patterns: &[String],
         confirm: &[String],
         yes: bool,
-    ) -> Response {
+    ) -> Result<(Vec<String>, Vec<usize>, Vec<u64>), Box<Response>> {
         let manifest = match manifest::load(Some(path)) {
             Ok(m) => m,
             Err(e) => {
-                let msg = e.to_string();
                 self.out.event(
                     Level::Error,
                     "reload failed: the manifest has errors (nothing changed)",
                 );
-                return Response::error(
-                    msg,
+                return Err(Box::new(Response::error(
+                    e.to_string(),
                     Some("fix the manifest and run `bts up` again".into()),
-                );
+                )));
             }
         };
-        let selected = match crate::up::select(&manifest, patterns) {
-            Ok(s) => s,
-            Err(e) => return Response::error(e.message, e.hint),
-        };
+        let selected = crate::up::select(&manifest, patterns)
+            .map_err(|e| Box::new(Response::error(e.message, e.hint)))?;
         // Approvals sent with this `up` (a BLOCKED task then starts).
         for t in manifest.tasks.iter().filter(|t| t.destructive) {
             if yes && selected.contains(&t.name) || confirm.contains(&t.name) {
@@ -413,8 +452,8 @@ impl Supervisor {
                 self.approvals.insert(t.name.clone(), how.into());
             }
         }
-        let messages = self.reconcile(&manifest, &selected, patterns.is_empty());
-        let mut messages = messages;
+        let before: Vec<u64> = self.slots.iter().map(|s| s.seq).collect();
+        let (mut messages, mut asked) = self.reconcile(&manifest, &selected, patterns.is_empty());
         // A BLOCKED task that has just been approved starts, selected or not.
         for i in 0..self.slots.len() {
             let s = &self.slots[i];
@@ -423,6 +462,7 @@ impl Supervisor {
                 && self.approvals.contains_key(&s.task.name)
             {
                 messages.push(format!("starting {} (approved)", s.task.name));
+                asked.push(i);
                 self.slots[i].selected = true;
                 self.slots[i].state = State::Pending {
                     waiting_for: String::new(),
@@ -432,28 +472,15 @@ impl Supervisor {
         for m in &messages {
             self.out.event(Level::Info, &format!("reload: {m}"));
         }
-        self.schedule();
-        self.check_waiters();
-        let bad = selected.iter().any(|n| {
-            self.slots
-                .iter()
-                .any(|s| !s.removed && &s.task.name == n && s.state.is_bad())
-        });
-        Response {
-            ok: true,
-            project: self.project.clone(),
-            messages: if messages.is_empty() {
-                vec!["nothing to do: every task is up to date".into()]
-            } else {
-                messages
-            },
-            tasks: (0..self.slots.len())
-                .filter(|&i| !self.slots[i].removed && selected.contains(&self.slots[i].task.name))
-                .map(|i| self.digest(i))
-                .collect(),
-            code: if bad { exit::FAILURE } else { exit::OK },
-            ..Default::default()
+        if messages.is_empty() {
+            messages.push("nothing to do: every task is up to date".into());
         }
+        self.schedule();
+        let seqs = asked
+            .iter()
+            .map(|&i| before.get(i).copied().unwrap_or(0))
+            .collect();
+        Ok((messages, asked, seqs))
     }
 
     fn reconcile(
@@ -461,7 +488,7 @@ impl Supervisor {
         manifest: &Manifest,
         selected: &BTreeSet<String>,
         full: bool,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Vec<usize>) {
         match crate::redact::for_manifest(manifest) {
             Ok(r) => self.out.set_redactor(r),
             Err(e) => self.out.event(
@@ -470,7 +497,8 @@ impl Supervisor {
             ),
         }
         let mut messages = vec![];
-        self.common_env = common_env(manifest);
+        let mut asked = vec![];
+        self.common_env = common_env(manifest, &self.instance);
         self.project = manifest.project.clone();
         if full {
             for i in 0..self.slots.len() {
@@ -499,6 +527,7 @@ impl Supervisor {
                             waiting_for: String::new(),
                         };
                         messages.push(format!("starting {} (new)", t.name));
+                        asked.push(i);
                     }
                 }
                 Some(i) => {
@@ -508,6 +537,7 @@ impl Supervisor {
                         if self.slots[i].run.is_some() {
                             self.restart_task(i);
                             messages.push(format!("restarting {} (definition changed)", t.name));
+                            asked.push(i);
                             continue;
                         }
                     }
@@ -526,11 +556,12 @@ impl Supervisor {
                                 waiting_for: String::new(),
                             };
                             messages.push(format!("starting {}", t.name));
+                            asked.push(i);
                         }
                     }
                 }
             }
         }
-        messages
+        (messages, asked)
     }
 }
