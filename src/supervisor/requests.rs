@@ -28,6 +28,14 @@ pub(crate) struct Waiter {
     pub messages: Vec<String>,
 }
 
+/// What a reload did: its messages, and the tasks it was asked to start with their run
+/// counters from before.
+pub(super) struct Reloaded {
+    pub messages: Vec<String>,
+    pub asked: Vec<usize>,
+    pub seqs: Vec<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Until {
     /// No process left and a final state.
@@ -143,9 +151,11 @@ impl Supervisor {
                 // Answered once the tasks it started have settled, so a task that fails
                 // at once makes the second `up` exit 1.
                 match self.reload(&manifest, &tasks, &confirm, yes) {
-                    Ok((messages, asked, seqs)) => {
-                        self.park_since(asked, seqs, Until::Settled, reply, messages)
-                    }
+                    Ok(Reloaded {
+                        messages,
+                        asked,
+                        seqs,
+                    }) => self.park_since(asked, seqs, Until::Settled, reply, messages),
                     Err(r) => {
                         let _ = reply.send(*r);
                     }
@@ -425,7 +435,7 @@ impl Supervisor {
         patterns: &[String],
         confirm: &[String],
         yes: bool,
-    ) -> Result<(Vec<String>, Vec<usize>, Vec<u64>), Box<Response>> {
+    ) -> Result<Reloaded, Box<Response>> {
         let manifest = match manifest::load(Some(path)) {
             Ok(m) => m,
             Err(e) => {
@@ -480,7 +490,11 @@ impl Supervisor {
             .iter()
             .map(|&i| before.get(i).copied().unwrap_or(0))
             .collect();
-        Ok((messages, asked, seqs))
+        Ok(Reloaded {
+            messages,
+            asked,
+            seqs,
+        })
     }
 
     fn reconcile(
