@@ -461,3 +461,90 @@ fn status_without_a_supervisor_shows_how_the_last_run_ended() {
     assert_eq!(find("never")["detail"], "not started");
     assert!(find("ok")["pid"].is_null());
 }
+
+#[test]
+fn restart_wait_answers_with_the_new_run() {
+    let p = Project::new("tasks:\n  w:\n    cmd: exec sleep 300\n");
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let old = task_status(&p, "w")["pid"].as_i64().unwrap();
+    let r = p.run(&["restart", "w", "--wait"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("w: UP"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains(&format!("pid {old}")),
+        "answered with the old run: {}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_second_up_exits_one_when_a_new_task_fails_at_once() {
+    let p = Project::new("tasks:\n  web:\n    cmd: exec sleep 300\n");
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    p.write(
+        "bts.yaml",
+        "tasks:\n  web:\n    cmd: exec sleep 300\n  newfail:\n    cmd: exit 4\n",
+    );
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stdout.contains("starting newfail (new)"), "{}", r.stdout);
+}
+
+#[test]
+fn a_task_removed_then_added_back_serves_its_dependents_again() {
+    let v1 = "tasks:\n  db:\n    cmd: exec sleep 300\n  api:\n    cmd: exec sleep 300\n    depends_on: [db]\n";
+    let p = Project::new(v1);
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    p.write("bts.yaml", "tasks:\n  other:\n    cmd: exec sleep 300\n");
+    assert_eq!(p.run(&["up"]).code(), 0);
+    p.write("bts.yaml", v1);
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    wait_state(&p, "api", "UP");
+}
+
+#[test]
+fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
+    let p = Project::new(
+        "tasks:\n  t:\n    cmd: (trap '' TERM; exec sleep 300) & echo $! > member.pid; wait\n    stop_timeout: 60s\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let member: i32 = wait_file(&p.file("member.pid")).trim().parse().unwrap();
+    let leader = task_status(&p, "t")["pid"].as_i64().unwrap() as i32;
+    // The stop kills the leader; the member ignores SIGTERM, so the stop waits 60 s.
+    let _down = p.spawn(&["down", "t"]);
+    assert!(eventually(DEADLINE, || !alive(leader)));
+    assert!(alive(member));
+    let sup = status_supervisor(&p) as i32;
+    unsafe {
+        libc::kill(sup, libc::SIGKILL);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(member)),
+        "a member of the leaderless group survived"
+    );
+}
+
+#[test]
+fn kill_9_right_after_start_leaves_no_setsid_daemon() {
+    let p = Project::new(
+        "tasks:\n  d:\n    cmd: setsid sh -c 'trap \"\" TERM; exec sleep 300' & echo $! > daemon.pid; exec sleep 300\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
+    let sup = status_supervisor(&p) as i32;
+    unsafe {
+        libc::kill(sup, libc::SIGKILL);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(daemon)),
+        "the daemon survived its supervisor"
+    );
+    let r = p.run(&["cleanup"]);
+    assert!(r.stdout.contains("clean"), "{}", r.stdout);
+}

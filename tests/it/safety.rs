@@ -252,3 +252,24 @@ fn a_failing_log_write_degrades_the_task_but_keeps_it_running() {
         r.output()
     );
 }
+
+#[test]
+fn dependents_of_a_blocked_task_wait_for_its_approval() {
+    let p = Project::new(
+        "tasks:\n  migrate:\n    cmd: touch migrated\n    destructive: true\n  app:\n    cmd: echo app-ran; exec sleep 300\n    depends_on: { migrate: completed }\n  web:\n    cmd: exec sleep 300\n",
+    );
+    let mut r = p.spawn(&["up"]);
+    r.wait_for("migrate: BLOCKED");
+    r.wait_for("web: UP");
+    let app = task_status(&p, "app");
+    assert_eq!(app["status"], "PENDING", "{app}");
+    assert!(
+        app["detail"]
+            .as_str()
+            .unwrap()
+            .contains("approval of migrate"),
+        "{app}"
+    );
+    assert_eq!(p.run(&["up", "--confirm", "migrate"]).code(), 0);
+    r.wait_for("| app-ran");
+}

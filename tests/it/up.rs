@@ -493,3 +493,18 @@ fn a_manifest_error_makes_every_command_exit_two_with_location_and_hint() {
     // `check` reports the same problem and exits 1.
     assert_eq!(p.run(&["check"]).code(), 1);
 }
+
+#[test]
+fn exit_code_from_stops_everything_when_any_task_exits() {
+    let p =
+        Project::new("tasks:\n  a:\n    cmd: sleep 0.2; exit 0\n  b:\n    cmd: exec sleep 300\n");
+    let t0 = Instant::now();
+    let r = p.run(&["up", "--exit-code-from", "b"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "b was stopped when a exited"
+    );
+    assert!(r.stdout.contains("b: STOPPED"), "{}", r.stdout);
+    // b was stopped by SIGTERM: its code is 128 + 15.
+    assert_eq!(r.code(), 143, "{}", r.all());
+}
