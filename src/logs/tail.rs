@@ -43,13 +43,23 @@ pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Follows one log file: returns whole new lines as they are appended; starts over when
-/// the file is truncated or replaced (a restart after a stop, a rotation).
+/// Rotations a follower catches up on between two polls (older ones are lost to it,
+/// not to the files).
+const MAX_CATCH_UP: u32 = 64;
+
+/// Bytes at the start of the log that identify its current content: every line starts
+/// with a millisecond timestamp, so a rewritten file starts differently.
+const HEAD: usize = 64;
+
+/// Follows one log file: returns whole new lines as they are appended, across bts's
+/// rotations (the log is gzipped into `.1.gz` — older ones shifted to `.2.gz` … — and
+/// then emptied) and restarts (the log is emptied).
 pub struct Follower {
     path: std::path::PathBuf,
     pos: u64,
     carry: Vec<u8>,
-    ino: Option<u64>,
+    /// The first bytes of the file as we read it.
+    head: Vec<u8>,
     /// Modification time of `.1.gz` when last looked at.
     rotated_at: Option<std::time::SystemTime>,
 }
@@ -57,18 +67,13 @@ pub struct Follower {
 impl Follower {
     /// Start following at the current end of the file.
     pub fn at_end(path: &Path) -> Self {
-        let (pos, ino) = match std::fs::metadata(path) {
-            Ok(m) => (m.len(), Some(inode(&m))),
-            Err(_) => (0, None),
-        };
+        let pos = std::fs::metadata(path).map_or(0, |m| m.len());
         Follower {
             path: path.to_path_buf(),
             pos,
             carry: vec![],
-            ino,
-            rotated_at: std::fs::metadata(crate::logs::writer::rotated_path(path, 1))
-                .and_then(|m| m.modified())
-                .ok(),
+            head: read_head(path),
+            rotated_at: modified(&crate::logs::writer::rotated_path(path, 1)),
         }
     }
 
@@ -77,40 +82,41 @@ impl Follower {
         let Ok(meta) = std::fs::metadata(&self.path) else {
             return vec![];
         };
-        let ino = Some(inode(&meta));
         let mut out = vec![];
-        // bts rotates by gzipping the log into `.1.gz` and emptying it: a new `.1.gz`
-        // means a rotation, and what was written after our last read is at its end.
-        let rotated = crate::logs::writer::rotated_path(&self.path, 1);
-        let rotated_at = std::fs::metadata(&rotated).and_then(|m| m.modified()).ok();
-        let rotation = rotated_at.is_some() && rotated_at != self.rotated_at;
-        let seen_rotation = std::mem::replace(&mut self.rotated_at, rotated_at);
-        if ino != self.ino || meta.len() < self.pos || rotation {
-            if rotation && ino == self.ino {
-                // Renames keep modification times: when `.2.gz` is newer than the `.1.gz`
-                // we saw, two rotations happened since, and ours is `.2.gz`.
-                let second = crate::logs::writer::rotated_path(&self.path, 2);
-                let second_at = std::fs::metadata(&second).and_then(|m| m.modified()).ok();
-                let twice = second_at.is_some() && second_at > seen_rotation;
-                let ours = if twice { &second } else { &rotated };
-                if let Some(old) = read_gz(ours).filter(|o| o.len() as u64 >= self.pos) {
-                    self.carry.extend_from_slice(&old[self.pos as usize..]);
-                    if twice {
-                        if let Some(newer) = read_gz(&rotated) {
-                            self.carry.extend_from_slice(&newer);
-                        }
-                    }
-                    self.take_lines(&mut out);
-                }
+        let head = read_head(&self.path);
+        let n = head.len().min(self.head.len());
+        let first = crate::logs::writer::rotated_path(&self.path, 1);
+        // We had seen nothing of this file (it was empty) and it has been rotated since:
+        // all of it is in the rotations — unless this is the moment between gzipping and
+        // emptying, when `.1.gz` and the log still start alike.
+        let rotated_unseen = self.head.is_empty() && modified(&first) != self.rotated_at && {
+            let gz_head = read_gz(&first).map(|g| g[..g.len().min(HEAD)].to_vec());
+            if gz_head
+                .is_some_and(|g| !g.is_empty() && head.starts_with(&g[..g.len().min(head.len())]))
+            {
+                return out;
             }
+            true
+        };
+        // Emptied (and maybe written again) since the last look: a rotation or a restart.
+        if meta.len() < self.pos || head[..n] != self.head[..n] || rotated_unseen {
+            let second = crate::logs::writer::rotated_path(&self.path, 2);
+            if !first.exists() && second.exists() {
+                // A rotation is half done (shifted, not yet gzipped): look again soon.
+                return out;
+            }
+            self.catch_up(&mut out);
             if !self.carry.is_empty() {
                 out.push(String::from_utf8_lossy(&self.carry).into_owned());
             }
             self.pos = 0;
             self.carry.clear();
-            self.ino = ino;
+            self.head.clear();
         }
-        if meta.len() == self.pos {
+        if self.head.len() < HEAD {
+            self.head = head;
+        }
+        if meta.len() <= self.pos {
             return out;
         }
         let Ok(mut f) = File::open(&self.path) else {
@@ -129,6 +135,36 @@ impl Follower {
         out
     }
 
+    /// After the log was emptied: the lines we had not read yet went into the rotations
+    /// made since our last look — every `.k.gz` newer than the `.1.gz` we saw then
+    /// (renames keep modification times). The oldest holds the rest of what we were
+    /// reading, from `pos` on. A restart empties the log without a rotation: nothing.
+    fn catch_up(&mut self, out: &mut Vec<String>) {
+        let seen = self.rotated_at;
+        let newer = |k: u32| {
+            let at = modified(&crate::logs::writer::rotated_path(&self.path, k));
+            at.is_some() && at > seen
+        };
+        self.rotated_at = modified(&crate::logs::writer::rotated_path(&self.path, 1));
+        if !newer(1) {
+            return;
+        }
+        let mut k = 1;
+        while k < MAX_CATCH_UP && newer(k + 1) {
+            k += 1;
+        }
+        for n in (1..=k).rev() {
+            let Some(old) = read_gz(&crate::logs::writer::rotated_path(&self.path, n)) else {
+                continue;
+            };
+            let from = if n == k { self.pos as usize } else { 0 };
+            if let Some(rest) = old.get(from..) {
+                self.carry.extend_from_slice(rest);
+            }
+        }
+        self.take_lines(out);
+    }
+
     /// Move the complete lines of `carry` to `out`.
     fn take_lines(&mut self, out: &mut Vec<String>) {
         let mut start = 0;
@@ -140,18 +176,25 @@ impl Follower {
     }
 }
 
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The first [`HEAD`] bytes of a file (fewer if it is shorter).
+fn read_head(path: &Path) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEAD);
+    if let Ok(f) = File::open(path) {
+        let _ = f.take(HEAD as u64).read_to_end(&mut buf);
+    }
+    buf
+}
+
 fn read_gz(path: &Path) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(File::open(path).ok()?)
         .read_to_end(&mut out)
         .ok()?;
     Some(out)
-}
-
-#[cfg(unix)]
-fn inode(m: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    m.ino()
 }
 
 #[cfg(test)]

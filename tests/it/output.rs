@@ -383,3 +383,28 @@ fn logs_errors_shows_the_last_error_lines() {
         r.stdout
     );
 }
+
+#[test]
+fn logs_follow_keeps_every_line_across_rotations() {
+    let p = Project::new(
+        "tasks:\n  gen:\n    cmd: |\n      sleep 0.5; i=1; while [ $i -le 6000 ]; do echo \"line $i\"; i=$((i+1)); done; exec sleep 300\n    log_max_kb: 16\n    log_keep: 50\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let mut f = p.spawn(&["logs", "gen", "-f", "-n", "0"]);
+    let out = f.wait_until("6000 followed lines", |s| s.lines().count() >= 6000);
+    let nums: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    let first_wrong = nums.iter().enumerate().find(|(i, n)| **n != *i as u32 + 1);
+    assert!(
+        nums.len() == 6000 && first_wrong.is_none(),
+        "every line once, in order: {} lines, first wrong at {first_wrong:?}",
+        nums.len()
+    );
+    assert!(
+        p.file(".bts/logs/gen.log.3.gz").exists(),
+        "the log did rotate"
+    );
+}
