@@ -400,17 +400,10 @@ pub fn logs(global: &GlobalArgs, args: LogsArgs) -> Result<u8, AppError> {
         r.is_ok()
     };
     for (i, n) in names.iter().enumerate() {
-        // --errors: the last N error lines, so look further back than N lines.
-        let window = if args.errors {
-            args.lines.saturating_mul(50).max(5000)
-        } else {
-            args.lines
-        };
-        let lines: Vec<String> = tail::last_lines(&sd.log_path(n), window)
-            .into_iter()
-            .filter(|l| keep(i, l))
-            .collect();
-        for l in &lines[lines.len().saturating_sub(args.lines)..] {
+        // The last N (error) lines, reaching back into the rotated files when the
+        // current one has fewer.
+        let lines = tail::last_lines_matching(&sd.log_path(n), args.lines, |l| keep(i, l));
+        for l in &lines {
             if !emit(&mut out, n, l) {
                 return Ok(exit::OK);
             }

@@ -245,21 +245,45 @@ pub struct TaskStats {
 pub const RECENT: usize = 10;
 
 impl TaskStats {
-    /// Remember `text` as recent (moving it to the end if it is already there).
+    /// Remember `text` as recent (moving it to the end if it is already there). When
+    /// full, the oldest ordinary line goes first: error lines outlast a flood.
     pub fn push_recent(&mut self, error: bool, text: &str) {
         if let Some(i) = self.recent.iter().position(|(_, t)| t == text) {
             self.recent.remove(i);
         }
         self.recent.push_back((error, text.to_string()));
         while self.recent.len() > RECENT {
-            self.recent.pop_front();
+            match self.recent.iter().position(|(e, _)| !*e) {
+                Some(i) => self.recent.remove(i),
+                None => self.recent.pop_front(),
+            };
         }
     }
 
-    /// Recent lines for a digest: errors first, then the rest, newest last.
+    /// Recent lines for a digest: errors first, then the rest, newest first in each.
     pub fn recent_lines(&self) -> Vec<String> {
-        let errors = self.recent.iter().filter(|(e, _)| *e);
-        let others = self.recent.iter().filter(|(e, _)| !*e);
+        let errors = self.recent.iter().rev().filter(|(e, _)| *e);
+        let others = self.recent.iter().rev().filter(|(e, _)| !*e);
         errors.chain(others).map(|(_, t)| t.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_keeps_errors_and_lists_newest_first() {
+        let mut st = TaskStats::default();
+        st.push_recent(true, "error: one");
+        for i in 0..30 {
+            st.push_recent(false, &format!("line {i}"));
+        }
+        st.push_recent(false, "line 5");
+        let r = st.recent_lines();
+        assert_eq!(r.len(), RECENT);
+        assert_eq!(r[0], "error: one", "errors outlast a flood");
+        assert_eq!(r[1], "line 5", "newest first");
+        assert_eq!(r[2], "line 29");
     }
 }

@@ -431,7 +431,8 @@ impl Supervisor {
         };
         let red = self.out.redactor();
         let detail = red.redact_str(&detail).into_owned();
-        let health = s.task.health.as_ref().map(|_| {
+        // A stopped task has no health to speak of.
+        let health = s.task.health.as_ref().filter(|_| s.run.is_some()).map(|_| {
             let last = s.run.as_ref().and_then(|r| r.last_probe.clone());
             HealthDigest {
                 status: match (&s.state, &last) {
@@ -929,6 +930,7 @@ impl Supervisor {
         let ran_for = r.started.elapsed();
         let name = self.slots[i].task.name.clone();
         self.slots[i].sink = Some(outcome.sink);
+        self.slots[i].usage = None;
         let exit = outcome.exit;
         self.slots[i].last_exit = Some(exit);
         self.dirty = true;

@@ -43,6 +43,42 @@ pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The last `n` lines that `keep` accepts, from the log and then from its rotations
+/// (`.1.gz`, `.2.gz`, …) as far back as needed; oldest first.
+pub fn last_lines_matching(path: &Path, n: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut found: Vec<Vec<String>> = Vec::new();
+    let mut have = 0;
+    for k in 0.. {
+        if have >= n {
+            break;
+        }
+        let lines: Vec<String> = if k == 0 {
+            // The current log: from its end, a growing window until enough lines match.
+            let mut window = (n - have).max(64);
+            loop {
+                let tail = last_lines(path, window);
+                let matching: Vec<String> = tail.iter().filter(|l| keep(l)).cloned().collect();
+                if matching.len() >= n - have || tail.len() < window {
+                    break matching;
+                }
+                window = window.saturating_mul(8);
+            }
+        } else {
+            let rotated = crate::logs::writer::rotated_path(path, k);
+            let Some(data) = read_gz(&rotated) else { break };
+            String::from_utf8_lossy(&data)
+                .lines()
+                .filter(|l| keep(l))
+                .map(str::to_string)
+                .collect()
+        };
+        let take = lines.len().min(n - have);
+        have += take;
+        found.push(lines[lines.len() - take..].to_vec());
+    }
+    found.into_iter().rev().flatten().collect()
+}
+
 /// Rotations a follower catches up on between two polls (older ones are lost to it,
 /// not to the files).
 const MAX_CATCH_UP: u32 = 64;
@@ -243,6 +279,23 @@ mod tests {
         log.rotate().unwrap();
         log.write_batch(b"g\n").unwrap();
         assert_eq!(f.poll(), vec!["e", "f", "g"]);
+    }
+
+    #[test]
+    fn matching_lines_reach_into_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.log");
+        let mut log = crate::logs::writer::LogWriter::open(&p, 1024, 5, true).unwrap();
+        log.write_batch(b"error: old\n").unwrap();
+        log.rotate().unwrap();
+        log.write_batch(b"x\nerror: new\ny\n").unwrap();
+        let errs = last_lines_matching(&p, 5, |l| l.starts_with("error"));
+        assert_eq!(errs, vec!["error: old", "error: new"]);
+        assert_eq!(
+            last_lines_matching(&p, 2, |_| true),
+            vec!["error: new", "y"]
+        );
+        assert_eq!(last_lines_matching(&p, 10, |_| true).len(), 4);
     }
 
     #[test]

@@ -193,14 +193,20 @@ pub fn load(
     let yaml = to_yaml(&entries, has_env, base).map_err(bad)?;
     // The generated text's positions mean nothing to the user: report its problems (only
     // a broken .env can cause one) against the Procfile as a whole.
-    validate(&yaml, abs, calling).map_err(|diags| {
+    let mut manifest = validate(&yaml, abs, calling).map_err(|diags| {
         invalid(
             diags
                 .into_iter()
                 .map(|d| Diagnostic { pos: None, ..d })
                 .collect(),
         )
-    })
+    })?;
+    // Messages about a task (`bts check`) name its line in the Procfile, not in the
+    // generated YAML. Tasks come out in Procfile order.
+    for (task, entry) in manifest.tasks.iter_mut().zip(&entries) {
+        task.line = entry.line;
+    }
+    Ok(manifest)
 }
 
 #[cfg(test)]
@@ -266,5 +272,10 @@ mod tests {
         assert_eq!(web.env.get("GREETING").map(String::as_str), Some("hello"));
         assert_eq!(m.tasks[1].env.get("PORT").map(String::as_str), Some("5100"));
         assert_eq!(m.settings.state_dir, tmp.path().join(".bts"));
+        assert_eq!(
+            (m.tasks[0].line, m.tasks[1].line),
+            (1, 2),
+            "lines of the Procfile"
+        );
     }
 }

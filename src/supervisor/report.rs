@@ -11,6 +11,7 @@ use crate::state;
 
 const BEGIN: &str = "<!-- bts:begin -->";
 const END: &str = "<!-- bts:end -->";
+const HEADING: &str = "## Background Tasks";
 
 impl Supervisor {
     /// Digests of the tasks this supervisor runs (selected, or ever started).
@@ -169,6 +170,12 @@ pub fn update_notes(path: &Path, section: &str) -> std::io::Result<()> {
     let block = format!("{BEGIN}\n{section}{END}");
     let new = match (old.find(BEGIN), old.find(END)) {
         (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
+        // A `## Background Tasks` heading without markers: the block goes under it.
+        _ if old.lines().any(|l| l.trim_end() == HEADING) => {
+            let at = old.find(HEADING).map_or(0, |i| i + HEADING.len());
+            let at = old[at..].find('\n').map_or(old.len(), |n| at + n + 1);
+            format!("{}\n{block}\n{}", &old[..at], &old[at..])
+        }
         _ => {
             let mut s = old.clone();
             if !s.is_empty() && !s.ends_with('\n') {
@@ -177,7 +184,7 @@ pub fn update_notes(path: &Path, section: &str) -> std::io::Result<()> {
             if !s.is_empty() {
                 s.push('\n');
             }
-            s.push_str(&format!("## Background Tasks\n\n{block}\n"));
+            s.push_str(&format!("{HEADING}\n\n{block}\n"));
             s
         }
     };
@@ -209,6 +216,25 @@ mod tests {
         assert!(second.contains("<!-- bts:begin -->\ntwo\n<!-- bts:end -->\ntail text\n"));
         assert_eq!(second.matches("## Background Tasks").count(), 1);
         assert!(second.starts_with("# Notes\n\nkeep me\r\n  exactly\n"));
+    }
+
+    #[test]
+    fn notes_go_under_an_existing_heading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("NOTES.md");
+        std::fs::write(
+            &p,
+            "# N\n\n## Background Tasks\nhand written\n\n## Other\nx\n",
+        )
+        .unwrap();
+        update_notes(&p, "s\n").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.matches("## Background Tasks").count(), 1, "{text}");
+        assert!(text.starts_with("# N\n\n## Background Tasks\n\n<!-- bts:begin -->\ns\n<!-- bts:end -->\nhand written\n\n## Other\nx\n"), "{text}");
+        update_notes(&p, "t\n").unwrap();
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("<!-- bts:begin -->\nt\n<!-- bts:end -->\nhand written"));
     }
 
     #[test]

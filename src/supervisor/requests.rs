@@ -404,6 +404,9 @@ impl Supervisor {
         self.track_escapees(Some(i));
         let task = Arc::clone(&self.slots[i].task);
         self.slots[i].selected = true;
+        // A restart asked for by a person (or a watch) starts a fresh crash-loop count:
+        // "fix the cause, then restart" must get the task its retries back.
+        self.slots[i].tracker = Default::default();
         let slot = &mut self.slots[i];
         if let Some(r) = &slot.run {
             slot.restart_now = true;

@@ -71,9 +71,11 @@ fn flood_does_not_starve_health_checks_or_control() {
         !log_text.contains("web: DEGRADED") && !log_text.contains("web: DOWN"),
         "{log_text}"
     );
-    assert!(
-        p.file(".bts/logs/flood.log.1.gz").exists(),
-        "the flood log never rotated"
-    );
+    // Any rotation will do: `.1.gz` alone may be between its shift and its rewrite.
+    let rotated = std::fs::read_dir(p.file(".bts/logs"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".gz"));
+    assert!(rotated, "the flood log never rotated");
     assert_eq!(task_status(&p, "worker")["status"], "UP");
 }
