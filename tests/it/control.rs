@@ -548,3 +548,19 @@ fn kill_9_right_after_start_leaves_no_setsid_daemon() {
     let r = p.run(&["cleanup"]);
     assert!(r.stdout.contains("clean"), "{}", r.stdout);
 }
+
+#[test]
+fn restart_after_a_crash_loop_gets_its_retries_back() {
+    let p = Project::new(
+        "tasks:\n  c:\n    cmd: echo run >> runs.txt; exit 3\n    restart: on-failure\n    max_restarts: 2\n    backoff: 50ms\n  keep:\n    cmd: exec sleep 300\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    wait_state(&p, "c", "FAILED");
+    assert_eq!(p.read("runs.txt").lines().count(), 3);
+    p.run(&["restart", "c"]);
+    wait_state(&p, "c", "FAILED");
+    assert!(eventually(DEADLINE, || p.read("runs.txt").lines().count() == 6), "{}", p.read("runs.txt"));
+    let c = task_status(&p, "c");
+    assert!(c["health"].is_null() && c["pid"].is_null(), "{c}");
+}
