@@ -1245,7 +1245,7 @@ impl Supervisor {
         if !quiet_change {
             let st = self.slots[i].state.name();
             self.out
-                .event(level, &format!("{name}: {st}{detail}{suffix}"));
+                .state_event(level, &format!("{name}: {st}{detail}{suffix}"), &name, st);
         }
         if let (State::Failed { reason }, true) = (&self.slots[i].state, crate::annotate::enabled())
         {

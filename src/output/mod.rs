@@ -123,6 +123,16 @@ impl Output {
 
     /// Print one of bts's own event lines.
     pub fn event(&self, level: Level, text: &str) {
+        self.event_about(level, text, None);
+    }
+
+    /// An event line about a task's state change: with `--json` it also carries
+    /// `"subject"` (the task) and `"state"`, so a consumer need not parse the text.
+    pub fn state_event(&self, level: Level, text: &str, task: &str, state: &str) {
+        self.event_about(level, text, Some((task, state)));
+    }
+
+    fn event_about(&self, level: Level, text: &str, about: Option<(&str, &str)>) {
         let red = self.redactor();
         let text = red.redact_str(text);
         let text = text.as_ref();
@@ -132,7 +142,11 @@ impl Output {
                 Level::Warn => "warning",
                 Level::Error => "error",
             };
-            let obj = serde_json::json!({ "time": crate::clock::now_rfc3339(), "task": "bts", "kind": "event", "level": level, "line": text });
+            let mut obj = serde_json::json!({ "time": crate::clock::now_rfc3339(), "task": "bts", "kind": "event", "level": level, "line": text });
+            if let (Some((task, state)), Some(o)) = (about, obj.as_object_mut()) {
+                o.insert("subject".into(), task.into());
+                o.insert("state".into(), state.into());
+            }
             let mut line = obj.to_string();
             line.push('\n');
             self.term.push_event(line.into_bytes());

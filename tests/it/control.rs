@@ -560,7 +560,11 @@ fn restart_after_a_crash_loop_gets_its_retries_back() {
     assert_eq!(p.read("runs.txt").lines().count(), 3);
     p.run(&["restart", "c"]);
     wait_state(&p, "c", "FAILED");
-    assert!(eventually(DEADLINE, || p.read("runs.txt").lines().count() == 6), "{}", p.read("runs.txt"));
+    assert!(
+        eventually(DEADLINE, || p.read("runs.txt").lines().count() == 6),
+        "{}",
+        p.read("runs.txt")
+    );
     let c = task_status(&p, "c");
     assert!(c["health"].is_null() && c["pid"].is_null(), "{c}");
 }

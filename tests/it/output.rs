@@ -150,6 +150,11 @@ fn json_output_is_one_object_a_line() {
     assert!(objs
         .iter()
         .any(|o| o["task"] == "bts" && o["kind"] == "event"));
+    assert!(
+        objs.iter()
+            .any(|o| o["kind"] == "event" && o["subject"] == "j" && o["state"] == "EXITED"),
+        "state changes carry the task and state"
+    );
 }
 
 #[test]
