@@ -79,6 +79,11 @@ use regex::bytes::{RegexSet, RegexSetBuilder};
 pub const FOLD_WINDOW: Duration = Duration::from_secs(1);
 /// A run with no new line for this long has ended: [`Folder::flush`] closes it.
 pub const FOLD_QUIET: Duration = Duration::from_millis(250);
+/// A line like the ones of a run that closed at most this long ago continues it as a
+/// slow repetition instead of being shown again.
+pub const SLOW_GAP: Duration = Duration::from_secs(60);
+/// How often a slow repetition is summed up in a note.
+pub const SLOW_NOTE: Duration = Duration::from_secs(30);
 
 /// Tokens in each task's own bucket (and what it starts with).
 pub const TASK_BURST: f64 = 20.0;
@@ -541,6 +546,15 @@ struct Run {
     identical: bool,
 }
 
+/// Lines repeating a closed run slowly (a tick every second, a health-check access log
+/// line every few seconds): counted, and noted every [`SLOW_NOTE`].
+#[derive(Debug, Clone, Copy)]
+struct Slow {
+    count: u64,
+    identical: bool,
+    since: Instant,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Close {
     /// The run is over: show its last line.
@@ -553,6 +567,10 @@ enum Close {
 #[derive(Debug, Default)]
 pub struct Folder {
     run: Option<Run>,
+    /// The class of the run that closed last, and when its last line came: a like line
+    /// within [`SLOW_GAP`] continues it as a slow repetition.
+    closed: Option<(Class, Instant)>,
+    slow: Option<Slow>,
     head: Vec<u8>,
     head_shape: Vec<u8>,
     /// The last folded line when the run is not all identical.
@@ -576,6 +594,38 @@ impl Folder {
         mut emit: impl FnMut(Emit<'_>),
     ) {
         let mut shaped = false;
+        if self.run.is_none() {
+            if let Some((last_class, at)) = self.closed {
+                let near = now.saturating_duration_since(at) <= SLOW_GAP;
+                let same_line = line == self.head.as_slice();
+                let like = last_class == class
+                    && (same_line
+                        || class == Class::Normal && {
+                            shape_into(line, &mut self.scratch);
+                            shaped = true;
+                            self.scratch == self.head_shape
+                        });
+                if near && like {
+                    let slow = self.slow.get_or_insert(Slow {
+                        count: 0,
+                        identical: true,
+                        since: now,
+                    });
+                    slow.count += 1;
+                    if !same_line {
+                        slow.identical = false;
+                        self.tail.clear();
+                        self.tail.extend_from_slice(line);
+                    }
+                    self.closed = Some((class, now));
+                    if now.saturating_duration_since(slow.since) >= SLOW_NOTE {
+                        self.note_slow(now, &mut emit);
+                    }
+                    return;
+                }
+            }
+        }
+        self.end_slow(&mut emit);
         if let Some(run) = &mut self.run {
             let fresh = now.saturating_duration_since(run.started) < FOLD_WINDOW;
             let mut joins = false;
@@ -622,13 +672,25 @@ impl Folder {
         emit(Emit::Line { text: line, class });
     }
 
-    /// Whether a run is open (so [`Folder::flush`] may have something to close).
+    /// Whether a run is open or a slow repetition is being counted (so
+    /// [`Folder::flush`] may have something to do).
     pub fn has_run(&self) -> bool {
-        self.run.is_some()
+        self.run.is_some() || self.slow.is_some()
     }
 
     /// Call about once a second: closes a run that went quiet or outlived its window.
     pub fn flush(&mut self, now: Instant, mut emit: impl FnMut(Emit<'_>)) {
+        if let Some(slow) = self.slow {
+            let gone = self
+                .closed
+                .is_none_or(|(_, at)| now.saturating_duration_since(at) > SLOW_GAP);
+            if gone {
+                self.end_slow(&mut emit);
+                self.closed = None;
+            } else if now.saturating_duration_since(slow.since) >= SLOW_NOTE {
+                self.note_slow(now, &mut emit);
+            }
+        }
         let Some(run) = self.run else { return };
         if now.saturating_duration_since(run.last) >= FOLD_QUIET {
             self.close(Close::Ended, &mut emit);
@@ -639,12 +701,65 @@ impl Folder {
 
     /// The stream ended (the process exited): close the run.
     pub fn finish(&mut self, mut emit: impl FnMut(Emit<'_>)) {
+        self.end_slow(&mut emit);
         self.close(Close::Ended, &mut emit);
+        self.closed = None;
+    }
+
+    /// Sum up the slow repetition so far and start counting again.
+    fn note_slow(&mut self, now: Instant, emit: &mut impl FnMut(Emit<'_>)) {
+        if let Some(slow) = self.slow.as_mut() {
+            let (count, identical) = (slow.count, slow.identical);
+            slow.count = 0;
+            slow.identical = true;
+            slow.since = now;
+            self.emit_slow(count, identical, emit);
+        }
+    }
+
+    /// The slow repetition is over: say what it hid.
+    fn end_slow(&mut self, emit: &mut impl FnMut(Emit<'_>)) {
+        if let Some(slow) = self.slow.take() {
+            self.emit_slow(slow.count, slow.identical, emit);
+        }
+    }
+
+    fn emit_slow(&mut self, count: u64, identical: bool, emit: &mut impl FnMut(Emit<'_>)) {
+        let Some((class, _)) = self.closed else {
+            return;
+        };
+        self.note.clear();
+        match count {
+            0 => {}
+            1 => {
+                let last = if identical { &self.head } else { &self.tail };
+                emit(Emit::Line { text: last, class });
+            }
+            n if identical => {
+                let _ = write!(self.note, "… repeated {}×", group_digits(n));
+                emit(Emit::Note {
+                    text: &self.note,
+                    class,
+                    lines: n,
+                });
+            }
+            n => {
+                let _ = write!(self.note, "… {} more like this", group_digits(n));
+                emit(Emit::Note {
+                    text: &self.note,
+                    class,
+                    lines: n,
+                });
+            }
+        }
     }
 
     fn close(&mut self, how: Close, emit: &mut impl FnMut(Emit<'_>)) {
         let Some(run) = self.run.take() else { return };
         let class = run.class;
+        // Only a run that ended (went quiet, or met a different line) can go on as a slow
+        // repetition; a rolling window keeps showing a sample a second.
+        self.closed = (how == Close::Ended).then_some((class, run.last));
         let last = if run.identical {
             &self.head
         } else {
@@ -1196,6 +1311,35 @@ mod tests {
         assert_eq!(out[2], "GET /api/cart/200 200 in 13ms");
         assert_eq!(out[5], "[… 198 more like this] (198)");
         assert_eq!(out[6], "GET /api/cart/599 200 in 4ms");
+    }
+
+    #[test]
+    fn slow_repetition_is_noted_every_half_minute() {
+        let t0 = Instant::now();
+        let mut f = Fold::new();
+        // A tick every 2 s for 70 s, flushed every 250 ms as the pump does.
+        let mut t = 0;
+        while t <= 70_000 {
+            if t % 2000 == 0 {
+                f.push(&format!("tick {}", t / 2000), Class::Normal, ms(t0, t));
+            }
+            f.flush(ms(t0, t + 250));
+            t += 250;
+        }
+        let out = f.finish();
+        assert_eq!(out[0], "tick 0");
+        assert!(
+            out.iter().any(|l| l.starts_with("[… 15 more like this]")),
+            "{out:?}"
+        );
+        assert!(out.len() <= 5, "{out:?}");
+        // A different line ends the repetition and shows.
+        let mut f = Fold::new();
+        f.push("tick 1", Class::Normal, t0);
+        f.flush(ms(t0, 300));
+        f.push("tick 2", Class::Normal, ms(t0, 2000));
+        f.push("server stopped", Class::Normal, ms(t0, 3000));
+        assert_eq!(f.finish(), vec!["tick 1", "tick 2", "server stopped"]);
     }
 
     #[test]
