@@ -81,11 +81,29 @@ pub fn procfile(m: &Manifest) -> String {
         m.path.file_name().map_or_else(|| "bts.yaml".into(), |n| n.to_string_lossy()),
     );
     let mut skipped = Vec::new();
+    let mut needs = Vec::new();
+    let mut lines = 0usize;
     for t in &m.tasks {
         let mut cmd = t.command.display();
+        // foreman hands out PORT 5000, 5100, … by line: a declared port that differs
+        // from the one this line will get is set on the line itself.
+        let runs = !(t.destructive || !t.autostart);
+        let foreman_port = 5000 + 100 * lines as u32;
+        if let Some(p) = t.ports.first() {
+            if !t.env.contains_key("PORT") && runs && u32::from(*p) != foreman_port {
+                cmd = format!("PORT={p} {cmd}");
+            }
+        }
+        if runs {
+            lines += 1;
+        }
         if t.cwd != m.dir {
             let rel = t.cwd.strip_prefix(&m.dir).unwrap_or(&t.cwd);
             cmd = format!("cd {} && {cmd}", sh_quote(&rel.to_string_lossy()));
+        }
+        if !t.env.is_empty() {
+            let keys: Vec<&str> = t.env.keys().map(String::as_str).collect();
+            needs.push(format!("#   {}: {}\n", t.name, keys.join(", ")));
         }
         if t.destructive || !t.autostart {
             let why = if t.destructive {
@@ -100,6 +118,12 @@ pub fn procfile(m: &Manifest) -> String {
     }
     for s in skipped {
         out.push_str(&s);
+    }
+    if !needs.is_empty() {
+        out.push_str("# Environment the manifest gives these tasks (put it in .env):\n");
+        for n in needs {
+            out.push_str(&n);
+        }
     }
     out
 }
@@ -369,6 +393,17 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
             }
         }
         let _ = writeln!(u, "Environment=BTS_TASK={}", t.name);
+        let _ = writeln!(
+            u,
+            "Environment={}",
+            env_assignment("BTS_PROJECT", &m.project)
+        );
+        for other in &m.tasks {
+            if let Some(p) = other.ports.first() {
+                let key = format!("BTS_PORT_{}", crate::supervisor::env_suffix(&other.name));
+                let _ = writeln!(u, "Environment={key}={p}");
+            }
+        }
         for p in env_files_used {
             let _ = writeln!(u, "EnvironmentFile={}", p.display());
         }

@@ -365,3 +365,17 @@ tasks:
             .collect::<String>()
     );
 }
+
+#[test]
+fn procfile_export_keeps_declared_ports_and_names_the_env() {
+    let p = Project::new("tasks:\n  api:\n    cmd: node server.js\n    ports: [4000]\n    env: { DB: \"x y\" }\n  worker:\n    cmd: node worker.js\n");
+    let r = p.run(&["export", "procfile"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("api: PORT=4000 node server.js"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("worker: node worker.js"), "{}", r.stdout);
+    assert!(r.stdout.contains("#   api: DB"), "{}", r.stdout);
+}
