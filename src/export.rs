@@ -87,7 +87,7 @@ pub fn procfile(m: &Manifest) -> String {
         let mut cmd = t.command.display();
         // foreman hands out PORT 5000, 5100, … by line: a declared port that differs
         // from the one this line will get is set on the line itself.
-        let runs = !(t.destructive || !t.autostart);
+        let runs = !t.destructive && t.autostart;
         let foreman_port = 5000 + 100 * lines as u32;
         if let Some(p) = t.ports.first() {
             if !t.env.contains_key("PORT") && runs && u32::from(*p) != foreman_port {
