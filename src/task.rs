@@ -140,8 +140,9 @@ pub fn after_exit(
     if tracker.restarts.len() as u32 >= task.max_restarts {
         return AfterExit::Final(State::Failed {
             reason: format!(
-                "crash loop: {} restarts within {} (max_restarts {}); last run {}",
+                "crash loop: {} restart{} within {} (max_restarts {}); last run {}",
                 tracker.restarts.len(),
+                if tracker.restarts.len() == 1 { "" } else { "s" },
                 humantime::format_duration(task.restart_window),
                 task.max_restarts,
                 describe(cause),

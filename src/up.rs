@@ -485,7 +485,10 @@ fn wait_until_up(
             for d in &tasks {
                 let _ = writeln!(stdout, "{}", digest::receipt_line(d));
             }
-            let _ = writeln!(stdout, "bts: all {} tasks are up", tasks.len());
+            let _ = match tasks.len() {
+                1 => writeln!(stdout, "bts: the task is up"),
+                n => writeln!(stdout, "bts: all {n} tasks are up"),
+            };
             return Ok(exit::OK);
         }
         if Instant::now() > deadline {

@@ -392,12 +392,18 @@ fn logs_errors_shows_the_last_error_lines() {
 #[test]
 fn logs_follow_keeps_every_line_across_rotations() {
     let p = Project::new(
-        "tasks:\n  gen:\n    cmd: |\n      sleep 0.5; i=1; while [ $i -le 6000 ]; do echo \"line $i\"; i=$((i+1)); done; exec sleep 300\n    log_max_kb: 16\n    log_keep: 50\n",
+        "tasks:\n  gen:\n    cmd: |\n      echo ready; while [ ! -f go ]; do sleep 0.05; done\n      i=1; while [ $i -le 6000 ]; do echo \"line $i\"; i=$((i+1)); done; exec sleep 300\n    log_max_kb: 16\n    log_keep: 50\n",
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "-d"]).code(), 0);
-    let mut f = p.spawn(&["logs", "gen", "-f", "-n", "0"]);
-    let out = f.wait_until("6000 followed lines", |s| s.lines().count() >= 6000);
+    assert!(eventually(DEADLINE, || p
+        .read(".bts/logs/gen.log")
+        .contains("ready")));
+    let mut f = p.spawn(&["logs", "gen", "-f", "-n", "1"]);
+    // The follower is running once it has shown the last line; then the flood starts.
+    f.wait_for(" ready");
+    p.write("go", "");
+    let out = f.wait_until("6000 followed lines", |s| s.lines().count() >= 6001);
     let nums: Vec<u32> = out
         .lines()
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
