@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crate::common::*;
@@ -303,6 +304,14 @@ fn only_one_supervisor_per_state_dir() {
     assert_eq!(task_status(&p, "worker")["pid"], pid, "no duplicate worker");
 }
 
+/// `kill -9` the project's supervisor, as a crash would.
+fn kill_supervisor(p: &Project) {
+    let sup = status_supervisor(p) as i32;
+    unsafe {
+        libc::kill(sup, libc::SIGKILL);
+    }
+}
+
 fn status_supervisor(p: &Project) -> i64 {
     let v: serde_json::Value = serde_json::from_str(&p.read(".bts/state.json")).unwrap();
     v["supervisor_pid"].as_i64().unwrap()
@@ -318,10 +327,7 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
     let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
     let leader: i32 = wait_file(&p.file("leader.pid")).trim().parse().unwrap();
     let other = task_status(&p, "other")["pid"].as_i64().unwrap() as i32;
-    let sup = status_supervisor(&p) as i32;
-    unsafe {
-        libc::kill(sup, libc::SIGKILL);
-    }
+    kill_supervisor(&p);
     assert!(
         eventually(Duration::from_secs(3), || !alive(gc)
             && !alive(leader)
@@ -417,8 +423,6 @@ fn socket_is_private_and_survives_garbage() {
         "supervisor still answers"
     );
 }
-
-use std::os::unix::process::CommandExt;
 
 #[test]
 fn up_with_a_name_adds_only_that_task_to_a_running_supervisor() {
@@ -519,10 +523,7 @@ fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
     let _down = p.spawn(&["down", "t"]);
     assert!(eventually(DEADLINE, || !alive(leader)));
     assert!(alive(member));
-    let sup = status_supervisor(&p) as i32;
-    unsafe {
-        libc::kill(sup, libc::SIGKILL);
-    }
+    kill_supervisor(&p);
     assert!(
         eventually(Duration::from_secs(5), || !alive(member)),
         "a member of the leaderless group survived"
@@ -537,10 +538,7 @@ fn kill_9_right_after_start_leaves_no_setsid_daemon() {
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
     let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
-    let sup = status_supervisor(&p) as i32;
-    unsafe {
-        libc::kill(sup, libc::SIGKILL);
-    }
+    kill_supervisor(&p);
     assert!(
         eventually(Duration::from_secs(5), || !alive(daemon)),
         "the daemon survived its supervisor"
