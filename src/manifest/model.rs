@@ -162,7 +162,25 @@ impl CommandSpec {
                 let mut out = program.clone();
                 for a in args {
                     out.push(' ');
-                    if a.is_empty()
+                    if a.contains(|c: char| c.is_control()) {
+                        // Bash's $'…' form keeps the display on one line.
+                        out.push_str("$'");
+                        for c in a.chars() {
+                            match c {
+                                '\n' => out.push_str("\\n"),
+                                '\t' => out.push_str("\\t"),
+                                '\'' | '\\' => {
+                                    out.push('\\');
+                                    out.push(c);
+                                }
+                                c if c.is_control() => {
+                                    out.push_str(&format!("\\x{:02x}", c as u32))
+                                }
+                                c => out.push(c),
+                            }
+                        }
+                        out.push('\'');
+                    } else if a.is_empty()
                         || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c))
                     {
                         out.push('\'');
@@ -225,4 +243,19 @@ pub enum Probe {
     Cmd(String),
     /// `log: "listening on"`: regex on the task's output (checked to compile).
     Log(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_display_on_one_line() {
+        let c = CommandSpec::Exec {
+            program: "printf".into(),
+            args: vec!["x=%s\n".into(), "y z".into(), "it's".into()],
+        };
+        assert_eq!(c.display(), r"printf $'x=%s\n' 'y z' 'it'\''s'");
+        assert_eq!(CommandSpec::Shell("a\n  b  \n".into()).display(), "a;   b");
+    }
 }
