@@ -128,7 +128,7 @@ fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppErro
             .map(|t| t.name.clone())
             .collect();
         if hits.is_empty() {
-            return Err(crate::up::unknown_task(m, p, "no such task"));
+            return Err(crate::up::unknown_task(m, p, ""));
         }
         out.extend(hits);
     }

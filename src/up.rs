@@ -580,8 +580,13 @@ pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<Strin
 
 pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
     let known: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
     AppError::new(format!(
-        "{what}: no task matches `{name}` in {}",
+        "{what}no task matches `{name}` in {}",
         manifest.path.display()
     ))
     .with_hint(format!("known tasks: {}", known.join(", ")))
