@@ -2,7 +2,7 @@
 //! `status`, `ps`, `restart`, `down`, `cleanup`, `logs`.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{DownArgs, GlobalArgs, LogsArgs, PsArgs, RestartArgs, StatusArgs};
 use crate::control::client;
@@ -266,10 +266,7 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
             Err(e) => return Err(e),
         };
         if all {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while sd.supervisor_running() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            sd.wait_until_no_supervisor(Duration::from_secs(30));
         }
         let stuck: Vec<&Digest> = r.tasks.iter().filter(|d| d.pid.is_some()).collect();
         if args.json {

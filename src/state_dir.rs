@@ -70,6 +70,19 @@ impl StateDir {
         matches!(self.try_lock(), Ok(None))
     }
 
+    /// Wait (polling the lock) until no supervisor holds it, at most `timeout`; whether
+    /// it is gone.
+    pub fn wait_until_no_supervisor(&self, timeout: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + timeout;
+        while self.supervisor_running() {
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Where the control socket goes: in the state dir, or — when that path is too long
     /// for a Unix socket (~104 bytes on macOS, 108 on Linux) — a name hashed from it in a
     /// private directory under `$XDG_RUNTIME_DIR` or /tmp.

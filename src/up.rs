@@ -273,10 +273,7 @@ fn detach(
             Ok(r) if r.ok => r,
             _ => {
                 // Every task ended already and the supervisor with them.
-                let gone = Instant::now() + Duration::from_secs(5);
-                while sd.supervisor_running() && Instant::now() < gone {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                sd.wait_until_no_supervisor(Duration::from_secs(5));
                 return match final_digests(sd, selected, spawned_at) {
                     Some(tasks) => Ok(report_final(&tasks, false, sd)),
                     None => Err(AppError::new("the supervisor stopped answering")
@@ -443,10 +440,7 @@ fn wait_until_up(
             other => {
                 // The supervisor exits once every task has ended (refusing requests while
                 // it shuts down); its final digests remain once it has released the lock.
-                let gone = Instant::now() + Duration::from_secs(5);
-                while sd.supervisor_running() && Instant::now() < gone {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+                sd.wait_until_no_supervisor(Duration::from_secs(5));
                 if let Some(tasks) = final_digests(sd, selected, since) {
                     return Ok(report_final(&tasks, true, sd));
                 }
