@@ -234,8 +234,22 @@ pub fn shell_program(cmd: &str) -> Option<String> {
         if matches!(word.as_str(), ";" | "&" | "|" | "(") {
             continue;
         }
+        // A redirection, maybe with its fd (`2>&1`, `>&-`, `>>log`, `2>/dev/null`):
+        // neither the fd nor the target is the command.
+        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some((next, _, _)) = next_word(rest) {
+                if next == "<" || next == ">" {
+                    continue;
+                }
+            }
+        }
         if matches!(word.as_str(), "<" | ">") {
-            rest = next_word(rest)?.1;
+            let (mut target, mut after, _) = next_word(rest)?;
+            // `>>`, `>&`, `>|`, `<<`, `<&`: the operator goes on.
+            while matches!(target.as_str(), ">" | "<" | "&" | "|") {
+                (target, after, _) = next_word(after)?;
+            }
+            rest = after;
             continue;
         }
         if PREFIXES.contains(&word.as_str()) {
@@ -489,6 +503,11 @@ mod tests {
         assert_eq!(p("X=1; node app.js").as_deref(), Some("node"));
         assert_eq!(p("i=0; while [ $i -lt 3 ]; do x; done"), None);
         assert_eq!(p("(node app.js)").as_deref(), Some("node"));
+        assert_eq!(p("exec 2>&1; sleep 1").as_deref(), Some("sleep"));
+        assert_eq!(p(">&2 node app.js").as_deref(), Some("node"));
+        assert_eq!(p("exec >&- 2>&-; sleep 60").as_deref(), Some("sleep"));
+        assert_eq!(p("2>/dev/null node x >> log").as_deref(), Some("node"));
+        assert_eq!(p("exec node server.js 2>&1").as_deref(), Some("node"));
         for s in [
             "echo hi",
             "cd x && make",

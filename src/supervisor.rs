@@ -174,6 +174,8 @@ pub struct Supervisor {
     /// The state file needs writing (debounced).
     dirty: bool,
     waiters: Vec<Waiter>,
+    /// Tasks a `down TASK…` still has to stop (after their dependents).
+    pending_stops: BTreeSet<usize>,
     /// Destructive tasks approved and not yet started: task → how it was approved.
     approvals: std::collections::HashMap<String, String>,
     /// `<state_dir>/audit.log`.
@@ -208,6 +210,7 @@ impl Supervisor {
             audit: EventLog::open(&state_dir.root().join("audit.log")),
             approvals: opts.approvals.iter().cloned().collect(),
             digests_due: None,
+            pending_stops: BTreeSet::new(),
             digest_interval: manifest.settings.digest_interval,
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
@@ -1013,6 +1016,7 @@ impl Supervisor {
         if self.shutting_down {
             self.advance_shutdown();
         } else {
+            self.advance_named_stops();
             self.schedule();
         }
     }

@@ -245,6 +245,11 @@ fn detach(
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
+            // Another `bts up` won the race for the lock: its supervisor runs, so hand
+            // the desired state over to it as any second `up` does.
+            if sd.supervisor_running() {
+                return hand_over(manifest, selected, sd, args);
+            }
             // Every task may have ended already (one-shot tasks, or all failed): the
             // supervisor then exits at once, leaving its final digests.
             if let Some(tasks) = final_digests(sd, selected, spawned_at) {

@@ -79,9 +79,10 @@ impl Supervisor {
                 }
                 match self.resolve(&tasks) {
                     Ok(idx) => {
-                        for &i in &idx {
-                            self.stop_task(i);
-                        }
+                        // Dependents among them stop first (SPEC section 3): queue them
+                        // all and let each stop once what depends on it has stopped.
+                        self.pending_stops.extend(idx.iter().copied());
+                        self.advance_named_stops();
                         self.park(idx, Until::Stopped, reply, vec![]);
                     }
                     Err(e) => {
@@ -278,7 +279,11 @@ impl Supervisor {
                         s.run.is_none()
                             && !matches!(s.state, State::Restarting { .. } | State::Pending { .. })
                     }
-                    Until::Started => (new_run && s.run.is_some() && !s.stop_sent) || ended,
+                    Until::Started => {
+                        (new_run && s.run.is_some() && !s.stop_sent)
+                            || ended
+                            || matches!(s.state, State::Pending { .. }) && !s.checkpointing
+                    }
                     Until::Up => (new_run && matches!(s.state, State::Up { .. })) || ended,
                     Until::Settled => {
                         ended
@@ -360,6 +365,32 @@ impl Supervisor {
         Ok(out.into_iter().collect())
     }
 
+    /// Stop the queued tasks that no running queued task depends on; the others wait for
+    /// the next exit.
+    pub(super) fn advance_named_stops(&mut self) {
+        if self.shutting_down {
+            self.pending_stops.clear();
+            return;
+        }
+        let queued: Vec<usize> = self.pending_stops.iter().copied().collect();
+        for i in queued {
+            let name = &self.slots[i].task.name;
+            let waits = self.pending_stops.iter().any(|&j| {
+                j != i
+                    && self.slots[j].run.is_some()
+                    && self.slots[j]
+                        .task
+                        .depends_on
+                        .iter()
+                        .any(|d| &d.task == name)
+            });
+            if !waits {
+                self.pending_stops.remove(&i);
+                self.stop_task(i);
+            }
+        }
+    }
+
     /// A user stop of one task: no restart follows.
     pub(super) fn stop_task(&mut self, i: usize) {
         self.track_escapees(Some(i));
@@ -418,16 +449,26 @@ impl Supervisor {
                 });
             }
             format!("restarting {}", task.name)
-        } else {
+        } else if matches!(slot.state, State::Restarting { .. }) {
+            // Waiting out its backoff: start now; the log goes on.
             slot.seq += 1;
-            self.start(i, true);
-            format!("started {}", task.name)
+            self.start(i, false);
+            format!("restarted {} (backoff skipped)", task.name)
+        } else if matches!(slot.state, State::Pending { .. }) {
+            // Already waiting for its dependencies: it starts when they allow.
+            format!("{} is waiting for its dependencies", task.name)
+        } else {
+            // Stopped or ended: start again through the scheduler, so `depends_on`
+            // conditions hold as at any start.
+            slot.seq += 1;
+            slot.state = State::Pending {
+                waiting_for: String::new(),
+            };
+            self.schedule();
+            format!("starting {}", task.name)
         }
     }
 
-    /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
-    /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
-    /// those tasks (and their dependencies).
     /// Load `path` and reconcile: with no `patterns`, start missing tasks, restart
     /// changed ones, stop removed ones and leave the rest alone; with patterns, only add
     /// those tasks (and their dependencies). Returns what it did and the tasks it was

@@ -200,3 +200,27 @@ fn busy_port_names_its_holder_and_a_free_port() {
     assert_ne!(suggested, port);
     drop(listener);
 }
+
+#[test]
+fn redirections_are_not_taken_for_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("bts.yaml");
+    std::fs::write(
+        &m,
+        "tasks:\n  a:\n    cmd: exec 2>&1; echo ok\n  b:\n    cmd: '>&2 echo hi'\n  c:\n    cmd: exec >&- 2>&-; sleep 1\n",
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("bts")
+        .unwrap()
+        .arg("-f")
+        .arg(&m)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -566,3 +566,57 @@ fn restart_after_a_crash_loop_gets_its_retries_back() {
     let c = task_status(&p, "c");
     assert!(c["health"].is_null() && c["pid"].is_null(), "{c}");
 }
+
+#[test]
+fn two_detached_ups_at_once_make_one_supervisor_and_both_succeed() {
+    let p = Project::new("tasks:\n  a:\n    cmd: echo a >> runs.txt; exec sleep 300\n  b:\n    cmd: echo b >> runs.txt; exec sleep 300\n");
+    let _g = DaemonGuard { project: &p };
+    let mut first = p.spawn(&["up", "-d"]);
+    let mut second = p.spawn(&["up", "-d"]);
+    let s1 = first.wait_exit(DEADLINE).expect("first returns");
+    let s2 = second.wait_exit(DEADLINE).expect("second returns");
+    assert_eq!(
+        (s1.code(), s2.code()),
+        (Some(0), Some(0)),
+        "{}\n{}",
+        first.output(),
+        second.output()
+    );
+    wait_state(&p, "a", "UP");
+    wait_state(&p, "b", "UP");
+    assert_eq!(p.read("runs.txt").lines().count(), 2, "each task ran once");
+}
+
+#[test]
+fn down_of_several_tasks_stops_dependents_first() {
+    let p = Project::new(
+        "tasks:\n  db:\n    cmd: trap 'echo db-term >> order.txt; exit 0' TERM; echo up; while :; do sleep 0.05; done\n  web:\n    cmd: trap 'echo web-term >> order.txt; sleep 0.5; echo web-done >> order.txt; exit 0' TERM; while :; do sleep 0.05; done\n    depends_on: [db]\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let r = p.run(&["down", "db", "web"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(
+        p.read("order.txt").lines().collect::<Vec<_>>(),
+        ["web-term", "web-done", "db-term"]
+    );
+}
+
+#[test]
+fn restart_of_a_task_waiting_for_its_dependency_keeps_it_waiting() {
+    let p = Project::new(
+        "tasks:\n  db:\n    cmd: exec sleep 300\n    health: { cmd: 'test -f ready', interval: 100ms, start_period: 5m }\n  web:\n    cmd: echo web-started >> runs.txt; exec sleep 300\n    depends_on: { db: healthy }\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    wait_state(&p, "web", "PENDING");
+    let r = p.run(&["restart", "web"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(task_status(&p, "web")["status"], "PENDING");
+    assert!(
+        !p.file("runs.txt").exists(),
+        "web must not start before db is healthy"
+    );
+    p.write("ready", "");
+    wait_state(&p, "web", "UP");
+}
