@@ -271,8 +271,9 @@ fn detach(
     if args.wait {
         return wait_until_up(&socket, selected, args.wait_timeout, sd, spawned_at);
     }
-    // Return after the start receipts: every selected task has left PENDING (or 10 s).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Return after the start receipts: every selected task has left PENDING, or 3 s
+    // passed (a task still waiting for a slow dependency is listed as PENDING).
+    let deadline = Instant::now() + Duration::from_secs(3);
     let tasks = loop {
         let r = match client::request(&socket, &status_req(), Some(Duration::from_secs(5))) {
             Ok(r) if r.ok => r,
