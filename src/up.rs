@@ -252,13 +252,12 @@ fn detach(
             }
             // Every task may have ended already (one-shot tasks, or all failed): the
             // supervisor then exits at once, leaving its final digests.
-            if let Some(tasks) = final_digests(sd, selected, spawned_at) {
-                return Ok(report_final(&tasks, args.wait, sd));
-            }
-            return Err(
-                AppError::new(format!("the supervisor exited at start ({status})"))
-                    .with_hint(format!("see {}", log_path.display()))
-                    .with_code(exit::FAILURE),
+            return after_supervisor(
+                sd,
+                selected,
+                spawned_at,
+                args.wait,
+                format!("it exited at start ({status})"),
             );
         }
         if Instant::now() > deadline {
@@ -277,15 +276,9 @@ fn detach(
     let tasks = loop {
         let r = match client::request(&socket, &status_req(), Some(Duration::from_secs(5))) {
             Ok(r) if r.ok => r,
-            _ => {
+            other => {
                 // Every task ended already and the supervisor with them.
-                sd.wait_until_no_supervisor(Duration::from_secs(5));
-                return match final_digests(sd, selected, spawned_at) {
-                    Some(tasks) => Ok(report_final(&tasks, false, sd)),
-                    None => Err(AppError::new("the supervisor stopped answering")
-                        .with_hint(format!("see {}", log_path.display()))
-                        .with_code(exit::FAILURE)),
-                };
+                return after_supervisor(sd, selected, spawned_at, false, refusal(other));
             }
         };
         let tasks: Vec<Digest> = r
@@ -338,6 +331,39 @@ fn final_digests(
         .filter(|d| selected.contains(&d.task))
         .collect();
     (!tasks.is_empty()).then_some(tasks)
+}
+
+/// Why a status request got no usable answer.
+fn refusal(answer: std::io::Result<Response>) -> String {
+    match answer {
+        Err(e) => format!("it stopped answering: {e}"),
+        Ok(r) => format!(
+            "it stopped answering: {}",
+            r.error.unwrap_or_else(|| "no tasks in its answer".into())
+        ),
+    }
+}
+
+/// The detached supervisor went away: once it has released the lock, judge the final
+/// digests it left (written since `since`) as `--wait` (or `-d`) would; without them,
+/// the error says `why`.
+fn after_supervisor(
+    sd: &StateDir,
+    selected: &BTreeSet<String>,
+    since: std::time::SystemTime,
+    wait: bool,
+    why: String,
+) -> Result<u8, AppError> {
+    sd.wait_until_no_supervisor(Duration::from_secs(5));
+    match final_digests(sd, selected, since) {
+        Some(tasks) => Ok(report_final(&tasks, wait, sd)),
+        None => Err(AppError::new(format!("the supervisor failed: {why}"))
+            .with_hint(format!(
+                "see {}",
+                sd.root().join("supervisor.log").display()
+            ))
+            .with_code(exit::FAILURE)),
+    }
 }
 
 /// The supervisor is gone: judge the final states as `--wait` (or `-d`) would.
@@ -445,23 +471,8 @@ fn wait_until_up(
             Ok(r) if r.ok && !r.tasks.is_empty() => r,
             other => {
                 // The supervisor exits once every task has ended (refusing requests while
-                // it shuts down); its final digests remain once it has released the lock.
-                sd.wait_until_no_supervisor(Duration::from_secs(5));
-                if let Some(tasks) = final_digests(sd, selected, since) {
-                    return Ok(report_final(&tasks, true, sd));
-                }
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    Ok(r) => r.error.unwrap_or_else(|| "no tasks in its answer".into()),
-                };
-                return Err(
-                    AppError::new(format!("the supervisor stopped answering: {why}"))
-                        .with_hint(format!(
-                            "see {}",
-                            sd.root().join("supervisor.log").display()
-                        ))
-                        .with_code(exit::FAILURE),
-                );
+                // it shuts down).
+                return after_supervisor(sd, selected, since, true, refusal(other));
             }
         };
         let tasks: Vec<Digest> = r

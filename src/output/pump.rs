@@ -203,7 +203,7 @@ impl TaskSink {
         // per millisecond, not once per read.
         let (ts, prefix) = self.stamps(now);
         let red = self.out.redactor();
-        let (mode, json, color) = (self.out.mode, self.out.json, self.out.color);
+        let mode = self.out.mode;
         if mode == OutputMode::Summary {
             let lines = data.map_or(1, |d| memchr::memchr_iter(b'\n', d).count() as u64);
             if inst.saturating_duration_since(self.window.0) >= std::time::Duration::from_secs(1) {
@@ -226,15 +226,10 @@ impl TaskSink {
                 last_normal,
                 log_probe,
                 name,
+                out,
                 ..
             } = self;
-            let style = TermStyle {
-                prefix: &prefix,
-                ts: &ts,
-                task: name,
-                json,
-                color,
-            };
+            let style = term_style(out, name, &prefix, &ts);
             let mut on_line = |raw: &[u8]| {
                 check_log_probe(log_probe, raw, &red);
                 let line = red.redact(raw);
@@ -287,13 +282,7 @@ impl TaskSink {
                 let ok = self.out.budget_take(self.index, 1, inst);
                 if ok > 0 {
                     let sample = std::mem::take(&mut self.last_normal);
-                    let style = TermStyle {
-                        prefix: &prefix,
-                        ts: &ts,
-                        task: &self.name,
-                        json,
-                        color,
-                    };
+                    let style = term_style(&self.out, &self.name, &prefix, &ts);
                     style.write(&mut self.term_buf, &sample, Kind::Line(Class::Normal));
                     self.term_lines += 1;
                     self.last_normal = sample;
@@ -323,7 +312,6 @@ impl TaskSink {
         let (mut shown, mut shown_e) = (0, 0);
         let prefix = self.prefix(now);
         let ts = clock::rfc3339(now);
-        let (json, color) = (self.out.json, self.out.color);
         for s in std::mem::take(&mut self.staged) {
             let allowed = if s.class == Class::Normal {
                 shown += 1;
@@ -336,13 +324,7 @@ impl TaskSink {
             if !allowed {
                 self.not_shown.add(s.lines, inst);
             } else {
-                let style = TermStyle {
-                    prefix: &prefix,
-                    ts: &ts,
-                    task: &self.name,
-                    json,
-                    color,
-                };
+                let style = term_style(&self.out, &self.name, &prefix, &ts);
                 let kind = if s.note {
                     Kind::Note
                 } else {
@@ -365,14 +347,7 @@ impl TaskSink {
 
     fn write_note(&mut self, prefix: &str, text: &[u8]) {
         let ts = clock::rfc3339(SystemTime::now());
-        let (json, color) = (self.out.json, self.out.color);
-        let style = TermStyle {
-            prefix,
-            ts: &ts,
-            task: &self.name,
-            json,
-            color,
-        };
+        let style = term_style(&self.out, &self.name, prefix, &ts);
         style.write(&mut self.term_buf, text, Kind::Note);
         self.term_lines += 1;
     }
@@ -465,6 +440,17 @@ struct TermStyle<'a> {
     task: &'a str,
     json: bool,
     color: bool,
+}
+
+/// The style of one batch's terminal lines for task `task`.
+fn term_style<'a>(out: &Output, task: &'a str, prefix: &'a str, ts: &'a str) -> TermStyle<'a> {
+    TermStyle {
+        prefix,
+        ts,
+        task,
+        json: out.json,
+        color: out.color,
+    }
 }
 
 impl TermStyle<'_> {
