@@ -1,43 +1,13 @@
 //! bts — background task supervisor. Parses the command line and dispatches; the work
-//! lives in the modules below.
-
-mod annotate;
-mod check;
-mod cli;
-mod clock;
-mod completions;
-mod control;
-mod ctl;
-mod digest;
-mod errors;
-mod escapees;
-mod events;
-mod export;
-mod filewatch;
-mod init;
-mod logs;
-mod manifest;
-mod orphans;
-mod output;
-mod preflight;
-mod probe;
-mod process;
-mod redact;
-mod runner;
-mod schema;
-mod state;
-mod state_dir;
-mod supervisor;
-mod task;
-mod up;
-mod usage;
+//! lives in the library (`src/lib.rs`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::errors::AppError;
+use bts::cli::{Cli, Command};
+use bts::errors::AppError;
+use bts::{check, completions, ctl, export, init, orphans, schema, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -56,7 +56,6 @@ pub const DEFAULT_PUBLIC: &[&str] = &["PUBLIC_*"];
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     /// Names the shape in test failures.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
     pub name: &'static str,
     pub pattern: &'static str,
     /// The capture group that is the secret: 0 for the whole match, 1 where context
