@@ -29,6 +29,5 @@ pub mod schema;
 pub mod state;
 pub mod state_dir;
 pub mod supervisor;
-pub mod task;
 pub mod up;
 pub mod usage;

@@ -43,26 +43,7 @@ pub enum Control {
     ),
 }
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
-
-impl ExitInfo {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    pub fn describe(&self) -> String {
-        match (self.code, self.signal) {
-            (Some(c), _) => format!("exited with code {c}"),
-            (None, Some(s)) => format!("killed by {}", unix::signal_name(s)),
-            (None, None) => "ended (status unknown)".to_string(),
-        }
-    }
-}
+pub use crate::lifecycle::ExitInfo;
 
 /// What a finished run hands back to the supervisor.
 pub struct Outcome {

@@ -22,20 +22,35 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Sample `pgids`; returns `(cpu_percent, rss_bytes)` per group (cpu is `None` on a
-    /// group's first sample).
-    pub fn sample(&mut self, procs: &[Proc], pgids: &[i32]) -> HashMap<i32, (Option<f32>, u64)> {
+    /// Sample `groups` (process group, when its run started); returns `(cpu_percent,
+    /// rss_bytes)` per group. A group's first sample averages its CPU over its run so
+    /// far, so a run of 200 ms already has a figure.
+    pub fn sample(
+        &mut self,
+        procs: &[Proc],
+        groups: &[(i32, tokio::time::Instant)],
+    ) -> HashMap<i32, (Option<f32>, u64)> {
         let now = Instant::now();
-        let usage = sum_groups(procs, pgids);
+        let pgids: Vec<i32> = groups.iter().map(|g| g.0).collect();
+        let usage = sum_groups(procs, &pgids);
         let tick = ticks_per_second();
         let mut out = HashMap::new();
         for (&pg, u) in &usage {
-            let cpu = self.last.get(&pg).and_then(|&(ticks, at)| {
-                let secs = now.duration_since(at).as_secs_f64();
-                (secs > 0.0 && tick > 0.0).then(|| {
-                    (u.cpu_ticks.saturating_sub(ticks) as f64 / tick / secs * 100.0) as f32
-                })
-            });
+            let since_start = groups
+                .iter()
+                .find(|g| g.0 == pg)
+                .map(|g| (0, g.1.into_std()));
+            let cpu = self
+                .last
+                .get(&pg)
+                .copied()
+                .or(since_start)
+                .and_then(|(ticks, at)| {
+                    let secs = now.duration_since(at).as_secs_f64();
+                    (secs > 0.0 && tick > 0.0).then(|| {
+                        (u.cpu_ticks.saturating_sub(ticks) as f64 / tick / secs * 100.0) as f32
+                    })
+                });
             out.insert(pg, (cpu, u.rss_bytes));
         }
         self.last = usage
@@ -85,11 +100,15 @@ mod tests {
     fn own_group_has_memory() {
         let pg = nix::unistd::getpgrp().as_raw();
         let mut s = Sampler::default();
-        let first = s.sample(&crate::process::table::all(), &[pg]);
+        let started = tokio::time::Instant::now() - std::time::Duration::from_secs(1);
+        let first = s.sample(&crate::process::table::all(), &[(pg, started)]);
         let (cpu, rss) = first[&pg];
-        assert!(cpu.is_none());
+        assert!(
+            cpu.is_some(),
+            "the first sample averages over the run so far"
+        );
         assert!(rss > 0);
-        let second = s.sample(&crate::process::table::all(), &[pg]);
+        let second = s.sample(&crate::process::table::all(), &[(pg, started)]);
         assert!(second[&pg].0.is_some());
     }
 }

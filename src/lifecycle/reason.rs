@@ -33,16 +33,29 @@ pub enum FailReason {
         /// How the last run ended (`exited with code 1`, `health check DOWN`).
         last_run: String,
     },
-    DependencyFailed { dependency: String },
-    DependencyStopped { dependency: String },
+    DependencyFailed {
+        dependency: String,
+    },
+    DependencyStopped {
+        dependency: String,
+    },
     /// The pre-flight check failed (missing cwd or command, a port in use).
-    Preflight { problems: Vec<PreflightProblem> },
+    Preflight {
+        problems: Vec<PreflightProblem>,
+    },
     /// The process could not be spawned.
-    Spawn { command: String, error: String },
+    Spawn {
+        command: String,
+        error: String,
+    },
     /// Its log file could not be opened.
-    LogOpen { error: String },
+    LogOpen {
+        error: String,
+    },
     /// A destructive task's checkpoint failed or timed out; the task was not run.
-    Checkpoint { why: String },
+    Checkpoint {
+        why: String,
+    },
 }
 
 impl FailReason {
@@ -136,7 +149,10 @@ mod tests {
             signal: None,
             ran_for_ms: 1500,
         };
-        assert!(r.to_string().starts_with("exited with code 2 after "), "{r}");
+        assert!(
+            r.to_string().starts_with("exited with code 2 after "),
+            "{r}"
+        );
         let json = serde_json::to_value(FailReason::DependencyFailed {
             dependency: "db".into(),
         })

@@ -48,9 +48,20 @@ impl LogWriter {
         &self.path
     }
 
-    /// Start the file afresh (a task starting again after a stop).
+    /// Start the file afresh (a task starting again after a stop). A regular file is
+    /// replaced by a new one rather than emptied, so an archive job still reading the
+    /// old lines keeps them; anything else (a device) is emptied in place.
     pub fn truncate(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
+        let regular = fs::symlink_metadata(&self.path).is_ok_and(|m| m.is_file());
+        if regular {
+            fs::remove_file(&self.path)?;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+        } else {
+            self.file.set_len(0)?;
+        }
         self.size = 0;
         Ok(())
     }
@@ -136,9 +147,21 @@ pub fn gzip_file(src: &Path, dest: &Path) -> io::Result<()> {
             "the log is not a regular file",
         ));
     }
+    gzip_open_file(File::open(src)?, dest)
+}
+
+/// Gzip what `src` (already open) holds into `dest`: the archive of a stopped task's
+/// log, opened on the supervisor loop and written on a blocking thread.
+pub fn gzip_open_file(src: File, dest: &Path) -> io::Result<()> {
+    if !src.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the log is not a regular file",
+        ));
+    }
     let tmp = dest.with_extension("gz.tmp");
     {
-        let mut input = BufReader::new(File::open(src)?);
+        let mut input = BufReader::new(src);
         let mut enc = GzEncoder::new(File::create(&tmp)?, Compression::fast());
         io::copy(&mut input, &mut enc)?;
         // No fsync: the rename keeps readers from seeing half a file, and durability

@@ -1,25 +1,148 @@
-//! What the supervisor reports on its own: digest files (`digests/<task>.json` and
-//! `digest.json`, debounced after changes and every `digest_interval`), the periodic
-//! digest block in the terminal, the `NOTES.md` section, and CPU/memory samples.
+//! What the supervisor reports on its own: each task's digest, state.json (debounced),
+//! digest files (`digests/<task>.json` and `digest.json`, debounced after changes and
+//! every `digest_interval`), the periodic digest block in the terminal, the notes
+//! section, and CPU/memory samples.
 
-use std::path::Path;
+use std::time::Duration;
 
-use super::Supervisor;
-use crate::digest::{self, Digest};
+use tokio::time::Instant;
+
+use crate::digest::{self, Digest, HealthDigest, LastError};
+use crate::lifecycle::{Health, Phase, TaskId};
+use crate::manifest::Probe;
 use crate::output::Level;
-use crate::state;
+use crate::state::{self, StateFile, TaskRecord};
 
-const BEGIN: &str = "<!-- bts:begin -->";
-const END: &str = "<!-- bts:end -->";
-const HEADING: &str = "## Background Tasks";
+use super::env::config_hash;
+use super::executor::{Supervisor, DIGEST_DEBOUNCE};
+use super::notes::{notes_section, update_notes};
+
+/// A status request samples usage when the last sample is older than this.
+const SAMPLE_ON_DEMAND_AFTER: Duration = Duration::from_millis(500);
 
 impl Supervisor {
-    /// Digests of the tasks this supervisor runs (selected, or ever started).
+    /// The digest of task `i` as it is now.
+    pub(super) fn digest(&self, i: TaskId) -> Digest {
+        let slot = self.core.slot(i);
+        let h = &self.handles[i];
+        let red = self.out.redactor();
+        let detail = red
+            .redact_str(&slot.phase.detail(&slot.task.name))
+            .into_owned();
+        let running = slot.phase.running();
+        // A stopped task has no health to speak of.
+        let health = slot.task.health.as_ref().and(running).map(|r| {
+            let last = r.last_probe.as_ref();
+            HealthDigest {
+                status: match (&r.health, last) {
+                    (Health::Up, _) => "healthy",
+                    (_, Some((false, _))) => "unhealthy",
+                    _ => "starting",
+                }
+                .to_string(),
+                last_check: h
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.last_probe_at)
+                    .map(crate::clock::rfc3339),
+                detail: last
+                    .map(|(_, d)| red.redact_str(d).into_owned())
+                    .unwrap_or_default(),
+            }
+        });
+        let stats = h.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut d = Digest {
+            task: slot.task.name.clone(),
+            status: slot.state().as_str().to_string(),
+            detail,
+            pid: h.run.as_ref().map(|r| r.pid),
+            ports: slot.task.ports.clone(),
+            uptime: h.run.as_ref().map(|r| r.started.elapsed().as_secs()),
+            restarts: slot.tracker.total,
+            health,
+            cpu_percent: h.usage.and_then(|u| u.0),
+            rss_bytes: h.usage.map(|u| u.1),
+            exit_code: slot.last_exit.and_then(|e| e.code),
+            errors: stats.errors,
+            warnings: stats.warnings,
+            recent: stats.recent_lines(),
+            last_error: stats.last_error.as_ref().map(|(line, t)| LastError {
+                line: line.clone(),
+                time: crate::clock::rfc3339(*t),
+            }),
+            next_action: None,
+            log_path: self.state_dir.log_path(&slot.task.name),
+        };
+        d.next_action = digest::next_action(&d);
+        d
+    }
+
+    /// Digests of the tasks this supervisor runs (every task not removed).
     fn live_digests(&self) -> Vec<Digest> {
-        (0..self.slots.len())
-            .filter(|&i| !self.slots[i].removed)
+        (0..self.core.slots().len())
+            .filter(|&i| self.core.slot(i).is_live())
             .map(|i| self.digest(i))
             .collect()
+    }
+
+    pub(super) fn write_state(&mut self) {
+        self.dirty = false;
+        self.digests_due
+            .get_or_insert(Instant::now() + DIGEST_DEBOUNCE);
+        let me = std::process::id() as i32;
+        let mut file = StateFile {
+            instance: self.instance.clone(),
+            project: self.project.clone(),
+            manifest: self.manifest_path.clone(),
+            supervisor_pid: me,
+            supervisor_start: state::process_start_time(me),
+            socket: self.opts.socket.clone(),
+            started_at: self.started_at.clone(),
+            updated_at: crate::clock::now_rfc3339(),
+            tasks: Default::default(),
+        };
+        for (i, s) in self.core.slots().iter().enumerate() {
+            if !s.is_live() {
+                continue;
+            }
+            let h = &self.handles[i];
+            let (pid, start_time, started_at) = match &h.run {
+                Some(r) => (
+                    Some(r.pid),
+                    r.start_time,
+                    Some(crate::clock::rfc3339(r.started_wall)),
+                ),
+                None => (None, None, None),
+            };
+            file.tasks.insert(
+                s.task.name.clone(),
+                TaskRecord {
+                    state: s.state().as_str().to_string(),
+                    pid,
+                    pgid: pid,
+                    start_time,
+                    ports: s.task.ports.clone(),
+                    restarts: s.tracker.total,
+                    config_hash: config_hash(&s.task),
+                    started_at,
+                    env_keys: s.task.env.keys().cloned().collect(),
+                    escapees: h.escapees.clone(),
+                },
+            );
+        }
+        if let Err(e) = state::write(self.state_dir.root(), &file) {
+            self.out
+                .event(Level::Warn, &format!("cannot write state.json: {e}"));
+        }
+    }
+
+    /// The URL of a task's http probe, for the notes.
+    fn http_url(&self, task: &str) -> Option<String> {
+        let i = self.core.find(task)?;
+        match &self.core.slot(i).task.health.as_ref()?.probe {
+            Probe::Http(url) => Some(url.clone()),
+            _ => None,
+        }
     }
 
     /// Write every digest file and the notes section.
@@ -51,9 +174,8 @@ impl Supervisor {
                 .event(Level::Warn, &format!("cannot write digests: {e}"));
         }
         if let Some(notes) = self.notes.clone() {
-            let section = red
-                .redact_str(&notes_section(&self.project, &digests, self))
-                .into_owned();
+            let section = notes_section(&self.project, &digests, |t| self.http_url(t));
+            let section = red.redact_str(&section).into_owned();
             if let Err(e) = update_notes(&notes, &section) {
                 self.out.event(
                     Level::Warn,
@@ -66,21 +188,23 @@ impl Supervisor {
     /// Every `digest_interval`: the digest block in the terminal, the files, and a new
     /// period for the error and warning counts.
     pub(super) fn periodic_digest(&mut self) {
-        let digests: Vec<Digest> = self
-            .live_digests()
-            .into_iter()
-            .filter(|d| !(d.status == "STOPPED" && d.detail == "not started"))
+        let shown: Vec<Digest> = (0..self.core.slots().len())
+            .filter(|&i| {
+                let s = self.core.slot(i);
+                s.is_live() && s.phase != Phase::Stopped(crate::lifecycle::StopDetail::NotStarted)
+            })
+            .map(|i| self.digest(i))
             .collect();
         self.out
-            .event(Level::Info, &format!("digest of {} tasks:", digests.len()));
-        for d in &digests {
+            .event(Level::Info, &format!("digest of {} tasks:", shown.len()));
+        for d in &shown {
             for line in digest::render_text(d).lines() {
                 self.out.event(Level::Info, line);
             }
         }
         self.write_digests();
-        for s in &self.slots {
-            let mut st = s.stats.lock().unwrap_or_else(|e| e.into_inner());
+        for h in &self.handles {
+            let mut st = h.stats.lock().unwrap_or_else(|e| e.into_inner());
             st.errors = 0;
             st.warnings = 0;
         }
@@ -88,163 +212,32 @@ impl Supervisor {
 
     /// Sample CPU and memory of every running task's group.
     pub(super) fn sample_usage(&mut self, procs: &[crate::process::table::Proc]) {
-        let pgids: Vec<i32> = self
-            .slots
+        let groups: Vec<(i32, Instant)> = self
+            .handles
             .iter()
-            .filter_map(|s| s.run.as_ref().map(|r| r.pid))
+            .filter_map(|h| h.run.as_ref().map(|r| (r.pid, r.started)))
             .collect();
-        let usage = self.sampler.sample(procs, &pgids);
-        for s in &mut self.slots {
-            s.usage = s.run.as_ref().and_then(|r| usage.get(&r.pid).copied());
+        let usage = self.sampler.sample(procs, &groups);
+        for h in &mut self.handles {
+            h.usage = h.run.as_ref().and_then(|r| usage.get(&r.pid).copied());
         }
+        self.last_sample = Some(Instant::now());
     }
-}
 
-/// The notes section: active tasks as a table, then recent ones on a line.
-fn notes_section(project: &str, digests: &[Digest], sup: &Supervisor) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "_Managed by bts for `{project}`: `bts status` for details, `bts logs TASK` for output._"
-    );
-    let _ = writeln!(s);
-    let active: Vec<&Digest> = digests
-        .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "PENDING" | "STARTING" | "UP" | "DEGRADED" | "DOWN" | "RESTARTING"
-            )
-        })
-        .collect();
-    if active.is_empty() {
-        let _ = writeln!(s, "No task is running.");
-    } else {
-        let _ = writeln!(s, "| task | state | port | url |");
-        let _ = writeln!(s, "|---|---|---|---|");
-        for d in active {
-            let ports = d
-                .ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let url = sup.http_url(&d.task).unwrap_or_default();
-            let _ = writeln!(s, "| {} | {} | {} | {} |", d.task, d.status, ports, url);
+    /// A status request: usage as of now, unless a sample is fresh (a run of 200 ms
+    /// already has its CPU and memory).
+    pub(super) fn sample_usage_now(&mut self) {
+        let fresh = self
+            .last_sample
+            .is_some_and(|t| t.elapsed() < SAMPLE_ON_DEMAND_AFTER);
+        let unsampled = self
+            .handles
+            .iter()
+            .any(|h| h.run.is_some() && h.usage.is_none());
+        if (fresh && !unsampled) || !self.handles.iter().any(|h| h.run.is_some()) {
+            return;
         }
-    }
-    let recent: Vec<String> = digests
-        .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "EXITED" | "FAILED" | "BLOCKED" | "STOPPED"
-            )
-        })
-        .filter(|d| d.detail != "not started")
-        .map(|d| {
-            if d.detail.is_empty() {
-                format!("{} {}", d.task, d.status)
-            } else {
-                format!("{} {} ({})", d.task, d.status, d.detail)
-            }
-        })
-        .collect();
-    if !recent.is_empty() {
-        let _ = writeln!(s);
-        let _ = writeln!(s, "Recent: {}", recent.join("; "));
-    }
-    s
-}
-
-/// Replace the text between the markers (adding the section under `## Background Tasks`
-/// when there are none), leaving the rest of the file byte for byte; written atomically,
-/// and not at all when nothing changed.
-pub fn update_notes(path: &Path, section: &str) -> std::io::Result<()> {
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
-    let block = format!("{BEGIN}\n{section}{END}");
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
-        // A `## Background Tasks` heading without markers: the block goes under it.
-        _ if old.lines().any(|l| l.trim_end() == HEADING) => {
-            let at = old.find(HEADING).map_or(0, |i| i + HEADING.len());
-            let at = old[at..].find('\n').map_or(old.len(), |n| at + n + 1);
-            format!("{}\n{block}\n{}", &old[..at], &old[at..])
-        }
-        _ => {
-            let mut s = old.clone();
-            if !s.is_empty() && !s.ends_with('\n') {
-                s.push('\n');
-            }
-            if !s.is_empty() {
-                s.push('\n');
-            }
-            s.push_str(&format!("{HEADING}\n\n{block}\n"));
-            s
-        }
-    };
-    if new == old {
-        return Ok(());
-    }
-    state::write_atomic(path, new.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notes_keep_the_rest_of_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("NOTES.md");
-        std::fs::write(&p, "# Notes\n\nkeep me\r\n  exactly\n").unwrap();
-        update_notes(&p, "one\n").unwrap();
-        let first = std::fs::read_to_string(&p).unwrap();
-        assert!(first.starts_with("# Notes\n\nkeep me\r\n  exactly\n\n## Background Tasks\n\n<!-- bts:begin -->\none\n<!-- bts:end -->\n"));
-        std::fs::write(
-            &p,
-            first.replace("<!-- bts:end -->\n", "<!-- bts:end -->\ntail text\n"),
-        )
-        .unwrap();
-        update_notes(&p, "two\n").unwrap();
-        let second = std::fs::read_to_string(&p).unwrap();
-        assert!(second.contains("<!-- bts:begin -->\ntwo\n<!-- bts:end -->\ntail text\n"));
-        assert_eq!(second.matches("## Background Tasks").count(), 1);
-        assert!(second.starts_with("# Notes\n\nkeep me\r\n  exactly\n"));
-    }
-
-    #[test]
-    fn notes_go_under_an_existing_heading() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("NOTES.md");
-        std::fs::write(
-            &p,
-            "# N\n\n## Background Tasks\nhand written\n\n## Other\nx\n",
-        )
-        .unwrap();
-        update_notes(&p, "s\n").unwrap();
-        let text = std::fs::read_to_string(&p).unwrap();
-        assert_eq!(text.matches("## Background Tasks").count(), 1, "{text}");
-        assert!(text.starts_with("# N\n\n## Background Tasks\n\n<!-- bts:begin -->\ns\n<!-- bts:end -->\nhand written\n\n## Other\nx\n"), "{text}");
-        update_notes(&p, "t\n").unwrap();
-        assert!(std::fs::read_to_string(&p)
-            .unwrap()
-            .contains("<!-- bts:begin -->\nt\n<!-- bts:end -->\nhand written"));
-    }
-
-    #[test]
-    fn notes_created_when_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("NOTES.md");
-        update_notes(&p, "x\n").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&p).unwrap(),
-            "## Background Tasks\n\n<!-- bts:begin -->\nx\n<!-- bts:end -->\n"
-        );
+        let procs = crate::process::table::all();
+        self.sample_usage(&procs);
     }
 }

@@ -1,4 +1,4 @@
-//! The watchers of a run: the probe loop of its health check, the absence-of-match
+//! The probes of a run: the probe loop of its health check, the absence-of-match
 //! timer of a `log` probe, and the bound-port check of a task with ports but no probe.
 //! They only report to the dispatcher; it decides.
 
@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::Msg;
+use super::executor::Msg;
+use crate::lifecycle::{policy::NO_PROBE_UP_AFTER, Event, RunId, TaskId};
 use crate::manifest::{Probe, Task};
 use crate::probe;
-use crate::task;
 
 /// Start the probe loop of a run: `interval` after the first success, faster before it
 /// (20 ms, doubling to 250 ms) so a server that is ready quickly is seen UP quickly. A
@@ -17,8 +17,8 @@ use crate::task;
 /// `start_period`.
 pub(super) fn watch_health(
     task: &Arc<Task>,
-    slot: usize,
-    run: u64,
+    slot: TaskId,
+    run: RunId,
     env: Vec<(String, String)>,
     log_matched: Arc<std::sync::atomic::AtomicBool>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -29,7 +29,7 @@ pub(super) fn watch_health(
             return vec![];
         }
         return vec![tokio::spawn(async move {
-            tokio::time::sleep(task::NO_PROBE_UP_AFTER.max(default_start_period(&task))).await;
+            tokio::time::sleep(NO_PROBE_UP_AFTER.max(default_start_period(&task))).await;
             loop {
                 let mut unbound = None;
                 for p in &task.ports {
@@ -38,7 +38,12 @@ pub(super) fn watch_health(
                         break;
                     }
                 }
-                if tx.send(Msg::PortCheck { slot, run, unbound }).is_err() {
+                let check = Event::PortCheck {
+                    task: slot,
+                    run,
+                    unbound,
+                };
+                if tx.send(Msg::Core(check)).is_err() {
                     return;
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -54,12 +59,12 @@ pub(super) fn watch_health(
             while !log_matched.load(std::sync::atomic::Ordering::Relaxed) {
                 let detail = format!("no output line matched /{re}/ yet");
                 if tx
-                    .send(Msg::Probe {
-                        slot,
+                    .send(Msg::Core(Event::Probe {
+                        task: slot,
                         run,
                         ok: false,
                         detail,
-                    })
+                    }))
                     .is_err()
                 {
                     return;
@@ -76,12 +81,12 @@ pub(super) fn watch_health(
             let v = probe::check(&health.probe, health.timeout, &task.cwd, &env).await;
             ever_ok |= v.ok;
             if tx
-                .send(Msg::Probe {
-                    slot,
+                .send(Msg::Core(Event::Probe {
+                    task: slot,
                     run,
                     ok: v.ok,
                     detail: v.detail,
-                })
+                }))
                 .is_err()
             {
                 return;

@@ -1,14 +1,15 @@
-//! One task's lifecycle: its states (SPEC section 3) and the pure restart decisions. No
-//! I/O and no clocks here: callers pass `now`, so restart, backoff and crash-loop logic
-//! is unit-tested without sleeping.
+//! The restart and health policies of one task as pure functions: callers pass `now`,
+//! so backoff, crash loops and probe thresholds are tested without sleeping. The rules
+//! are those of docs/behaviour.md#restarts and docs/behaviour.md#health-checks.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::exit::ExitInfo;
+use super::reason::FailReason;
 use crate::manifest::{RestartPolicy, Task};
-use crate::runner::ExitInfo;
 
 /// Backoff never grows past this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -16,68 +17,6 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
 /// A task without a probe is UP once it has stayed alive this long.
 pub const NO_PROBE_UP_AFTER: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum State {
-    /// Waiting for dependencies (or approval).
-    Pending { waiting_for: String },
-    /// Spawned, not yet healthy.
-    Starting { since: Instant },
-    /// Running and healthy (or alive past 1 s without a probe).
-    Up { since: Instant },
-    /// Running, a probe failed fewer than `retries` times in a row.
-    Degraded { reason: String },
-    /// Running, `retries` probe failures in a row.
-    Down { reason: String },
-    /// Waiting out the backoff before the next run.
-    Restarting { at: Instant, delay: Duration },
-    /// Ended with 0.
-    Exited,
-    /// Ended badly and no restart is due.
-    Failed { reason: String },
-    /// Stopped by the user (or never started).
-    Stopped { detail: String },
-    /// Destructive and not approved.
-    Blocked { approve: String },
-}
-
-impl State {
-    pub fn name(&self) -> &'static str {
-        match self {
-            State::Pending { .. } => "PENDING",
-            State::Starting { .. } => "STARTING",
-            State::Up { .. } => "UP",
-            State::Degraded { .. } => "DEGRADED",
-            State::Down { .. } => "DOWN",
-            State::Restarting { .. } => "RESTARTING",
-            State::Exited => "EXITED",
-            State::Failed { .. } => "FAILED",
-            State::Stopped { .. } => "STOPPED",
-            State::Blocked { .. } => "BLOCKED",
-        }
-    }
-
-    /// A process of the task is alive.
-    pub fn is_running(&self) -> bool {
-        matches!(
-            self,
-            State::Starting { .. } | State::Up { .. } | State::Degraded { .. } | State::Down { .. }
-        )
-    }
-
-    /// Nothing more will happen to the task unless someone asks.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            State::Exited | State::Failed { .. } | State::Stopped { .. } | State::Blocked { .. }
-        )
-    }
-
-    /// A final state that makes `bts up` exit 1.
-    pub fn is_bad(&self) -> bool {
-        matches!(self, State::Failed { .. } | State::Blocked { .. })
-    }
-}
 
 /// Restart history of one task: when restarts happened (for the crash-loop window) and
 /// how many in a row (for the backoff).
@@ -88,14 +27,7 @@ pub struct RestartTracker {
     pub total: u32,
 }
 
-/// What to do after a run ended by itself.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AfterExit {
-    Restart { delay: Duration },
-    Final(State),
-}
-
-/// Why a running task should be restarted.
+/// How a run ended (or stopped being useful) without anyone asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
     /// The process exited.
@@ -104,9 +36,28 @@ pub enum Cause {
     Down,
 }
 
+impl Cause {
+    pub fn describe(self) -> String {
+        match self {
+            Cause::Exit(e) => e.describe(),
+            Cause::Down => "health check DOWN".to_string(),
+        }
+    }
+}
+
+/// What follows a run that ended by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterExit {
+    Restart {
+        delay: Duration,
+    },
+    /// Ended with 0 and no restart is due.
+    Exited,
+    Failed(FailReason),
+}
+
 /// Decide what follows a run that ended (or went DOWN) without anyone asking: restart
-/// after a backoff, or a final state. Pure: `now` is the time of the event and `ran_for`
-/// how long the run lasted.
+/// after a backoff, or a final state. `ran_for` is how long the run lasted.
 pub fn after_exit(
     task: &Task,
     tracker: &mut RestartTracker,
@@ -123,9 +74,10 @@ pub fn after_exit(
         RestartPolicy::OnFailure => failed,
         RestartPolicy::Always => true,
     };
-    // Destructive tasks are never restarted automatically (SPEC section 7).
+    // Destructive tasks are never restarted automatically
+    // (docs/behaviour.md#destructive-tasks).
     if !wants || task.destructive {
-        return AfterExit::Final(final_state(cause));
+        return final_outcome(cause, ran_for);
     }
     if ran_for >= BACKOFF_RESET_AFTER {
         tracker.consecutive = 0;
@@ -133,21 +85,17 @@ pub fn after_exit(
     while tracker
         .restarts
         .front()
-        .is_some_and(|t| now.duration_since(*t) > task.restart_window)
+        .is_some_and(|t| now.saturating_duration_since(*t) > task.restart_window)
     {
         tracker.restarts.pop_front();
     }
     if tracker.restarts.len() as u32 >= task.max_restarts {
-        return AfterExit::Final(State::Failed {
-            reason: format!(
-                "crash loop: {} restart{} within {} (max_restarts {}); last run {}",
-                tracker.restarts.len(),
-                if tracker.restarts.len() == 1 { "" } else { "s" },
-                humantime::format_duration(task.restart_window),
-                task.max_restarts,
-                describe(cause),
-            ),
-        });
+        return AfterExit::Failed(FailReason::crash_loop(
+            tracker.restarts.len(),
+            task.restart_window,
+            task.max_restarts,
+            cause.describe(),
+        ));
     }
     let delay = backoff_delay(task.backoff, tracker.consecutive);
     tracker.consecutive = tracker.consecutive.saturating_add(1);
@@ -156,36 +104,32 @@ pub fn after_exit(
     AfterExit::Restart { delay }
 }
 
+fn final_outcome(cause: Cause, ran_for: Duration) -> AfterExit {
+    match cause {
+        Cause::Exit(e) if e.success() => AfterExit::Exited,
+        Cause::Exit(e) => AfterExit::Failed(FailReason::Exit {
+            code: e.code,
+            signal: e.signal,
+            ran_for_ms: ran_for.as_millis() as u64,
+        }),
+        Cause::Down => AfterExit::Failed(FailReason::HealthDown),
+    }
+}
+
 /// `base * 2^n`, capped at [`MAX_BACKOFF`].
 pub fn backoff_delay(base: Duration, n: u32) -> Duration {
     let factor = 1u32.checked_shl(n.min(20)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
-fn final_state(cause: Cause) -> State {
-    match cause {
-        Cause::Exit(e) if e.success() => State::Exited,
-        other => State::Failed {
-            reason: describe(other),
-        },
-    }
-}
-
-pub fn describe(cause: Cause) -> String {
-    match cause {
-        Cause::Exit(e) => e.describe(),
-        Cause::Down => "health check DOWN".to_string(),
-    }
-}
-
 /// Probe history of one run.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HealthTracker {
     pub ever_ok: bool,
     pub failures: u32,
 }
 
-/// What a probe result means for the task's state.
+/// What a probe result means for the task's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthChange {
     Up,
@@ -195,9 +139,9 @@ pub enum HealthChange {
     Unchanged,
 }
 
-/// Fold one probe result into the tracker (SPEC section 2 `health`): the first success
-/// makes the task UP; failures before it and inside `start_period` do not count; after
-/// that, a failure is DEGRADED and `retries` in a row are DOWN; a success recovers.
+/// Fold one probe result into the tracker: the first success makes the task UP;
+/// failures before it and inside `start_period` do not count; after that, a failure is
+/// DEGRADED and `retries` in a row are DOWN; a success recovers.
 pub fn on_probe(
     retries: u32,
     tracker: &mut HealthTracker,
@@ -225,7 +169,7 @@ mod tests {
     use super::*;
     use crate::manifest::{CommandSpec, Task};
 
-    pub fn task(restart: RestartPolicy, max_restarts: u32) -> Task {
+    fn task(restart: RestartPolicy, max_restarts: u32) -> Task {
         Task {
             restart,
             max_restarts,
@@ -250,11 +194,11 @@ mod tests {
         let now = Instant::now();
         assert_eq!(
             after_exit(&t, &mut tr, OK, Duration::ZERO, now),
-            AfterExit::Final(State::Exited)
+            AfterExit::Exited
         );
         assert!(matches!(
             after_exit(&t, &mut tr, FAIL, Duration::ZERO, now),
-            AfterExit::Final(State::Failed { .. })
+            AfterExit::Failed(FailReason::Exit { code: Some(1), .. })
         ));
     }
 
@@ -270,10 +214,10 @@ mod tests {
                     delays.push(delay.as_secs());
                     now += delay;
                 }
-                AfterExit::Final(s) => {
+                other => {
                     assert!(
-                        matches!(s, State::Failed { ref reason } if reason.contains("crash loop")),
-                        "{s:?}"
+                        matches!(other, AfterExit::Failed(FailReason::CrashLoop { .. })),
+                        "{other:?}"
                     );
                     break;
                 }
@@ -281,11 +225,10 @@ mod tests {
         }
         // max_restarts 3 = at most 4 runs in the window.
         assert_eq!(delays, vec![1, 2, 4]);
-        // A clean exit is final under on-failure.
         let mut tr = RestartTracker::default();
         assert_eq!(
             after_exit(&t, &mut tr, OK, Duration::ZERO, now),
-            AfterExit::Final(State::Exited)
+            AfterExit::Exited
         );
     }
 
@@ -314,19 +257,14 @@ mod tests {
         let mut h = HealthTracker::default();
         assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Unchanged);
         assert_eq!(on_probe(3, &mut h, true, true), HealthChange::Up);
-        assert_eq!(
-            on_probe(3, &mut h, false, true),
-            HealthChange::Degraded,
-            "after a success the start period no longer shields"
-        );
+        assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Degraded);
         assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Degraded);
         assert_eq!(on_probe(3, &mut h, false, false), HealthChange::Down);
         assert_eq!(on_probe(3, &mut h, true, false), HealthChange::Up);
         let mut fresh = HealthTracker::default();
         assert_eq!(
             on_probe(2, &mut fresh, false, false),
-            HealthChange::Degraded,
-            "past start_period failures count"
+            HealthChange::Degraded
         );
     }
 
@@ -347,7 +285,7 @@ mod tests {
         let mut tr = RestartTracker::default();
         assert!(matches!(
             after_exit(&t, &mut tr, FAIL, Duration::ZERO, Instant::now()),
-            AfterExit::Final(State::Failed { .. })
+            AfterExit::Failed(_)
         ));
     }
 }

@@ -1,0 +1,98 @@
+//! What the core asks the executor to do. Effects are data: the core's tests read them,
+//! the executor (crate::supervisor) carries them out and reports back with events.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::event::{CheckpointResult, TaskId, Timer, WaiterId};
+use super::exit::ExitInfo;
+use super::phase::RunId;
+use super::task_state::TaskState;
+use crate::output::Level;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Pre-flight, open the log (`fresh`: emptied), spawn; answer with `Spawned` or
+    /// `SpawnFailed`.
+    Spawn {
+        task: TaskId,
+        run: RunId,
+        fresh: bool,
+    },
+    /// Pre-flight, then run the task's checkpoint; answer with `CheckpointDone` (or
+    /// `SpawnFailed` when pre-flight fails).
+    Checkpoint {
+        task: TaskId,
+        attempt: RunId,
+        fresh: bool,
+    },
+    /// Send `signal` to the run's process group, SIGKILL at `grace`.
+    Stop {
+        task: TaskId,
+        run: RunId,
+        signal: i32,
+        grace: Duration,
+        why: StopWhy,
+    },
+    /// SIGKILL the run's process group now.
+    Kill { task: TaskId, run: RunId },
+    /// Deliver `timer` as an event at `at`.
+    Arm { at: Instant, timer: Timer },
+    /// The task's state changed: print it (unless `quiet`), record it in events.jsonl.
+    State {
+        task: TaskId,
+        from: TaskState,
+        to: TaskState,
+        /// The phase's detail (reason, what it waits for).
+        detail: String,
+        /// Said after the detail on the terminal (` — exited with code 1 after 2s`).
+        note: String,
+        quiet: bool,
+    },
+    /// A line for the terminal.
+    Say { level: Level, text: String },
+    /// A line for audit.log.
+    Audit(Audit),
+    /// A run the supervisor stopped has ended: archive its log, record the receipt,
+    /// hand it to the waiters of this task.
+    StopReceipt {
+        task: TaskId,
+        exit: ExitInfo,
+        ran_for: Duration,
+    },
+    /// A waiting request is complete.
+    Answer {
+        waiter: WaiterId,
+        tasks: Vec<TaskId>,
+        messages: Vec<String>,
+        /// A task it waited for is FAILED or BLOCKED.
+        failed: bool,
+    },
+}
+
+/// Why the supervisor stops a run (the executor words it for the terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopWhy {
+    Shutdown,
+    User,
+    Restart,
+    HealthDown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Audit {
+    Approved {
+        task: TaskId,
+        how: String,
+    },
+    Checkpoint {
+        task: TaskId,
+        result: CheckpointResult,
+    },
+    Result {
+        task: TaskId,
+        exit: ExitInfo,
+        ran_for: Duration,
+    },
+}

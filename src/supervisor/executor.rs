@@ -1,0 +1,357 @@
+//! The supervisor loop: one `select!` over run messages, signals, control requests and
+//! the core's timers. Every input becomes a core event; [`Supervisor::feed`] steps the
+//! core and carries out its effects, which may feed further events (a spawn's result).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::control::server::Incoming;
+use crate::digest::TaskStats;
+use crate::errors::exit;
+use crate::events::EventLog;
+use crate::lifecycle::{Core, CoreOptions, Event, RunId, TaskId, Timer};
+use crate::manifest::Manifest;
+use crate::output::pump::TaskSink;
+use crate::output::{Level, Output};
+use crate::runner::{Control, Outcome};
+use crate::state_dir::StateDir;
+
+use super::answers::Replies;
+use super::checkpoint::CheckpointRun;
+
+/// Options of `bts up` that change how the supervisor ends.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub abort_on_exit: bool,
+    pub exit_code_from: Option<String>,
+    /// The patterns `bts up` was given, re-applied on reload.
+    pub patterns: Vec<String>,
+    /// Control socket path (already bound by the caller).
+    pub socket: PathBuf,
+    /// Destructive tasks approved at start: (task, how), e.g. `("migrate", "--confirm")`.
+    pub approvals: Vec<(String, String)>,
+}
+
+/// What the executor's own async tasks report to the loop.
+pub(super) enum Msg {
+    /// An event for the core as it is.
+    Core(Event),
+    /// A run ended; the runner hands back the sink.
+    Exited {
+        task: TaskId,
+        run: RunId,
+        outcome: Box<Outcome>,
+    },
+    /// A checkpoint finished; its output goes to the task's log first.
+    Checkpoint(Box<CheckpointRun>),
+    /// An archive job finished.
+    Archived { job: u64, ok: bool },
+}
+
+/// The live run of a task, as the executor holds it.
+pub(super) struct RunHandle {
+    pub id: RunId,
+    pub pid: i32,
+    pub started: Instant,
+    pub started_wall: SystemTime,
+    /// The leader's process start time, to never signal a reused pid.
+    pub start_time: Option<u64>,
+    pub control: mpsc::UnboundedSender<Control>,
+    /// Probe loops of this run, aborted when it ends.
+    pub watchers: Vec<tokio::task::JoinHandle<()>>,
+    /// When the last probe result came.
+    pub last_probe_at: Option<SystemTime>,
+}
+
+/// What the executor holds for one task (the core holds its phase).
+#[derive(Default)]
+pub(super) struct Handle {
+    pub run: Option<RunHandle>,
+    /// The task's output sink while no run holds it.
+    pub sink: Option<TaskSink>,
+    /// Counts and recent lines from its output.
+    pub stats: Arc<std::sync::Mutex<TaskStats>>,
+    /// Last CPU % and RSS sample of its group.
+    pub usage: Option<(Option<f32>, u64)>,
+    pub filewatch: Option<crate::filewatch::FileWatch>,
+    /// Descendants of the current run that left its process group: (pid, start time).
+    pub escapees: Vec<(i32, u64)>,
+}
+
+pub struct Supervisor {
+    pub(super) core: Core,
+    pub(super) handles: Vec<Handle>,
+    pub(super) out: Output,
+    pub(super) state_dir: StateDir,
+    pub(super) tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    pub(super) opts: Options,
+    /// `BTS_PROJECT`, `BTS_INSTANCE` and `BTS_PORT_<TASK>` for every task with a port.
+    pub(super) common_env: Vec<(String, String)>,
+    /// `<pid>.<start time>` of this supervisor.
+    pub(super) instance: String,
+    pub(super) project: String,
+    pub(super) manifest_path: PathBuf,
+    pub(super) events: EventLog,
+    pub(super) audit: EventLog,
+    pub(super) started_at: String,
+    /// The state file needs writing (debounced).
+    pub(super) dirty: bool,
+    /// Digest files (and notes) need rewriting, at this time at the latest.
+    pub(super) digests_due: Option<Instant>,
+    pub(super) digest_interval: Duration,
+    pub(super) notes: Option<PathBuf>,
+    pub(super) sampler: crate::usage::Sampler,
+    pub(super) last_sample: Option<Instant>,
+    /// The core's timers, by due time.
+    timers: BTreeMap<(Instant, u64), Timer>,
+    timer_seq: u64,
+    /// Events produced while carrying out effects, fed before the next wait.
+    queue: VecDeque<Event>,
+    pub(super) replies: Replies,
+    next_waiter: u64,
+}
+
+/// How long state changes are batched before state.json is rewritten.
+const STATE_DEBOUNCE: Duration = Duration::from_millis(20);
+/// How long changes are batched before digest files (and notes) are rewritten.
+pub(super) const DIGEST_DEBOUNCE: Duration = Duration::from_millis(250);
+/// How often CPU and memory are sampled.
+const USAGE_EVERY: Duration = Duration::from_secs(5);
+
+impl Supervisor {
+    pub fn new(
+        manifest: &Manifest,
+        selected: &BTreeSet<String>,
+        out: Output,
+        state_dir: StateDir,
+        opts: Options,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Names this supervisor in its tasks' environment (`BTS_INSTANCE`), so that what
+        // they leave behind can be recognised after a crash, whatever its process group.
+        let me = std::process::id() as i32;
+        let instance = format!("{me}.{}", crate::state::process_start_time(me).unwrap_or(0));
+        let core = Core::new(
+            &manifest.tasks,
+            selected,
+            CoreOptions {
+                abort_on_exit: opts.abort_on_exit,
+                exit_code_from: opts.exit_code_from.clone(),
+                approvals: opts.approvals.clone(),
+            },
+            Instant::now(),
+        );
+        Supervisor {
+            handles: manifest.tasks.iter().map(|_| Handle::default()).collect(),
+            core,
+            events: EventLog::open(&state_dir.events_path()),
+            audit: EventLog::open(&state_dir.root().join("audit.log")),
+            digests_due: None,
+            digest_interval: manifest.settings.digest_interval,
+            notes: manifest.settings.notes.clone(),
+            sampler: crate::usage::Sampler::default(),
+            last_sample: None,
+            common_env: super::env::common_env(manifest, &instance),
+            instance,
+            project: manifest.project.clone(),
+            manifest_path: manifest.path.clone(),
+            started_at: crate::clock::now_rfc3339(),
+            dirty: true,
+            out,
+            state_dir,
+            tx,
+            rx,
+            opts,
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            queue: VecDeque::new(),
+            replies: Replies::default(),
+            next_waiter: 0,
+        }
+    }
+
+    /// Run until nothing is left running or due to restart; returns the exit code.
+    /// `control` delivers requests from the control socket. Also says whether answers
+    /// went out at the very end (a `down` waiting for it), which the caller gives a
+    /// moment to reach their clients.
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> (u8, bool) {
+        let mut signals =
+            match signal_hook_tokio::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.out.event(
+                        Level::Error,
+                        &format!("cannot install signal handlers: {e}"),
+                    );
+                    return (exit::FAILURE, false);
+                }
+            };
+        self.feed(Event::Boot);
+        let mut next_write = Instant::now();
+        let start = Instant::now();
+        let mut periodic =
+            tokio::time::interval_at(start + self.digest_interval, self.digest_interval);
+        let mut usage = tokio::time::interval_at(start + USAGE_EVERY, USAGE_EVERY);
+        usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.core.finished() {
+            if self.dirty && Instant::now() >= next_write {
+                self.write_state();
+                next_write = Instant::now() + STATE_DEBOUNCE;
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            let flush_at = if self.dirty { next_write } else { far };
+            let digests_at = self.digests_due.unwrap_or(far);
+            let timer_at = self.timers.keys().next().map_or(far, |k| k.0);
+            tokio::select! {
+                Some(msg) = self.rx.recv() => self.on_msg(msg),
+                Some(sig) = signals.next() => self.on_signal(sig),
+                Some(req) = control.recv() => self.on_request(req),
+                _ = tokio::time::sleep_until(timer_at), if !self.timers.is_empty() => self.fire_timers(),
+                _ = tokio::time::sleep_until(flush_at), if self.dirty => {}
+                _ = tokio::time::sleep_until(digests_at), if self.digests_due.is_some() => {
+                    self.digests_due = None;
+                    self.write_digests();
+                }
+                _ = periodic.tick() => self.periodic_digest(),
+                _ = usage.tick(), if self.handles.iter().any(|h| h.run.is_some()) => {
+                    // One read of the process table serves both.
+                    let procs = crate::process::table::all();
+                    self.sample_usage(&procs);
+                    self.track_escapees_in(&procs, None);
+                }
+            }
+        }
+        signals.handle().close();
+        self.stop_adopted().await;
+        // Archives of the last stops are written before the answers that name them.
+        self.finish_archives().await;
+        self.write_state();
+        self.write_digests();
+        let effects = self.core.finish_waiters();
+        for e in effects {
+            self.perform(e);
+        }
+        self.finish_archives().await;
+        let answered = self.replies.answered_any();
+        (self.core.exit_code(), answered)
+    }
+
+    /// Step the core with `event` and carry out the effects, until no effect has
+    /// produced a further event.
+    pub(super) fn feed(&mut self, event: Event) {
+        self.queue.push_back(event);
+        while let Some(ev) = self.queue.pop_front() {
+            let effects = self.core.step(ev, Instant::now());
+            // A reload may have added tasks.
+            self.handles
+                .resize_with(self.core.slots().len(), Handle::default);
+            self.dirty = true;
+            for e in effects {
+                self.perform(e);
+            }
+        }
+    }
+
+    /// An event to feed once the current effects are carried out.
+    pub(super) fn enqueue(&mut self, event: Event) {
+        self.queue.push_back(event);
+    }
+
+    pub(super) fn arm(&mut self, at: Instant, timer: Timer) {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), timer);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            self.feed(Event::Timer(timer));
+        }
+    }
+
+    pub(super) fn new_waiter(&mut self) -> u64 {
+        self.next_waiter += 1;
+        self.next_waiter
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Core(ev) => {
+                if let Event::Probe { task, run, .. } = &ev {
+                    if let Some(r) = self.handles[*task].run.as_mut().filter(|r| r.id == *run) {
+                        r.last_probe_at = Some(SystemTime::now());
+                    }
+                }
+                self.feed(ev)
+            }
+            Msg::Exited { task, run, outcome } => self.on_exited(task, run, *outcome),
+            Msg::Checkpoint(c) => self.on_checkpoint(*c),
+            Msg::Archived { job, ok } => self.archived(job, ok),
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        let name = crate::process::unix::signal_name(sig);
+        if sig == libc::SIGHUP {
+            if self.core.mode() == crate::lifecycle::Mode::Serving {
+                self.out
+                    .event(Level::Info, "SIGHUP received: reloading the manifest");
+                let (path, patterns) = (self.manifest_path.clone(), self.opts.patterns.clone());
+                if let Err(r) = self.reload(&path, &patterns, &[], false, None) {
+                    self.out
+                        .event(Level::Error, r.error.as_deref().unwrap_or("reload failed"));
+                }
+            }
+            return;
+        }
+        self.feed(Event::Interrupt { signal: name });
+    }
+
+    /// Escaped descendants whose parent exited were re-parented to us: none may survive
+    /// the supervisor.
+    async fn stop_adopted(&mut self) {
+        let procs = crate::escapees::snapshot();
+        let me = std::process::id() as i32;
+        let my_sid = nix::unistd::getsid(None).map(|s| s.as_raw()).unwrap_or(0);
+        let mut left = crate::escapees::adopted(&procs, me, my_sid);
+        for h in &mut self.handles {
+            left.append(&mut h.escapees);
+        }
+        if !left.is_empty() {
+            self.out.event(
+                Level::Info,
+                &format!("stopping {} escaped descendant process(es)", left.len()),
+            );
+            crate::escapees::stop(left, Duration::from_secs(2)).await;
+        }
+    }
+
+    fn archived(&mut self, job: u64, ok: bool) {
+        if let Some(name) = self.replies.archived(job, ok) {
+            self.out
+                .event(Level::Warn, &format!("{name}: cannot archive its log"));
+        }
+    }
+
+    /// Wait for the archive jobs still running, handling their results.
+    async fn finish_archives(&mut self) {
+        while self.replies.archives_pending() {
+            match self.rx.recv().await {
+                Some(Msg::Archived { job, ok }) => self.archived(job, ok),
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+}

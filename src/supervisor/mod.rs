@@ -1,0 +1,16 @@
+//! The executor of a `bts up`: it owns the processes, files and sockets, feeds what
+//! happens to the pure core (crate::lifecycle) and carries out the effects the core
+//! returns. See docs/architecture.md#the-loop.
+
+mod answers;
+mod checkpoint;
+mod effects;
+mod env;
+mod executor;
+mod notes;
+mod probes;
+mod report;
+mod spawn;
+
+pub use env::{config_hash, env_suffix};
+pub use executor::{Options, Supervisor};
