@@ -72,7 +72,7 @@ pub enum Effect {
 }
 
 /// Why the supervisor stops a run (the executor words it for the terminal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StopWhy {
     Shutdown,
     User,

@@ -1,0 +1,164 @@
+//! A second `bts up` (or SIGHUP): add, change, remove, nothing; and `watch:` restarts.
+
+use super::*;
+use std::collections::BTreeSet;
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn reload(h: &mut Harness, tasks: Vec<Task>, selected: &[&str]) -> u64 {
+    let selected = names(selected);
+    h.request(|w| Request::Reload {
+        waiter: Some(w),
+        tasks,
+        selected,
+        full: true,
+        approvals: vec![],
+    })
+}
+
+#[test]
+fn an_added_task_starts_and_the_answer_waits_for_it_to_settle() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    let w = reload(&mut h, vec![task("a"), task("b")], &["a", "b"]);
+    assert_eq!(h.spawns(&h.last.clone()), vec![("b".to_string(), true)]);
+    h.spawned("b");
+    assert!(h.answer(w).is_none());
+    h.advance(secs(1));
+    assert_eq!(
+        h.answer(w),
+        Some((vec!["starting b (new)".to_string()], false))
+    );
+}
+
+#[test]
+fn a_changed_task_restarts_and_an_unchanged_one_keeps_its_run() {
+    let mut h = Harness::new(vec![task("a"), task("b")]);
+    h.boot_and_spawn();
+    let (run_a, run_b) = (h.run_of("a"), h.run_of("b"));
+    let mut changed = task("b");
+    changed.command = CommandSpec::Shell("sleep 9".into());
+    reload(&mut h, vec![task("a"), changed], &["a", "b"]);
+    assert_eq!(
+        h.stops(&h.last.clone()),
+        vec![("b".to_string(), StopWhy::Restart)]
+    );
+    h.exit("b", 143);
+    h.spawned("b");
+    assert_eq!(h.run_of("a"), run_a);
+    assert_ne!(h.run_of("b"), run_b);
+}
+
+#[test]
+fn a_removed_task_stops_and_no_longer_counts_for_dependencies() {
+    let mut h = Harness::new(vec![task("a"), task("gone")]);
+    h.boot_and_spawn();
+    reload(&mut h, vec![task("a")], &["a"]);
+    assert_eq!(
+        h.stops(&h.last.clone()),
+        vec![("gone".to_string(), StopWhy::User)]
+    );
+    let gone = 1;
+    let run = match &h.core.slot(gone).phase {
+        Phase::Running(r) => r.run,
+        p => panic!("{p:?}"),
+    };
+    h.step(Event::Exited {
+        task: gone,
+        run,
+        exit: ExitInfo::signal(15),
+    });
+    assert!(h.core.find("gone").is_none());
+    // Re-added under the same name with a dependent: the removed one fails nothing.
+    reload(
+        &mut h,
+        vec![
+            task("a"),
+            task("gone"),
+            depends(task("c"), "gone", Condition::Started),
+        ],
+        &["a", "gone", "c"],
+    );
+    h.spawn_all();
+    assert_eq!(h.state("c"), TaskState::Starting);
+}
+
+#[test]
+fn nothing_changed_says_so() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    let w = reload(&mut h, vec![task("a")], &["a"]);
+    assert_eq!(
+        h.answer(w),
+        Some((
+            vec!["nothing to do: every task is up to date".to_string()],
+            false
+        ))
+    );
+}
+
+#[test]
+fn a_failed_task_added_again_is_started_and_a_failure_makes_the_answer_fail() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    h.exit("a", 1);
+    let w = reload(&mut h, vec![task("a")], &["a"]);
+    h.spawned("a");
+    h.exit("a", 1);
+    assert_eq!(h.answer(w), Some((vec!["starting a".to_string()], true)));
+}
+
+#[test]
+fn a_burst_of_file_changes_restarts_once_after_the_quiet_time() {
+    let mut t = task("a");
+    t.watch = vec!["src/**".into()];
+    let mut h = Harness::new(vec![t]);
+    h.boot_and_spawn();
+    for _ in 0..5 {
+        h.step(Event::FileChanged {
+            task: 0,
+            path: "src/x.rs".into(),
+        });
+        h.advance(ms(100));
+    }
+    let restarts = |h: &Harness| {
+        h.log
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Effect::Stop {
+                        why: StopWhy::Restart,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(restarts(&h), 0, "still changing");
+    h.advance(bts::lifecycle::WATCH_DEBOUNCE);
+    assert_eq!(restarts(&h), 1);
+}
+
+#[test]
+fn a_change_starts_an_ended_task_again() {
+    let mut t = task("a");
+    t.watch = vec!["*.txt".into()];
+    let mut h = Harness::new(vec![t]);
+    h.boot_and_spawn();
+    h.exit("a", 1);
+    h.step(Event::FileChanged {
+        task: 0,
+        path: "a.txt".into(),
+    });
+    h.advance(secs(1));
+    assert!(
+        h.log
+            .iter()
+            .filter(|e| matches!(e, Effect::Spawn { .. }))
+            .count()
+            == 2
+    );
+}
