@@ -1,0 +1,106 @@
+//! The `settings` map: `state_dir`, `output`, `digest_interval`, `notes` and
+//! `secrets`, with their defaults when a key is absent.
+
+use std::time::Duration;
+
+use super::values::found;
+use super::{SECRETS_KEYS, SETTINGS_KEYS, V};
+use crate::manifest::diag::did_you_mean;
+use crate::manifest::fields;
+use crate::manifest::model::{OutputMode, Secrets, Settings};
+use crate::manifest::node::Node;
+
+impl V<'_> {
+    pub(super) fn settings(&mut self, n: Option<&Node>) -> Option<Settings> {
+        let mut s = Settings {
+            state_dir: self.dir.join(".bts"),
+            output: OutputMode::Summary,
+            digest_interval: Duration::from_secs(300),
+            notes: None,
+            secrets: Secrets::default(),
+        };
+        let Some(n) = n else { return Some(s) };
+        if n.is_null() {
+            return Some(s);
+        }
+        if n.as_map().is_none() {
+            self.type_err(
+                n,
+                "`settings`",
+                "a map",
+                "write settings as `key: value` lines under `settings:`",
+            );
+            return None;
+        }
+        let before = self.diags.len();
+        for e in self.entries(n, SETTINGS_KEYS, "in `settings`", false) {
+            let v = &e.value;
+            match e.key.as_str() {
+                "state_dir" => {
+                    if let Some(p) = self.path(v, "`settings.state_dir`") {
+                        s.state_dir = p;
+                    }
+                }
+                "output" => match v.scalar_text() {
+                    Some("summary") => s.output = OutputMode::Summary,
+                    Some("full") => s.output = OutputMode::Full,
+                    Some("quiet") => s.output = OutputMode::Quiet,
+                    other => {
+                        let modes = fields::OUTPUT_MODES;
+                        let hint = match other.and_then(|o| did_you_mean(o, modes)) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => "use `summary`, `full` or `quiet`".to_string(),
+                        };
+                        self.err(
+                            v.pos,
+                            format!(
+                                "invalid `settings.output`: {}",
+                                other.map_or_else(|| found(v).to_string(), |o| format!("`{o}`"))
+                            ),
+                            hint,
+                        );
+                    }
+                },
+                "digest_interval" => {
+                    if let Some(d) = self.duration(v, "`settings.digest_interval`", true) {
+                        s.digest_interval = d;
+                    }
+                }
+                "notes" => s.notes = self.path(v, "`settings.notes`"),
+                "secrets" => {
+                    if v.is_null() {
+                        continue;
+                    }
+                    if v.as_map().is_none() {
+                        self.type_err(
+                            v,
+                            "`settings.secrets`",
+                            "a map with `public`, `mask`, `redact`",
+                            "see SPEC section 2",
+                        );
+                        continue;
+                    }
+                    for se in self.entries(v, SECRETS_KEYS, "in `settings.secrets`", false) {
+                        let field = format!("`settings.secrets.{}`", se.key);
+                        match se.key.as_str() {
+                            "public" => {
+                                s.secrets.public =
+                                    self.glob_list(&se.value, &field).unwrap_or_default()
+                            }
+                            "mask" => {
+                                s.secrets.mask =
+                                    self.glob_list(&se.value, &field).unwrap_or_default()
+                            }
+                            _ => {
+                                s.secrets.redact =
+                                    self.regex_list(&se.value, &field).unwrap_or_default()
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (self.diags.len() == before).then_some(s)
+    }
+}
