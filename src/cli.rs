@@ -1,5 +1,5 @@
-//! Command-line interface: the clap-derive types for every command of SPEC section 4 and
-//! the aliases of section 1. Parsing only; `main.rs` dispatches and each command's module
+//! Command-line interface: the clap-derive types for every command and its aliases
+//! (README: Commands; docs/behaviour.md#control-commands). Parsing only; `main.rs` dispatches and each command's module
 //! does the work.
 
 use std::path::PathBuf;

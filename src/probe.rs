@@ -1,4 +1,4 @@
-//! Health probes (SPEC section 2 `health`): one check of a task's health, with a reason
+//! Health probes (docs/behaviour.md#health-checks): one check of a task's health, with a reason
 //! a person can act on (HTTP status, timeout, connection refused, exit code). The `log`
 //! probe is not polled: the output path reports the first matching line instead.
 

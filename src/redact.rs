@@ -1,6 +1,6 @@
 //! Secret redaction: decides which env keys are secret (mask and public globs), and
 //! replaces secrets with `****` in anything bts writes or prints — task output, logs,
-//! digests, receipts, status, command lines (SPEC §7, "Secrets"). A [`Redactor`] is built
+//! digests, receipts, status, command lines (docs/behaviour.md#secrets). A [`Redactor`] is built
 //! once per supervisor from every env var a task can see plus the manifest's `secrets`
 //! settings, and is then shared read-only by the output path, which calls
 //! [`Redactor::redact`] on every line.

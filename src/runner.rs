@@ -6,7 +6,7 @@
 //! the leader exits by itself, whatever it left in its group is stopped first, so no
 //! stale grandchild survives a restart or holds a port. Pipes are drained throughout,
 //! the grace period included, so a child blocked on a full pipe still gets to its
-//! signal handler (STYLE: Unix pitfall 3).
+//! signal handler (docs/architecture.md#processes).
 
 use std::time::Duration;
 
@@ -96,7 +96,7 @@ pub async fn run(
             r = read_some(&mut stdout, &mut buf_out) => {
                 match r {
                     Some(n) => {
-                        sink.feed(&mut split_out, &buf_out[..n]);
+                        feed(&mut sink, &mut split_out, &buf_out[..n]);
                         partial_at = split_out.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
                     }
                     None => { sink.flush_partial(&mut split_out); stdout = None; }
@@ -105,7 +105,7 @@ pub async fn run(
             r = read_some(&mut stderr, &mut buf_err) => {
                 match r {
                     Some(n) => {
-                        sink.feed(&mut split_err, &buf_err[..n]);
+                        feed(&mut sink, &mut split_err, &buf_err[..n]);
                         partial_at = split_err.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
                     }
                     None => { sink.flush_partial(&mut split_err); stderr = None; }
@@ -140,7 +140,19 @@ pub async fn run(
                         kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
                     }
                     Some(Control::Archive(dest, done)) => {
-                        let _ = done.send(sink.archive_to(&dest));
+                        // Detached between two batches (no line lost or written twice),
+                        // gzipped on a blocking thread.
+                        match sink.detach_log() {
+                            Ok(file) => {
+                                tokio::spawn(async move {
+                                    let r = crate::logs::writer::gzip_in_background(file, dest).await;
+                                    let _ = done.send(r);
+                                });
+                            }
+                            Err(e) => {
+                                let _ = done.send(Err(e));
+                            }
+                        }
                     }
                     Some(Control::Kill) => {
                         requested = true;
@@ -188,6 +200,19 @@ pub async fn run(
         }),
         sink,
         requested,
+    }
+}
+
+/// Feed a read into the sink; a read that rotates the log (a gzip) is done with this
+/// worker handed over to the blocking pool, so other tasks' output and the supervisor's
+/// probes keep going meanwhile.
+fn feed(sink: &mut TaskSink, split: &mut LineSplitter, data: &[u8]) {
+    // The formatted batch is longer than the raw read (a timestamp per line): twice is
+    // a safe bound for "may rotate".
+    if sink.log.would_rotate(data.len().saturating_mul(2)) {
+        tokio::task::block_in_place(|| sink.feed(split, data));
+    } else {
+        sink.feed(split, data);
     }
 }
 

@@ -52,8 +52,15 @@ impl LogWriter {
     /// replaced by a new one rather than emptied, so an archive job still reading the
     /// old lines keeps them; anything else (a device) is emptied in place.
     pub fn truncate(&mut self) -> io::Result<()> {
-        let regular = fs::symlink_metadata(&self.path).is_ok_and(|m| m.is_file());
-        if regular {
+        self.detach().map(drop)
+    }
+
+    /// Hand over the lines written so far and start the file afresh: the returned file
+    /// (open for reading) holds them, to be archived off the loop with
+    /// [`gzip_open_file`]; later lines go to a new file at the same path.
+    pub fn detach(&mut self) -> io::Result<File> {
+        let old = File::open(&self.path)?;
+        if fs::symlink_metadata(&self.path).is_ok_and(|m| m.is_file()) {
             fs::remove_file(&self.path)?;
             self.file = OpenOptions::new()
                 .create(true)
@@ -63,7 +70,13 @@ impl LogWriter {
             self.file.set_len(0)?;
         }
         self.size = 0;
-        Ok(())
+        Ok(old)
+    }
+
+    /// Whether appending `len` more bytes rotates the file (a gzip: callers on an async
+    /// runtime move off its worker first).
+    pub fn would_rotate(&self, len: usize) -> bool {
+        self.size + len as u64 > self.max_bytes
     }
 
     /// Append one batch of whole lines, normally with a single write. A batch that would
@@ -134,6 +147,24 @@ pub fn archive_path(dir: &Path, task: &str) -> PathBuf {
         .map(|n| dir.join(format!("{task}-{stamp}-{n}.log.gz")))
         .find(|p| !p.exists())
         .unwrap_or(first)
+}
+
+/// The lines of the log at `path` so far, and a new empty file in its place (a log no
+/// writer holds, archived by `archive-logs`). See [`LogWriter::detach`].
+pub fn detach_file(path: &Path) -> io::Result<File> {
+    let old = File::open(path)?;
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        fs::remove_file(path)?;
+        File::create(path)?;
+    }
+    Ok(old)
+}
+
+/// Gzip `file` into `dest` on a blocking thread, off the async runtime's workers.
+pub async fn gzip_in_background(file: File, dest: PathBuf) -> io::Result<()> {
+    tokio::task::spawn_blocking(move || gzip_open_file(file, &dest))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
 /// Gzip `src` into `dest` (written to a temp name, then renamed, so a reader never sees

@@ -1,5 +1,5 @@
 //! The validated manifest: what the rest of bts works with. Every value here has passed
-//! the loader's checks (SPEC section 2), paths are absolute, durations and signals are
+//! the loader's checks (README: Manifest reference), paths are absolute, durations and signals are
 //! parsed, `defaults` are merged into each task and env values are interpolated.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Procfile compatibility (SPEC section 2): with no bts.yaml but a `Procfile`, bts runs it
+//! Procfile compatibility (README: Procfiles): with no bts.yaml but a `Procfile`, bts runs it
 //! with foreman's semantics — one `name: command` a line (run by `sh -c`), `#` comments and
 //! blank lines ignored, `.env` next to the Procfile loaded, and `PORT` = base + 100 × the
 //! entry's index, the base being `$PORT` or 5000 (foreman's `Engine#port_for`).

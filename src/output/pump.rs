@@ -174,10 +174,10 @@ impl TaskSink {
         self.commit();
     }
 
-    /// Gzip the log into `dest` and empty it (`bts archive-logs`).
-    pub fn archive_to(&mut self, dest: &std::path::Path) -> std::io::Result<()> {
-        crate::logs::writer::gzip_file(self.log.path(), dest)?;
-        self.log.truncate()
+    /// Hand over the log so far for archiving and start it afresh (`bts archive-logs`);
+    /// see [`crate::logs::LogWriter::detach`].
+    pub fn detach_log(&mut self) -> std::io::Result<std::fs::File> {
+        self.log.detach()
     }
 
     /// `(RFC 3339 time, terminal prefix)` for `now`, cached for the millisecond.

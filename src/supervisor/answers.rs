@@ -299,8 +299,9 @@ impl Supervisor {
         Some((dest, job))
     }
 
-    /// `bts archive-logs`: running tasks archive in their runner (between batches);
-    /// the others right here. Answered once every archive is written.
+    /// `bts archive-logs`: running tasks detach their log in their runner (between
+    /// batches), the others right here; the gzip runs on a blocking thread. Answered
+    /// once every archive is written.
     fn archive_logs(&mut self, idx: Vec<TaskId>, reply: oneshot::Sender<Response>) {
         let mut pending = vec![];
         let mut messages = vec![];
@@ -321,14 +322,20 @@ impl Supervisor {
                 }
             }
             let log = self.state_dir.log_path(&name);
-            let result = match self.handles[i].sink.as_mut() {
-                Some(sink) => sink.archive_to(&dest),
-                None if log.exists() => crate::logs::writer::gzip_file(&log, &dest)
-                    .and_then(|_| std::fs::File::create(&log).map(drop)),
+            let detached = match self.handles[i].sink.as_mut() {
+                Some(sink) => sink.detach_log(),
+                None if log.exists() => crate::logs::writer::detach_file(&log),
                 None => Err(std::io::Error::other("no log yet")),
             };
-            match result {
-                Ok(()) => messages.push(dest.display().to_string()),
+            match detached {
+                Ok(file) => {
+                    let (tx, rx) = oneshot::channel();
+                    let to = dest.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(crate::logs::writer::gzip_in_background(file, to).await);
+                    });
+                    pending.push((name, dest, rx));
+                }
                 Err(e) => {
                     failed = true;
                     messages.push(format!("{name}: {e}"));

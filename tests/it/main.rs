@@ -11,6 +11,7 @@ mod loader_fuzz;
 mod manifest;
 mod output;
 mod reliability;
+mod responsive;
 mod safety;
 mod up;
 mod watch;

@@ -76,7 +76,7 @@ impl V<'_> {
                             v,
                             "`settings.secrets`",
                             "a map with `public`, `mask`, `redact`",
-                            "see SPEC section 2",
+                            "see the README's manifest reference",
                         );
                         continue;
                     }

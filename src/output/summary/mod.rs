@@ -1,4 +1,4 @@
-//! The logic of `--output summary` (SPEC §5): which lines are errors or warnings, what
+//! The logic of `--output summary` (docs/behaviour.md#output-modes): which lines are errors or warnings, what
 //! a line's *shape* is, how consecutive lines of one task fold, how the shared terminal
 //! budget is split between tasks, and the "lines not shown" notes. Everything here is
 //! pure: no I/O, no clock (time comes in as an `Instant`), so every rule is unit-tested
