@@ -10,18 +10,30 @@ use serde_json::{json, Value};
 use crate::redact::Redactor;
 
 pub struct EventLog {
+    path: std::path::PathBuf,
     file: Option<File>,
+    /// Writes are failing (reported once, until one succeeds again).
+    failing: bool,
+    /// A failure not yet reported.
+    news: Option<String>,
 }
 
 impl EventLog {
     pub fn open(path: &Path) -> Self {
+        let (file, news) = match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(format!("cannot open {}: {e}", path.display()))),
+        };
         EventLog {
-            file: OpenOptions::new().create(true).append(true).open(path).ok(),
+            path: path.to_path_buf(),
+            failing: file.is_none(),
+            file,
+            news,
         }
     }
 
-    /// Append `{"time": …, "event": kind, …fields}`. Failures are ignored: the event log
-    /// must never take the supervisor down.
+    /// Append `{"time": …, "event": kind, …fields}`. A failure never takes the supervisor
+    /// down: it is kept for [`Self::take_failure`], once per episode.
     pub fn record(&mut self, kind: &str, fields: Value, red: &Redactor) {
         let Some(f) = self.file.as_mut() else { return };
         let mut obj = json!({ "time": crate::clock::now_rfc3339(), "event": kind });
@@ -30,6 +42,36 @@ impl EventLog {
         }
         let mut line = red.redact_str(&obj.to_string()).into_owned();
         line.push('\n');
-        let _ = f.write_all(line.as_bytes());
+        match f.write_all(line.as_bytes()) {
+            Ok(()) => self.failing = false,
+            Err(e) if !self.failing => {
+                self.failing = true;
+                self.news = Some(format!("cannot write {}: {e}", self.path.display()));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// A write failure not reported yet (the first of an episode).
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.news.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_reported_once() {
+        let red = crate::redact::shapes_only().expect("built-in shapes compile");
+        let mut log = EventLog::open(Path::new("/dev/full"));
+        assert_eq!(log.take_failure(), None);
+        log.record("x", json!({}), &red);
+        let first = log.take_failure().expect("reported");
+        assert!(first.contains("/dev/full"), "{first}");
+        log.record("x", json!({}), &red);
+        assert_eq!(log.take_failure(), None, "once per episode");
     }
 }

@@ -257,6 +257,11 @@ impl Supervisor {
                 self.perform(e);
             }
         }
+        for log in [&mut self.events, &mut self.audit] {
+            if let Some(e) = log.take_failure() {
+                self.out.event(Level::Warn, &e);
+            }
+        }
     }
 
     /// An event to feed once the current effects are carried out.
