@@ -4,6 +4,7 @@
 
 pub mod lines;
 pub mod pump;
+pub mod style;
 pub mod summary;
 pub mod terminal;
 
@@ -11,28 +12,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use std::time::SystemTime;
 
-use owo_colors::{AnsiColors, OwoColorize};
-
 use crate::clock;
 use crate::manifest::OutputMode;
 use crate::redact::Redactor;
+use style::Look;
 use summary::Budget;
 pub use terminal::Terminal;
-
-/// Colours tasks are given, by a hash of their name so a task keeps its colour across
-/// runs and manifests. Red is kept for errors.
-const PALETTE: [AnsiColors; 10] = [
-    AnsiColors::Cyan,
-    AnsiColors::Green,
-    AnsiColors::Yellow,
-    AnsiColors::Blue,
-    AnsiColors::Magenta,
-    AnsiColors::BrightCyan,
-    AnsiColors::BrightGreen,
-    AnsiColors::BrightYellow,
-    AnsiColors::BrightBlue,
-    AnsiColors::BrightMagenta,
-];
 
 /// How an event line is emphasised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,22 +88,15 @@ impl Output {
 
     /// The `name | ` part of a task's prefix, padded and coloured.
     pub fn name_tag(&self, name: &str) -> String {
-        let padded = format!("{name:<w$}", w = self.width);
-        if self.color {
-            format!("{} | ", padded.color(task_color(name)))
-        } else {
-            format!("{padded} | ")
-        }
+        format!("{} | ", style::task_name(name, self.width, self.color))
     }
 
     /// The time part of a prefix.
     pub fn time_tag(&self, t: SystemTime) -> String {
-        let hms = clock::local_hms(t);
-        if self.color {
-            format!("{} ", hms.dimmed())
-        } else {
-            format!("{hms} ")
-        }
+        format!(
+            "{} ",
+            style::painted(&clock::local_hms(t), Look::Time, self.color)
+        )
     }
 
     /// Print one of bts's own event lines.
@@ -154,30 +132,16 @@ impl Output {
         }
         let mut line = self.time_tag(SystemTime::now());
         let tag = format!("{:<w$} | ", "bts", w = self.width);
-        if self.color {
-            line.push_str(&tag.bold().to_string());
-            match level {
-                Level::Info => line.push_str(text),
-                Level::Warn => line.push_str(&text.yellow().to_string()),
-                Level::Error => line.push_str(&text.red().bold().to_string()),
-            }
-        } else {
-            line.push_str(&tag);
-            line.push_str(text);
-        }
+        line.push_str(&style::painted(&tag, Look::Tag, self.color));
+        let look = match level {
+            Level::Info => Look::Plain,
+            Level::Warn => Look::Warning,
+            Level::Error => Look::Alarm,
+        };
+        line.push_str(&style::painted(text, look, self.color));
         line.push('\n');
         self.term.push_event(line.into_bytes());
     }
-}
-
-fn task_color(name: &str) -> AnsiColors {
-    // FNV-1a: stable across runs and platforms, unlike std's randomly seeded hasher.
-    let mut h: u32 = 0x811c_9dc5;
-    for b in name.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    PALETTE[(h % PALETTE.len() as u32) as usize]
 }
 
 /// Whether stdout should get colours: a terminal, no `NO_COLOR`, no `--no-color`.

@@ -17,6 +17,7 @@ use crate::clock;
 use crate::digest::TaskStats;
 use crate::logs::LogWriter;
 use crate::manifest::OutputMode;
+use crate::output::style::{paint, Look};
 use crate::redact::Redactor;
 
 /// A task printing more than this many lines within a second is flooding: its ordinary
@@ -25,11 +26,6 @@ use crate::redact::Redactor;
 /// `summary` as cheap as `full` under a flood, while a start-up burst of a few hundred
 /// lines is still folded and shown as usual.
 const FLOOD_LINES: u64 = 1000;
-
-const RED: &[u8] = b"\x1b[31m";
-const YELLOW: &[u8] = b"\x1b[33m";
-const DIM: &[u8] = b"\x1b[2m";
-const RESET: &[u8] = b"\x1b[0m";
 
 /// A task's output sink: lives as long as the task (across restarts), and is moved into
 /// the runner of each run.
@@ -471,20 +467,13 @@ impl TermStyle<'_> {
             return;
         }
         buf.extend_from_slice(self.prefix.as_bytes());
-        let hl = match (self.color, kind) {
-            (true, Kind::Line(Class::Error)) => Some(RED),
-            (true, Kind::Line(Class::Warning)) => Some(YELLOW),
-            (true, Kind::Note) => Some(DIM),
-            _ => None,
+        let look = match kind {
+            Kind::Line(Class::Error) => Look::Error,
+            Kind::Line(Class::Warning) => Look::Warning,
+            Kind::Line(Class::Normal) => Look::Plain,
+            Kind::Note => Look::Note,
         };
-        match hl {
-            Some(c) => {
-                buf.extend_from_slice(c);
-                buf.extend_from_slice(text);
-                buf.extend_from_slice(RESET);
-            }
-            None => buf.extend_from_slice(text),
-        }
+        paint(buf, text, look, self.color);
         buf.push(b'\n');
     }
 }
