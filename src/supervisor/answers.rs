@@ -4,7 +4,7 @@
 //! the archive is gzipped off the loop, and an answer that carries the receipt waits
 //! for it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use tokio::sync::oneshot;
@@ -19,87 +19,6 @@ use crate::process::unix::signal_name;
 use crate::runner::Control;
 
 use super::executor::{Msg, Supervisor};
-
-/// The reply channels of the requests the core is working on, their stop receipts, and
-/// the answers held back until the archives they name are written.
-#[derive(Default)]
-pub(super) struct Replies {
-    open: HashMap<u64, Open>,
-    held: Vec<Held>,
-    /// Archive jobs running: job → task name.
-    jobs: HashMap<u64, String>,
-    failed: HashSet<u64>,
-    next_job: u64,
-    answered: bool,
-}
-
-struct Open {
-    reply: oneshot::Sender<Response>,
-    tasks: Vec<TaskId>,
-    /// Receipts with the archive job that writes the log they name.
-    receipts: Vec<(Option<u64>, serde_json::Value)>,
-}
-
-struct Held {
-    reply: oneshot::Sender<Response>,
-    response: Response,
-    jobs: Vec<Option<u64>>,
-}
-
-impl Replies {
-    fn open(&mut self, id: u64, reply: oneshot::Sender<Response>) {
-        self.open.insert(
-            id,
-            Open {
-                reply,
-                tasks: vec![],
-                receipts: vec![],
-            },
-        );
-    }
-
-    pub fn archives_pending(&self) -> bool {
-        !self.jobs.is_empty()
-    }
-
-    pub fn answered_any(&self) -> bool {
-        self.answered
-    }
-
-    /// An archive job ended; returns the task's name when it failed.
-    pub fn archived(&mut self, job: u64, ok: bool) -> Option<String> {
-        let name = self.jobs.remove(&job);
-        if !ok {
-            self.failed.insert(job);
-        }
-        let mut i = 0;
-        while i < self.held.len() {
-            let ready = self.held[i]
-                .jobs
-                .iter()
-                .flatten()
-                .all(|j| !self.jobs.contains_key(j));
-            if ready {
-                let mut h = self.held.swap_remove(i);
-                self.fix_receipts(&mut h.response, &h.jobs);
-                let _ = h.reply.send(h.response);
-                self.answered = true;
-            } else {
-                i += 1;
-            }
-        }
-        name.filter(|_| !ok)
-    }
-
-    /// A receipt whose archive failed names none.
-    fn fix_receipts(&self, r: &mut Response, jobs: &[Option<u64>]) {
-        for (rc, job) in r.receipts.iter_mut().zip(jobs) {
-            if job.is_some_and(|j| self.failed.contains(&j)) {
-                rc["log_archive"] = serde_json::Value::Null;
-            }
-        }
-    }
-}
 
 impl Supervisor {
     pub(super) fn on_request(&mut self, inc: Incoming) {
@@ -196,11 +115,9 @@ impl Supervisor {
                 // Answered once the tasks it started have settled, so a task that fails
                 // at once makes the second `up` exit 1.
                 let waiter = self.new_waiter();
-                self.replies.open(waiter, reply);
+                self.replies.open(waiter, reply, vec![]);
                 if let Err(r) = self.reload(&manifest, &tasks, &confirm, yes, Some(waiter)) {
-                    if let Some(o) = self.replies.open.remove(&waiter) {
-                        let _ = o.reply.send(*r);
-                    }
+                    self.replies.refuse(waiter, *r);
                 }
             }
         }
@@ -209,14 +126,12 @@ impl Supervisor {
     /// Register a reply channel for a request the core will answer.
     fn park(&mut self, reply: oneshot::Sender<Response>, tasks: Option<Vec<TaskId>>) -> u64 {
         let id = self.new_waiter();
-        self.replies.open(id, reply);
-        if let Some(o) = self.replies.open.get_mut(&id) {
-            o.tasks = tasks.unwrap_or_else(|| {
-                (0..self.core.slots().len())
-                    .filter(|&i| self.core.slot(i).is_live())
-                    .collect()
-            });
-        }
+        let tasks = tasks.unwrap_or_else(|| {
+            (0..self.core.slots().len())
+                .filter(|&i| self.core.slot(i).is_live())
+                .collect()
+        });
+        self.replies.open(id, reply, tasks);
         id
     }
 
@@ -228,11 +143,9 @@ impl Supervisor {
         messages: Vec<String>,
         failed: bool,
     ) {
-        let Some(open) = self.replies.open.remove(&waiter) else {
+        let Some((reply, jobs, receipts)) = self.replies.take(waiter) else {
             return;
         };
-        let (jobs, receipts): (Vec<Option<u64>>, Vec<serde_json::Value>) =
-            open.receipts.into_iter().unzip();
         let response = Response {
             ok: true,
             project: self.project.clone(),
@@ -242,13 +155,7 @@ impl Supervisor {
             code: if failed { exit::FAILURE } else { exit::OK },
             ..Default::default()
         };
-        self.replies.held.push(super::answers::Held {
-            reply: open.reply,
-            response,
-            jobs,
-        });
-        // Sends it now unless an archive it names is still being written.
-        self.replies.archived(u64::MAX, true);
+        self.replies.hold(reply, response, jobs);
     }
 
     /// A run the supervisor stopped has ended: archive its log (off the loop), record
@@ -266,12 +173,7 @@ impl Supervisor {
         });
         self.events
             .record("stop", receipt.clone(), &self.out.redactor());
-        let job = archive.map(|a| a.1);
-        for o in self.replies.open.values_mut() {
-            if o.tasks.contains(&i) {
-                o.receipts.push((job, receipt.clone()));
-            }
-        }
+        self.replies.receipt(i, archive.map(|a| a.1), &receipt);
     }
 
     /// Start gzipping the task's current log into the archive on a blocking thread:
@@ -287,9 +189,7 @@ impl Supervisor {
                 .event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
             return None;
         }
-        self.replies.next_job += 1;
-        let job = self.replies.next_job;
-        self.replies.jobs.insert(job, name.to_string());
+        let job = self.replies.new_job(name);
         let tx = self.tx.clone();
         let to = dest.clone();
         tokio::task::spawn_blocking(move || {

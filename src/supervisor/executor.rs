@@ -22,8 +22,8 @@ use crate::output::{Level, Output};
 use crate::runner::{Control, Outcome};
 use crate::state_dir::StateDir;
 
-use super::answers::Replies;
 use super::checkpoint::CheckpointRun;
+use super::replies::Replies;
 
 /// Options of `bts up` that change how the supervisor ends.
 #[derive(Debug, Clone, Default)]

@@ -9,6 +9,7 @@ mod env;
 mod executor;
 mod notes;
 mod probes;
+mod replies;
 mod report;
 mod spawn;
 
