@@ -14,18 +14,21 @@ use crate::output::Level;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Pre-flight, open the log (`fresh`: emptied), spawn; answer with `Spawned` or
-    /// `SpawnFailed`.
+    /// `SpawnFailed`. `approval`: a destructive task's approval, recorded in audit.log
+    /// once pre-flight has passed.
     Spawn {
         task: TaskId,
         run: RunId,
         fresh: bool,
+        approval: Option<String>,
     },
-    /// Pre-flight, then run the task's checkpoint; answer with `CheckpointDone` (or
-    /// `SpawnFailed` when pre-flight fails).
+    /// Pre-flight, then record the approval and run the task's checkpoint; answer with
+    /// `CheckpointDone` (or `SpawnFailed` when pre-flight fails).
     Checkpoint {
         task: TaskId,
         attempt: RunId,
         fresh: bool,
+        approval: String,
     },
     /// Send `signal` to the run's process group, SIGKILL at `grace`.
     Stop {
@@ -82,10 +85,6 @@ pub enum StopWhy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Audit {
-    Approved {
-        task: TaskId,
-        how: String,
-    },
     Checkpoint {
         task: TaskId,
         result: CheckpointResult,

@@ -53,9 +53,10 @@ pub enum Event {
         run: RunId,
         unbound: Option<u16>,
     },
-    /// Writing the task's log failed.
+    /// Writing the log of run `run` failed.
     LogError {
         task: TaskId,
+        run: RunId,
         message: String,
     },
     CheckpointDone {

@@ -187,7 +187,7 @@ impl Core {
                 detail,
             } => self.on_probe(task, run, ok, detail),
             Event::PortCheck { task, run, unbound } => self.on_port_check(task, run, unbound),
-            Event::LogError { task, message } => self.on_log_error(task, message),
+            Event::LogError { task, run, message } => self.on_log_error(task, run, message),
             Event::CheckpointDone {
                 task,
                 attempt,

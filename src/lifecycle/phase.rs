@@ -23,12 +23,24 @@ pub enum Phase {
     /// PENDING: waiting for dependencies (or an approval of one); `on` says what.
     Waiting { on: String },
     /// PENDING: a destructive task's checkpoint runs. `fresh`: the start it precedes
-    /// empties the log.
-    Checkpointing { attempt: RunId, fresh: bool },
+    /// empties the log. `approval`: how it was approved (given back should pre-flight
+    /// fail). `cancel`: stopped (by the user, a reload) while it ran: the task is not
+    /// started when it ends.
+    Checkpointing {
+        attempt: RunId,
+        fresh: bool,
+        approval: String,
+        cancel: Option<StopDetail>,
+    },
+    /// The executor was asked to spawn this run (pre-flight first) and has not answered
+    /// yet. `approval`: how a destructive task was approved for it, given back should
+    /// pre-flight fail.
+    Spawning {
+        run: RunId,
+        approval: Option<String>,
+    },
     /// Destructive and not approved.
     Blocked,
-    /// The executor was asked to spawn this run and has not answered yet.
-    Spawning { run: RunId },
     /// A process of the task is alive.
     Running(Running),
     /// Waiting out the backoff before the next run.

@@ -20,19 +20,24 @@ pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(300);
 
 impl Core {
     pub(super) fn on_spawn_failed(&mut self, i: TaskId, run: RunId, reason: FailReason) {
-        let current = match self.slots[i].phase {
-            Phase::Spawning { run: r } => r == run,
-            Phase::Checkpointing { attempt, .. } => attempt == run,
-            _ => false,
+        let approval = match &self.slots[i].phase {
+            Phase::Spawning { run: r, approval } if *r == run => approval.clone(),
+            Phase::Checkpointing {
+                attempt, approval, ..
+            } if *attempt == run => Some(approval.clone()),
+            _ => return,
         };
-        if current {
-            self.set_phase(i, Phase::Failed(reason), "");
-            self.after_change();
+        // A task that never got past pre-flight did not use its approval.
+        if let (Some(how), FailReason::Preflight { .. }) = (approval, &reason) {
+            let name = self.slots[i].task.name.clone();
+            self.approvals.insert(name, how);
         }
+        self.set_phase(i, Phase::Failed(reason), "");
+        self.after_change();
     }
 
     pub(super) fn on_spawned(&mut self, i: TaskId, run: RunId, pid: i32) {
-        if self.slots[i].phase != (Phase::Spawning { run }) {
+        if !matches!(self.slots[i].phase, Phase::Spawning { run: r, .. } if r == run) {
             return;
         }
         let running = Running {
@@ -45,9 +50,9 @@ impl Core {
             stop: None,
         };
         self.set_phase(i, Phase::Running(running), "");
-        if self.slots[i].task.health.is_none() {
-            self.arm(i, TimerKind::UpAfter, self.now + NO_PROBE_UP_AFTER);
-        }
+        // Without a probe it is UP then; with one, a waiting second `up` may be answered
+        // then (a run alive for a second has settled).
+        self.arm(i, TimerKind::UpAfter, self.now + NO_PROBE_UP_AFTER);
         if self.mode != Mode::Serving {
             // A shutdown began while it was being spawned.
             self.advance_shutdown();
@@ -260,10 +265,13 @@ impl Core {
         }
     }
 
-    pub(super) fn on_log_error(&mut self, i: TaskId, message: String) {
+    pub(super) fn on_log_error(&mut self, i: TaskId, run: RunId, message: String) {
         let name = self.slots[i].task.name.clone();
         self.say(Level::Warn, format!("{name}: log write failed: {message}"));
         if let Phase::Running(r) = &self.slots[i].phase {
+            if r.run != run {
+                return;
+            }
             let mut next = r.clone();
             next.health = Health::Degraded(Degraded::LogWrite(message));
             self.set_phase(i, Phase::Running(next), "");
@@ -271,14 +279,19 @@ impl Core {
     }
 
     pub(super) fn on_checkpoint(&mut self, i: TaskId, attempt: RunId, result: CheckpointResult) {
-        let Phase::Checkpointing { attempt: a, .. } = self.slots[i].phase else {
+        let Phase::Checkpointing {
+            attempt: a, cancel, ..
+        } = &self.slots[i].phase
+        else {
             return;
         };
-        if a != attempt {
+        if *a != attempt {
             return;
         }
-        if self.mode != Mode::Serving {
-            self.set_phase(i, Phase::Stopped(StopDetail::BeforeCheckpoint), "");
+        let cancel = cancel.clone();
+        if self.mode != Mode::Serving || cancel.is_some() {
+            let detail = cancel.unwrap_or(StopDetail::BeforeCheckpoint);
+            self.set_phase(i, Phase::Stopped(detail), "");
             self.after_change();
             return;
         }
@@ -289,7 +302,7 @@ impl Core {
         }));
         if result.passed() {
             // Not fresh: the log already holds the checkpoint's output.
-            self.spawn(i, false);
+            self.spawn(i, false, None);
         } else {
             let why = if result.timed_out {
                 format!(
@@ -320,7 +333,10 @@ impl Core {
             }
             TimerKind::UpAfter => {
                 if let (true, Phase::Running(r)) = (slot.epoch == t.epoch, &slot.phase) {
-                    if r.health == Health::Starting && r.stop.is_none() {
+                    if slot.task.health.is_none()
+                        && r.health == Health::Starting
+                        && r.stop.is_none()
+                    {
                         let mut next = r.clone();
                         next.health = Health::Up;
                         self.set_phase(t.task, Phase::Running(next), "");

@@ -2,14 +2,13 @@
 //! will), the approval gate of destructive tasks, and the spawn request.
 //! docs/behaviour.md#dependencies, docs/behaviour.md#destructive-tasks.
 
-use super::effect::{Audit, Effect};
+use super::effect::Effect;
 use super::event::TaskId;
 use super::machine::{Core, Mode};
 use super::phase::{Phase, StopDetail};
 use super::reason::FailReason;
 use super::task_state::TaskState;
 use crate::manifest::Condition;
-use crate::output::Level;
 
 pub(super) enum DepStatus {
     Ready,
@@ -99,40 +98,56 @@ impl Core {
     /// restart).
     pub(super) fn begin_start(&mut self, i: TaskId, fresh: bool) {
         let task = self.slots[i].task.clone();
-        if task.destructive {
-            let Some(how) = self.approvals.remove(&task.name) else {
-                self.set_phase(i, Phase::Blocked, "");
-                return;
-            };
-            self.emit(Effect::Audit(Audit::Approved { task: i, how }));
-            if let Some(checkpoint) = &task.checkpoint {
-                self.say(
-                    Level::Info,
-                    format!("{}: running checkpoint: {checkpoint}", task.name),
-                );
-                let attempt = self.next_run();
-                self.slots[i].last_run = Some(attempt);
-                self.set_phase(i, Phase::Checkpointing { attempt, fresh }, "");
-                self.emit(Effect::Checkpoint {
-                    task: i,
-                    attempt,
-                    fresh,
-                });
-                return;
-            }
+        if !task.destructive {
+            self.spawn(i, fresh, None);
+            return;
         }
-        self.spawn(i, fresh);
+        // Each approval serves one run; pre-flight failing gives it back.
+        let Some(approval) = self.approvals.remove(&task.name) else {
+            self.set_phase(i, Phase::Blocked, "");
+            return;
+        };
+        if task.checkpoint.is_none() {
+            self.spawn(i, fresh, Some(approval));
+            return;
+        }
+        let attempt = self.next_run();
+        self.slots[i].last_run = Some(attempt);
+        self.set_phase(
+            i,
+            Phase::Checkpointing {
+                attempt,
+                fresh,
+                approval: approval.clone(),
+                cancel: None,
+            },
+            "",
+        );
+        self.emit(Effect::Checkpoint {
+            task: i,
+            attempt,
+            fresh,
+            approval,
+        });
     }
 
     /// Ask for a run of slot `i`, past every gate.
-    pub(super) fn spawn(&mut self, i: TaskId, fresh: bool) {
+    pub(super) fn spawn(&mut self, i: TaskId, fresh: bool, approval: Option<String>) {
         let run = self.next_run();
         self.slots[i].last_run = Some(run);
-        self.set_phase(i, Phase::Spawning { run }, "");
+        self.set_phase(
+            i,
+            Phase::Spawning {
+                run,
+                approval: approval.clone(),
+            },
+            "",
+        );
         self.emit(Effect::Spawn {
             task: i,
             run,
             fresh,
+            approval,
         });
     }
 

@@ -114,11 +114,13 @@ impl Core {
         }
     }
 
-    /// A user stop of one task: no restart follows.
+    /// A user stop of one task: no restart follows. A running checkpoint finishes
+    /// first, and then the task is not started.
     pub(super) fn stop_task(&mut self, i: TaskId) {
-        match &self.slots[i].phase {
+        match &mut self.slots[i].phase {
             Phase::Running(_) => self.send_stop(i, StopIntent::Stop, StopWhy::User),
             Phase::Waiting { .. } | Phase::Backoff { .. } => self.stop_idle(i, StopDetail::ByUser),
+            Phase::Checkpointing { cancel, .. } => *cancel = Some(StopDetail::ByUser),
             _ => {}
         }
     }

@@ -21,6 +21,11 @@ pub struct LogWriter {
 impl LogWriter {
     /// Open (creating it) the log at `path`; `truncate` starts it empty.
     pub fn open(path: &Path, max_kb: u64, keep: u32, truncate: bool) -> io::Result<Self> {
+        // A regular file is replaced rather than emptied (see [`Self::detach`]): an
+        // archive job may still be reading it.
+        if truncate && fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+            fs::remove_file(path)?;
+        }
         // O_APPEND: every write lands at the current end, also after `set_len(0)`
         // (a plain write would go on at its old offset and leave a sparse hole).
         let file = OpenOptions::new().create(true).append(true).open(path)?;
@@ -138,14 +143,21 @@ pub fn rotated_path(log: &Path, n: u32) -> PathBuf {
 /// `<dir>/<task>-<UTC>.log.gz` (colons left out, for file systems that refuse them), with
 /// a counter when that name is taken.
 pub fn archive_path(dir: &Path, task: &str) -> PathBuf {
+    archive_path_avoiding(dir, task, |_| false)
+}
+
+/// [`archive_path`], also avoiding the paths `busy` says are taken (archives being
+/// written, which do not exist yet).
+pub fn archive_path_avoiding(dir: &Path, task: &str, busy: impl Fn(&Path) -> bool) -> PathBuf {
     let stamp = crate::clock::rfc3339(std::time::SystemTime::now()).replace(':', "");
+    let free = |p: &PathBuf| !p.exists() && !busy(p);
     let first = dir.join(format!("{task}-{stamp}.log.gz"));
-    if !first.exists() {
+    if free(&first) {
         return first;
     }
     (2..)
         .map(|n| dir.join(format!("{task}-{stamp}-{n}.log.gz")))
-        .find(|p| !p.exists())
+        .find(free)
         .unwrap_or(first)
 }
 

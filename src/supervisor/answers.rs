@@ -12,13 +12,11 @@ use tokio::sync::oneshot;
 use crate::control::protocol::{Request, Response};
 use crate::control::server::Incoming;
 use crate::errors::exit;
-use crate::lifecycle::{self, Event, ExitInfo, TaskId};
+use crate::lifecycle::{self, Event, TaskId};
 use crate::manifest;
 use crate::output::Level;
-use crate::process::unix::signal_name;
-use crate::runner::Control;
 
-use super::executor::{Msg, Supervisor};
+use super::executor::Supervisor;
 
 impl Supervisor {
     pub(super) fn on_request(&mut self, inc: Incoming) {
@@ -156,117 +154,6 @@ impl Supervisor {
             ..Default::default()
         };
         self.replies.hold(reply, response, jobs);
-    }
-
-    /// A run the supervisor stopped has ended: archive its log (off the loop), record
-    /// the receipt and hand it to the requests waiting for this task.
-    pub(super) fn stop_receipt(&mut self, i: TaskId, exit: ExitInfo, ran_for: std::time::Duration) {
-        let name = self.core.slot(i).task.name.clone();
-        let archive = self.start_archive(&name);
-        let receipt = serde_json::json!({
-            "task": name,
-            "exit_code": exit.code,
-            "signal": exit.signal.map(signal_name),
-            "runtime": crate::clock::short_duration(ran_for),
-            "final_summary": format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for)),
-            "log_archive": archive.as_ref().map(|a| &a.0),
-        });
-        self.events
-            .record("stop", receipt.clone(), &self.out.redactor());
-        self.replies.receipt(i, archive.map(|a| a.1), &receipt);
-    }
-
-    /// Start gzipping the task's current log into the archive on a blocking thread:
-    /// the path it will have and the job.
-    fn start_archive(&mut self, name: &str) -> Option<(std::path::PathBuf, u64)> {
-        let log = self.state_dir.log_path(name);
-        // Opened here, so that a fresh start emptying the log (it replaces the file)
-        // cannot take the lines from under the job.
-        let file = std::fs::File::open(&log).ok()?;
-        let dest = crate::logs::writer::archive_path(&self.state_dir.archive_dir(), name);
-        if let Err(e) = std::fs::create_dir_all(self.state_dir.archive_dir()) {
-            self.out
-                .event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
-            return None;
-        }
-        let job = self.replies.new_job(name);
-        let tx = self.tx.clone();
-        let to = dest.clone();
-        tokio::task::spawn_blocking(move || {
-            let ok = crate::logs::writer::gzip_open_file(file, &to).is_ok();
-            let _ = tx.send(Msg::Archived { job, ok });
-        });
-        Some((dest, job))
-    }
-
-    /// `bts archive-logs`: running tasks detach their log in their runner (between
-    /// batches), the others right here; the gzip runs on a blocking thread. Answered
-    /// once every archive is written.
-    fn archive_logs(&mut self, idx: Vec<TaskId>, reply: oneshot::Sender<Response>) {
-        let mut pending = vec![];
-        let mut messages = vec![];
-        let mut failed = false;
-        for i in idx {
-            let name = self.core.slot(i).task.name.clone();
-            let dest = crate::logs::writer::archive_path(&self.state_dir.archive_dir(), &name);
-            if let Err(e) = std::fs::create_dir_all(self.state_dir.archive_dir()) {
-                messages.push(format!("{name}: cannot create the archive dir: {e}"));
-                failed = true;
-                continue;
-            }
-            if let Some(r) = &self.handles[i].run {
-                let (tx, rx) = oneshot::channel();
-                if r.control.send(Control::Archive(dest.clone(), tx)).is_ok() {
-                    pending.push((name, dest, rx));
-                    continue;
-                }
-            }
-            let log = self.state_dir.log_path(&name);
-            let detached = match self.handles[i].sink.as_mut() {
-                Some(sink) => sink.detach_log(),
-                None if log.exists() => crate::logs::writer::detach_file(&log),
-                None => Err(std::io::Error::other("no log yet")),
-            };
-            match detached {
-                Ok(file) => {
-                    let (tx, rx) = oneshot::channel();
-                    let to = dest.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(crate::logs::writer::gzip_in_background(file, to).await);
-                    });
-                    pending.push((name, dest, rx));
-                }
-                Err(e) => {
-                    failed = true;
-                    messages.push(format!("{name}: {e}"));
-                }
-            }
-        }
-        let project = self.project.clone();
-        tokio::spawn(async move {
-            for (name, dest, rx) in pending {
-                match rx.await {
-                    Ok(Ok(())) => messages.push(dest.display().to_string()),
-                    Ok(Err(e)) => {
-                        failed = true;
-                        messages.push(format!("{name}: {e}"));
-                    }
-                    Err(_) => {
-                        failed = true;
-                        messages.push(format!(
-                            "{name}: the task stopped before its log was archived"
-                        ));
-                    }
-                }
-            }
-            let _ = reply.send(Response {
-                ok: true,
-                project,
-                messages,
-                code: if failed { exit::FAILURE } else { exit::OK },
-                ..Default::default()
-            });
-        });
     }
 
     /// Live tasks matching names or globs; an unknown one is an error naming the known

@@ -11,12 +11,18 @@ use super::executor::Supervisor;
 impl Supervisor {
     pub(super) fn perform(&mut self, effect: Effect) {
         match effect {
-            Effect::Spawn { task, run, fresh } => self.spawn(task, run, fresh),
+            Effect::Spawn {
+                task,
+                run,
+                fresh,
+                approval,
+            } => self.spawn(task, run, fresh, approval),
             Effect::Checkpoint {
                 task,
                 attempt,
                 fresh,
-            } => self.start_checkpoint(task, attempt, fresh),
+                approval,
+            } => self.start_checkpoint(task, attempt, fresh, approval),
             Effect::Stop {
                 task,
                 run,
@@ -24,7 +30,7 @@ impl Supervisor {
                 grace,
                 why,
             } => {
-                self.track_escapees(Some(task));
+                self.stopping.push(task);
                 let name = self.core.slot(task).task.name.clone();
                 let Some(r) = self.handles[task].run.as_ref().filter(|r| r.id == run) else {
                     return;
@@ -58,12 +64,12 @@ impl Supervisor {
             Effect::Arm { at, timer } => self.arm(at, timer),
             Effect::State {
                 task,
-                from,
                 to,
                 detail,
                 note,
                 quiet,
-            } => self.state_changed(task, from, to, &detail, &note, quiet),
+                ..
+            } => self.state_changed(task, to, &detail, &note, quiet),
             Effect::Say { level, text } => self.out.event(level, &text),
             Effect::Audit(a) => self.audit(a),
             Effect::StopReceipt {
@@ -80,25 +86,21 @@ impl Supervisor {
         }
     }
 
-    fn state_changed(
-        &mut self,
-        task: usize,
-        from: TaskState,
-        to: TaskState,
-        detail: &str,
-        note: &str,
-        quiet: bool,
-    ) {
+    fn state_changed(&mut self, task: usize, to: TaskState, detail: &str, note: &str, quiet: bool) {
         self.dirty = true;
         let name = self.core.slot(task).task.name.clone();
         let red = self.out.redactor();
-        if from != to {
+        // events.jsonl records where a task went, not every step on the way: PENDING is
+        // a wait, and `from` is the state last recorded.
+        if to != TaskState::Pending {
+            let recorded = std::mem::replace(&mut self.handles[task].recorded, to);
             self.events.record(
                 "state",
-                serde_json::json!({ "task": name, "from": from.as_str(), "to": to.as_str(), "detail": detail }),
+                serde_json::json!({ "task": name, "from": recorded.as_str(), "to": to.as_str(), "detail": detail }),
                 &red,
             );
         }
+
         if quiet {
             return;
         }
@@ -132,14 +134,6 @@ impl Supervisor {
     fn audit(&mut self, a: Audit) {
         let red = self.out.redactor();
         match a {
-            Audit::Approved { task, how } => {
-                let t = self.core.slot(task).task.clone();
-                self.audit.record(
-                    "approved",
-                    serde_json::json!({ "task": t.name, "how": how, "command": t.command.display() }),
-                    &red,
-                );
-            }
             Audit::Checkpoint { task, result } => {
                 let t = self.core.slot(task).task.clone();
                 self.audit.record(

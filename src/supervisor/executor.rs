@@ -50,8 +50,8 @@ pub(super) enum Msg {
     },
     /// A checkpoint finished; its output goes to the task's log first.
     Checkpoint(Box<CheckpointRun>),
-    /// An archive job finished.
-    Archived { job: u64, ok: bool },
+    /// An archive job of a stop receipt finished (with its error, if any).
+    Archived { job: u64, error: Option<String> },
 }
 
 /// The live run of a task, as the executor holds it.
@@ -82,6 +82,8 @@ pub(super) struct Handle {
     pub filewatch: Option<crate::filewatch::FileWatch>,
     /// Descendants of the current run that left its process group: (pid, start time).
     pub escapees: Vec<(i32, u64)>,
+    /// The state last recorded in events.jsonl.
+    pub recorded: crate::lifecycle::TaskState,
 }
 
 pub struct Supervisor {
@@ -116,6 +118,13 @@ pub struct Supervisor {
     queue: VecDeque<Event>,
     pub(super) replies: Replies,
     next_waiter: u64,
+    /// Archive paths being written.
+    pub(super) archiving: super::archive::Reserved,
+    /// Work beside the loop the supervisor waits for before it exits (archive-logs).
+    pub(super) side_jobs: Vec<tokio::task::JoinHandle<()>>,
+    /// Tasks whose runs were asked to stop in this turn (their escapees are looked for
+    /// once, at its end).
+    pub(super) stopping: Vec<TaskId>,
 }
 
 /// How long state changes are batched before state.json is rewritten.
@@ -174,6 +183,9 @@ impl Supervisor {
             queue: VecDeque::new(),
             replies: Replies::default(),
             next_waiter: 0,
+            archiving: Default::default(),
+            side_jobs: Vec::new(),
+            stopping: Vec::new(),
         }
     }
 
@@ -229,11 +241,15 @@ impl Supervisor {
             }
         }
         signals.handle().close();
+        for job in std::mem::take(&mut self.side_jobs) {
+            let _ = job.await;
+        }
         self.stop_adopted().await;
         // Archives of the last stops are written before the answers that name them.
         self.finish_archives().await;
         self.write_state();
         self.write_digests();
+        self.replies.answered_since_now();
         let effects = self.core.finish_waiters();
         for e in effects {
             self.perform(e);
@@ -252,9 +268,19 @@ impl Supervisor {
             // A reload may have added tasks.
             self.handles
                 .resize_with(self.core.slots().len(), Handle::default);
-            self.dirty = true;
             for e in effects {
                 self.perform(e);
+            }
+        }
+        // The runs asked to stop: what left their groups is found in one read of the
+        // process table, before their stop can end them.
+        if !self.stopping.is_empty() {
+            let only = std::mem::take(&mut self.stopping);
+            if cfg!(target_os = "linux") {
+                let procs = crate::escapees::snapshot();
+                for i in only {
+                    self.track_escapees_in(&procs, Some(i));
+                }
             }
         }
         for log in [&mut self.events, &mut self.audit] {
@@ -302,7 +328,7 @@ impl Supervisor {
             }
             Msg::Exited { task, run, outcome } => self.on_exited(task, run, *outcome),
             Msg::Checkpoint(c) => self.on_checkpoint(*c),
-            Msg::Archived { job, ok } => self.archived(job, ok),
+            Msg::Archived { job, error } => self.archived(job, error),
         }
     }
 
@@ -342,18 +368,12 @@ impl Supervisor {
         }
     }
 
-    fn archived(&mut self, job: u64, ok: bool) {
-        if let Some(name) = self.replies.archived(job, ok) {
-            self.out
-                .event(Level::Warn, &format!("{name}: cannot archive its log"));
-        }
-    }
-
     /// Wait for the archive jobs still running, handling their results.
     async fn finish_archives(&mut self) {
         while self.replies.archives_pending() {
             match self.rx.recv().await {
-                Some(Msg::Archived { job, ok }) => self.archived(job, ok),
+                Some(Msg::Archived { job, error }) => self.archived(job, error),
+                // Runs have all ended; nothing else needs the loop now.
                 Some(_) => {}
                 None => break,
             }

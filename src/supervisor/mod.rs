@@ -3,6 +3,7 @@
 //! returns. See docs/architecture.md#the-loop.
 
 mod answers;
+mod archive;
 mod checkpoint;
 mod effects;
 mod env;

@@ -20,8 +20,8 @@ pub(super) type Reply = (
 pub(super) struct Replies {
     open: HashMap<u64, Open>,
     held: Vec<Held>,
-    /// Archive jobs running: job → task name.
-    jobs: HashMap<u64, String>,
+    /// Archive jobs running: job → task name and the stop record to write when done.
+    jobs: HashMap<u64, (String, serde_json::Value)>,
     failed: HashSet<u64>,
     next_job: u64,
     answered: bool,
@@ -93,9 +93,9 @@ impl Replies {
     }
 
     /// An archive job for `task`'s log begins.
-    pub fn new_job(&mut self, task: &str) -> u64 {
+    pub fn new_job(&mut self, task: &str, record: serde_json::Value) -> u64 {
         self.next_job += 1;
-        self.jobs.insert(self.next_job, task.to_string());
+        self.jobs.insert(self.next_job, (task.to_string(), record));
         self.next_job
     }
 
@@ -103,18 +103,24 @@ impl Replies {
         !self.jobs.is_empty()
     }
 
+    /// Forget earlier answers: [`Self::answered_any`] tells of those from now on.
+    pub fn answered_since_now(&mut self) {
+        self.answered = false;
+    }
+
     pub fn answered_any(&self) -> bool {
         self.answered
     }
 
-    /// An archive job ended; returns the task's name when it failed.
-    pub fn archived(&mut self, job: u64, ok: bool) -> Option<String> {
-        let name = self.jobs.remove(&job);
+    /// An archive job ended: send the answers waiting for it; returns the task's name
+    /// and its stop record.
+    pub fn archived(&mut self, job: u64, ok: bool) -> Option<(String, serde_json::Value)> {
+        let done = self.jobs.remove(&job);
         if !ok {
             self.failed.insert(job);
         }
         self.release();
-        name.filter(|_| !ok)
+        done
     }
 
     /// Send the held answers whose archives are all written.

@@ -51,7 +51,17 @@ impl Supervisor {
         (!typed.is_empty()).then_some(FailReason::Preflight { problems: typed })
     }
 
-    pub(super) fn spawn(&mut self, i: TaskId, run: RunId, fresh: bool) {
+    /// A destructive task's approval goes to audit.log once pre-flight has passed.
+    fn audit_approval(&mut self, i: TaskId, how: &str) {
+        let t = Arc::clone(&self.core.slot(i).task);
+        self.audit.record(
+            "approved",
+            serde_json::json!({ "task": t.name, "how": how, "command": t.command.display() }),
+            &self.out.redactor(),
+        );
+    }
+
+    pub(super) fn spawn(&mut self, i: TaskId, run: RunId, fresh: bool, approval: Option<String>) {
         if let Some(reason) = self.preflight(i) {
             self.enqueue(Event::SpawnFailed {
                 task: i,
@@ -59,6 +69,9 @@ impl Supervisor {
                 reason,
             });
             return;
+        }
+        if let Some(how) = approval {
+            self.audit_approval(i, &how);
         }
         if let Err(reason) = self.ensure_sink(i, fresh) {
             self.enqueue(Event::SpawnFailed {
@@ -114,7 +127,12 @@ impl Supervisor {
                 stop_signal,
                 stop_timeout,
                 move |message| {
-                    let _ = log_tx.send(Msg::Core(Event::LogError { task: i, message }));
+                    let error = Event::LogError {
+                        task: i,
+                        run,
+                        message,
+                    };
+                    let _ = log_tx.send(Msg::Core(error));
                 },
             )
             .await;
@@ -265,7 +283,13 @@ impl Supervisor {
         });
     }
 
-    pub(super) fn start_checkpoint(&mut self, i: TaskId, attempt: RunId, fresh: bool) {
+    pub(super) fn start_checkpoint(
+        &mut self,
+        i: TaskId,
+        attempt: RunId,
+        fresh: bool,
+        approval: String,
+    ) {
         if let Some(reason) = self.preflight(i) {
             self.enqueue(Event::SpawnFailed {
                 task: i,
@@ -274,10 +298,15 @@ impl Supervisor {
             });
             return;
         }
+        self.audit_approval(i, &approval);
         let task = Arc::clone(&self.core.slot(i).task);
         let Some(command) = task.checkpoint.clone() else {
             return;
         };
+        self.out.event(
+            Level::Info,
+            &format!("{}: running checkpoint: {command}", task.name),
+        );
         let env = self.task_env(&task);
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -294,6 +323,18 @@ impl Supervisor {
     /// A checkpoint finished: its output goes to the task's log (and the terminal)
     /// like the task's own, then the core decides.
     pub(super) fn on_checkpoint(&mut self, c: CheckpointRun) {
+        // Its output goes to the log only when the task is to start after it.
+        let starts = self.core.mode() == crate::lifecycle::Mode::Serving
+            && matches!(&self.core.slot(c.task).phase,
+                crate::lifecycle::Phase::Checkpointing { attempt, cancel: None, .. } if *attempt == c.attempt);
+        if !starts {
+            self.feed(Event::CheckpointDone {
+                task: c.task,
+                attempt: c.attempt,
+                result: c.result.outcome,
+            });
+            return;
+        }
         if let Err(reason) = self.ensure_sink(c.task, c.fresh) {
             self.feed(Event::SpawnFailed {
                 task: c.task,

@@ -40,9 +40,10 @@ fn without_approval_it_is_blocked_with_the_command_to_approve() {
 fn approved_without_checkpoint_is_audited_and_spawned() {
     let mut h = Harness::with(vec![migrate(None)], &["migrate"], approved());
     let fx = h.boot();
-    assert!(fx
-        .iter()
-        .any(|e| matches!(e, Effect::Audit(Audit::Approved { how, .. }) if how == "--confirm")));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Spawn { approval: Some(how), .. } if how == "--confirm"
+    )));
     assert_eq!(h.spawns(&fx), vec![("migrate".to_string(), true)]);
 }
 
@@ -160,4 +161,75 @@ fn a_destructive_run_is_audited_when_it_ends() {
         e,
         Effect::Audit(Audit::Result { exit, ran_for, .. }) if exit.success() && *ran_for == secs(3)
     )));
+}
+
+#[test]
+fn down_during_the_checkpoint_answers_and_never_runs_the_task() {
+    let mut h = Harness::with(vec![migrate(Some("pg_dump"))], &["migrate"], approved());
+    h.boot();
+    let attempt = h.run_of("migrate");
+    let w = h.request(|w| Request::Down {
+        waiter: w,
+        tasks: Some(vec![0]),
+    });
+    let fx = h.step(Event::CheckpointDone {
+        task: 0,
+        attempt,
+        result: passed(),
+    });
+    assert!(h.spawns(&fx).is_empty());
+    assert_eq!(h.state("migrate"), TaskState::Stopped);
+    assert!(h.answer(w).is_some());
+}
+
+#[test]
+fn a_failed_pre_flight_does_not_use_up_the_approval() {
+    for checkpoint in [None, Some("pg_dump")] {
+        let mut h = Harness::with(vec![migrate(checkpoint)], &["migrate"], approved());
+        h.boot();
+        let run = h.run_of("migrate");
+        h.step(Event::SpawnFailed {
+            task: 0,
+            run,
+            reason: FailReason::Preflight {
+                problems: vec![bts::lifecycle::PreflightProblem {
+                    message: "cwd /x does not exist".into(),
+                    port_in_use: false,
+                }],
+            },
+        });
+        assert_eq!(h.state("migrate"), TaskState::Failed);
+        // The cwd fixed, a plain `bts up` (no new approval) starts it.
+        h.request(|w| Request::Reload {
+            waiter: Some(w),
+            tasks: vec![migrate(checkpoint)],
+            selected: ["migrate".to_string()].into(),
+            full: true,
+            approvals: vec![],
+        });
+        assert_ne!(h.state("migrate"), TaskState::Blocked, "{checkpoint:?}");
+    }
+}
+
+#[test]
+fn a_failed_spawn_after_pre_flight_uses_the_approval() {
+    let mut h = Harness::with(vec![migrate(None)], &["migrate"], approved());
+    h.boot();
+    let run = h.run_of("migrate");
+    h.step(Event::SpawnFailed {
+        task: 0,
+        run,
+        reason: FailReason::Spawn {
+            command: "x".into(),
+            error: "EMFILE".into(),
+        },
+    });
+    h.request(|w| Request::Reload {
+        waiter: Some(w),
+        tasks: vec![migrate(None)],
+        selected: ["migrate".to_string()].into(),
+        full: true,
+        approvals: vec![],
+    });
+    assert_eq!(h.state("migrate"), TaskState::Blocked);
 }

@@ -125,8 +125,10 @@ fn an_unbound_port_degrades_and_a_bound_one_recovers() {
 fn a_failing_log_write_degrades_a_running_task_and_keeps_it() {
     let mut h = Harness::new(vec![task("a")]);
     h.boot_and_spawn();
+    let run = h.run_of("a");
     let fx = h.step(Event::LogError {
         task: 0,
+        run,
         message: "No space left on device".into(),
     });
     assert_eq!(h.state("a"), TaskState::Degraded);
@@ -140,8 +142,10 @@ fn a_failing_log_write_degrades_a_running_task_and_keeps_it() {
 fn up_after_is_stale_once_the_task_left_starting() {
     let mut h = Harness::new(vec![task("a")]);
     h.boot_and_spawn();
+    let run = h.run_of("a");
     h.step(Event::LogError {
         task: 0,
+        run,
         message: "disk full".into(),
     });
     h.advance(secs(2));
@@ -150,4 +154,64 @@ fn up_after_is_stale_once_the_task_left_starting() {
         TaskState::Degraded,
         "the 1 s timer did not make it UP"
     );
+}
+
+#[test]
+fn a_log_error_of_an_earlier_run_leaves_the_new_run_alone() {
+    let mut h = Harness::new(vec![restarting("a", RestartPolicy::Always)]);
+    h.boot_and_spawn();
+    let old = h.run_of("a");
+    h.exit("a", 1);
+    h.advance(secs(1));
+    h.spawned("a");
+    h.step(Event::LogError {
+        task: 0,
+        run: old,
+        message: "late".into(),
+    });
+    assert_eq!(h.state("a"), TaskState::Starting);
+}
+
+#[test]
+fn down_while_recovering_from_health_down_stops_it_for_good() {
+    let mut h = Harness::new(vec![probed(
+        restarting("web", RestartPolicy::Always),
+        1,
+        secs(0),
+    )]);
+    h.boot_and_spawn();
+    h.probe("web", true);
+    h.probe("web", false);
+    let w = h.request(|w| Request::Down {
+        waiter: w,
+        tasks: Some(vec![0]),
+    });
+    let fx = h.exit("web", 143);
+    assert_eq!(
+        h.state("web"),
+        TaskState::Stopped,
+        "no backoff after a down"
+    );
+    assert!(h.spawns(&fx).is_empty());
+    assert!(h.answer(w).is_some());
+}
+
+#[test]
+fn a_port_check_does_not_clear_a_log_write_failure() {
+    let mut t = task("web");
+    t.ports = vec![3000];
+    let mut h = Harness::new(vec![t]);
+    h.boot_and_spawn();
+    let run = h.run_of("web");
+    h.step(Event::LogError {
+        task: 0,
+        run,
+        message: "disk full".into(),
+    });
+    h.step(Event::PortCheck {
+        task: 0,
+        run,
+        unbound: None,
+    });
+    assert_eq!(h.state("web"), TaskState::Degraded);
 }

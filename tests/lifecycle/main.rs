@@ -132,7 +132,7 @@ impl Harness {
     /// The run `name` is (being) spawned for.
     pub fn run_of(&self, name: &str) -> RunId {
         match self.phase(name) {
-            Phase::Spawning { run } => *run,
+            Phase::Spawning { run, .. } => *run,
             Phase::Running(r) => r.run,
             Phase::Checkpointing { attempt, .. } => *attempt,
             p => panic!("{name} has no run: {p:?}"),

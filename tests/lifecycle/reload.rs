@@ -162,3 +162,28 @@ fn a_change_starts_an_ended_task_again() {
             == 2
     );
 }
+
+#[test]
+fn a_second_up_is_answered_a_second_after_a_probed_task_started() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    h.advance(secs(2));
+    let mut web = task("web");
+    web.health = Some(Health {
+        probe: Probe::Log("ready".into()),
+        interval: secs(5),
+        timeout: secs(2),
+        retries: 3,
+        start_period: secs(60),
+    });
+    let w = reload(&mut h, vec![task("a"), web], &["a", "web"]);
+    h.spawn_all();
+    assert!(h.answer(w).is_none());
+    h.advance(secs(1));
+    assert!(h.answer(w).is_some(), "settled: alive for a second");
+    assert_eq!(
+        h.state("web"),
+        TaskState::Starting,
+        "still waiting for its log line"
+    );
+}
