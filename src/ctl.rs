@@ -9,6 +9,7 @@ use crate::control::client;
 use crate::control::protocol::{Request, Response};
 use crate::digest::{self, Digest};
 use crate::errors::{exit, AppError};
+use crate::lifecycle::TaskState;
 use crate::logs::tail;
 use crate::manifest::{self, Manifest};
 use crate::orphans;
@@ -78,22 +79,15 @@ fn digests(
         .iter()
         .filter(|t| names.contains(&t.name))
         .map(|t| match last.iter().find(|d| d.task == t.name) {
-            Some(d)
-                if matches!(
-                    d.status.as_str(),
-                    "EXITED" | "FAILED" | "STOPPED" | "BLOCKED"
-                ) =>
-            {
-                Digest {
-                    pid: None,
-                    uptime: None,
-                    cpu_percent: None,
-                    rss_bytes: None,
-                    ..d.clone()
-                }
-            }
+            Some(d) if d.status.is_final() => Digest {
+                pid: None,
+                uptime: None,
+                cpu_percent: None,
+                rss_bytes: None,
+                ..d.clone()
+            },
             Some(d) => Digest {
-                status: "STOPPED".into(),
+                status: TaskState::Stopped,
                 detail: format!("the supervisor is gone (it last saw it {})", d.status),
                 pid: None,
                 uptime: None,
@@ -103,7 +97,7 @@ fn digests(
             },
             None => Digest {
                 task: t.name.clone(),
-                status: "STOPPED".into(),
+                status: TaskState::Stopped,
                 detail: "not started".into(),
                 ports: t.ports.clone(),
                 log_path: sd.log_path(&t.name),
@@ -179,7 +173,7 @@ pub fn ps(global: &GlobalArgs, args: PsArgs) -> Result<u8, AppError> {
         .map(|d| {
             [
                 d.task.clone(),
-                d.status.clone(),
+                d.status.to_string(),
                 d.pid.map_or("-".into(), |p| p.to_string()),
                 if d.ports.is_empty() {
                     "-".into()

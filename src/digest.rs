@@ -8,11 +8,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::TaskState;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Digest {
     pub task: String,
-    /// PENDING, STARTING, UP, DEGRADED, DOWN, RESTARTING, EXITED, FAILED, STOPPED, BLOCKED.
-    pub status: String,
+    /// Serialized as the upper-case name: `UP`, `FAILED`, …
+    pub status: TaskState,
     /// Why it is in that state (failure reason, what it waits for…), empty when obvious.
     #[serde(default)]
     pub detail: String,
@@ -157,11 +159,13 @@ fn shorten(s: &str, max: usize) -> String {
 pub fn next_action(d: &Digest) -> Option<String> {
     let t = &d.task;
     let detail = d.detail.as_str();
-    match d.status.as_str() {
-        "FAILED" if detail.starts_with("crash loop") => Some(format!(
+    match d.status {
+        TaskState::Failed if detail.starts_with("crash loop") => Some(format!(
             "it keeps crashing: read `bts logs {t} --errors`, fix the cause, then `bts restart {t}`"
         )),
-        "FAILED" if detail.contains(" is in use by ") || detail.contains(" is in use ") => {
+        TaskState::Failed
+            if detail.contains(" is in use by ") || detail.contains(" is in use ") =>
+        {
             Some(format!(
                 "{} — then `bts restart {t}`",
                 detail
@@ -170,23 +174,23 @@ pub fn next_action(d: &Digest) -> Option<String> {
                     .unwrap_or(detail)
             ))
         }
-        "FAILED" if detail.starts_with("dependency ") => {
+        TaskState::Failed if detail.starts_with("dependency ") => {
             let dep = detail.split_whitespace().nth(1).unwrap_or("?");
             Some(format!(
                 "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
             ))
         }
-        "FAILED" if detail.contains("checkpoint failed") => Some(format!(
+        TaskState::Failed if detail.contains("checkpoint failed") => Some(format!(
             "fix the checkpoint (see `bts logs {t}`), then `bts up --confirm {t}`"
         )),
-        "FAILED" => Some(format!(
+        TaskState::Failed => Some(format!(
             "see `bts logs {t} -n 50`, fix it, then `bts restart {t}`"
         )),
-        "DOWN" | "DEGRADED" => Some(format!(
+        TaskState::Down | TaskState::Degraded => Some(format!(
             "health check failing ({detail}) — `bts logs {t} --errors`"
         )),
-        "BLOCKED" => Some(format!("destructive: approve with `bts up --confirm {t}`")),
-        "UP" | "STARTING" if d.errors > 0 => {
+        TaskState::Blocked => Some(format!("destructive: approve with `bts up --confirm {t}`")),
+        TaskState::Up | TaskState::Starting if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
         _ => None,
@@ -271,6 +275,26 @@ impl TaskStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_is_the_upper_case_name_and_drives_next_action() {
+        let mut d = Digest {
+            task: "api".into(),
+            status: TaskState::Failed,
+            detail: "crash loop: 3 restarts within 5m".into(),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["status"], "FAILED");
+        assert_eq!(serde_json::from_value::<Digest>(json).unwrap(), d);
+        assert!(next_action(&d).unwrap().starts_with("it keeps crashing"));
+        d.status = TaskState::Blocked;
+        assert!(next_action(&d).unwrap().starts_with("destructive"));
+        d.status = TaskState::Up;
+        assert_eq!(next_action(&d), None);
+        d.errors = 1;
+        assert!(next_action(&d).unwrap().starts_with("check the errors"));
+    }
 
     #[test]
     fn recent_keeps_errors_and_lists_newest_first() {

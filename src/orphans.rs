@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::lifecycle::TaskState;
 use crate::process::unix;
 use crate::state::{self, StateFile};
 
@@ -135,7 +136,7 @@ pub fn sweep_dir(root: &Path) -> std::io::Result<Sweep> {
             rec.pid = None;
             rec.pgid = None;
             rec.start_time = None;
-            rec.state = "STOPPED".into();
+            rec.state = TaskState::Stopped;
         }
     }
     st.supervisor_pid = 0;

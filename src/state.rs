@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::lifecycle::TaskState;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StateFile {
@@ -27,7 +29,10 @@ pub struct StateFile {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TaskRecord {
-    pub state: String,
+    /// Read leniently: a state this build does not know must not make the whole file
+    /// unreadable, since the file is what finds leftover processes.
+    #[serde(deserialize_with = "lenient_state")]
+    pub state: TaskState,
     pub pid: Option<i32>,
     pub pgid: Option<i32>,
     /// Start time of the leader process, to tell it from a later process with the same pid.
@@ -41,6 +46,12 @@ pub struct TaskRecord {
     /// Descendants that left the task's process group: (pid, start time).
     #[serde(default)]
     pub escapees: Vec<(i32, u64)>,
+}
+
+/// A task state by name; an unknown name reads as the default (STOPPED).
+fn lenient_state<'de, D: Deserializer<'de>>(d: D) -> Result<TaskState, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(name.parse().unwrap_or_default())
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -116,11 +127,25 @@ mod tests {
         s.tasks.insert(
             "a".into(),
             TaskRecord {
+                state: TaskState::Up,
                 pid: Some(7),
                 ..Default::default()
             },
         );
         write(dir.path(), &s).unwrap();
+        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        assert!(text.contains(r#""state": "UP""#), "{text}");
         assert_eq!(read(dir.path()).unwrap(), Some(s));
+    }
+
+    #[test]
+    fn an_unknown_state_does_not_hide_the_pids() {
+        let rec: TaskRecord = serde_json::from_str(
+            r#"{"state":"LATER","pid":7,"pgid":7,"start_time":1,"ports":[],"restarts":0,
+                "config_hash":"","started_at":null,"env_keys":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(rec.state, TaskState::Stopped);
+        assert_eq!(rec.pid, Some(7));
     }
 }

@@ -341,7 +341,7 @@ impl Supervisor {
             file.tasks.insert(
                 s.task.name.clone(),
                 TaskRecord {
-                    state: s.state.name().to_string(),
+                    state: s.state.name().parse().unwrap_or_default(),
                     pid,
                     pgid: pid,
                     start_time,
@@ -453,7 +453,7 @@ impl Supervisor {
         let stats = s.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut d = Digest {
             task: s.task.name.clone(),
-            status: s.state.name().to_string(),
+            status: s.state.name().parse().unwrap_or_default(),
             detail,
             pid: s.run.as_ref().map(|r| r.pid),
             ports: s.task.ports.clone(),

@@ -16,6 +16,7 @@ use crate::control::protocol::{Request, Response};
 use crate::control::{client, server};
 use crate::digest::{self, Digest};
 use crate::errors::{exit, AppError};
+use crate::lifecycle::TaskState;
 use crate::manifest::{self, Manifest, OutputMode};
 use crate::orphans;
 use crate::output::{self, Level, Output, Terminal};
@@ -286,7 +287,7 @@ fn detach(
             .into_iter()
             .filter(|d| selected.contains(&d.task))
             .collect();
-        if tasks.iter().all(|d| d.status != "PENDING") || Instant::now() > deadline {
+        if tasks.iter().all(|d| d.status != TaskState::Pending) || Instant::now() > deadline {
             break tasks;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -300,16 +301,11 @@ fn detach(
     for d in &tasks {
         let _ = writeln!(stdout, "{}", digest::receipt_line(d));
     }
-    Ok(
-        if tasks
-            .iter()
-            .any(|d| d.status == "FAILED" || d.status == "BLOCKED")
-        {
-            exit::FAILURE
-        } else {
-            exit::OK
-        },
-    )
+    Ok(if tasks.iter().any(|d| d.status.is_bad()) {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }
 
 /// The digests a supervisor that has exited left in `digest.json`, for the selected tasks.
@@ -368,7 +364,10 @@ fn after_supervisor(
 
 /// The supervisor is gone: judge the final states as `--wait` (or `-d`) would.
 fn report_final(tasks: &[Digest], wait: bool, sd: &StateDir) -> u8 {
-    let bad: Vec<&Digest> = tasks.iter().filter(|d| d.status != "EXITED").collect();
+    let bad: Vec<&Digest> = tasks
+        .iter()
+        .filter(|d| d.status != TaskState::Exited)
+        .collect();
     if bad.is_empty() {
         for d in tasks {
             println!("{}", digest::receipt_line(d));
@@ -480,17 +479,14 @@ fn wait_until_up(
             .into_iter()
             .filter(|d| selected.contains(&d.task))
             .collect();
-        let failed: Vec<&Digest> = tasks
-            .iter()
-            .filter(|d| matches!(d.status.as_str(), "FAILED" | "BLOCKED"))
-            .collect();
+        let failed: Vec<&Digest> = tasks.iter().filter(|d| d.status.is_bad()).collect();
         if !failed.is_empty() {
             report_failure("bts up --wait: tasks failed", &failed, sd);
             return Ok(exit::FAILURE);
         }
         if tasks
             .iter()
-            .all(|d| d.status == "UP" || d.status == "EXITED")
+            .all(|d| matches!(d.status, TaskState::Up | TaskState::Exited))
         {
             let mut stdout = std::io::stdout().lock();
             for d in &tasks {
@@ -505,7 +501,7 @@ fn wait_until_up(
         if Instant::now() > deadline {
             let late: Vec<&Digest> = tasks
                 .iter()
-                .filter(|d| d.status != "UP" && d.status != "EXITED")
+                .filter(|d| !matches!(d.status, TaskState::Up | TaskState::Exited))
                 .collect();
             report_failure(
                 &format!(

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::Supervisor;
 use crate::digest::{self, Digest};
+use crate::lifecycle::TaskState;
 use crate::output::Level;
 use crate::state;
 
@@ -69,7 +70,7 @@ impl Supervisor {
         let digests: Vec<Digest> = self
             .live_digests()
             .into_iter()
-            .filter(|d| !(d.status == "STOPPED" && d.detail == "not started"))
+            .filter(|d| !(d.status == TaskState::Stopped && d.detail == "not started"))
             .collect();
         self.out
             .event(Level::Info, &format!("digest of {} tasks:", digests.len()));
@@ -109,15 +110,7 @@ fn notes_section(project: &str, digests: &[Digest], sup: &Supervisor) -> String 
         "_Managed by bts for `{project}`: `bts status` for details, `bts logs TASK` for output._"
     );
     let _ = writeln!(s);
-    let active: Vec<&Digest> = digests
-        .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "PENDING" | "STARTING" | "UP" | "DEGRADED" | "DOWN" | "RESTARTING"
-            )
-        })
-        .collect();
+    let active: Vec<&Digest> = digests.iter().filter(|d| d.status.is_active()).collect();
     if active.is_empty() {
         let _ = writeln!(s, "No task is running.");
     } else {
@@ -136,12 +129,7 @@ fn notes_section(project: &str, digests: &[Digest], sup: &Supervisor) -> String 
     }
     let recent: Vec<String> = digests
         .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "EXITED" | "FAILED" | "BLOCKED" | "STOPPED"
-            )
-        })
+        .filter(|d| d.status.is_final())
         .filter(|d| d.detail != "not started")
         .map(|d| {
             if d.detail.is_empty() {
