@@ -108,25 +108,10 @@ fn digests(
     Ok((tasks, false))
 }
 
+/// The manifest's tasks `patterns` name (all when empty), in manifest order.
 fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppError> {
-    if patterns.is_empty() {
-        return Ok(m.tasks.iter().map(|t| t.name.clone()).collect());
-    }
-    let mut out = vec![];
-    for p in patterns {
-        let g = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
-        let hits: Vec<String> = m
-            .tasks
-            .iter()
-            .filter(|t| t.name == *p || g.as_ref().is_some_and(|g| g.is_match(&t.name)))
-            .map(|t| t.name.clone())
-            .collect();
-        if hits.is_empty() {
-            return Err(crate::up::unknown_task(m, p, ""));
-        }
-        out.extend(hits);
-    }
-    Ok(out)
+    crate::selector::select_names(&crate::selector::task_names(m), patterns)
+        .map_err(|e| e.into_app_error(&m.path, ""))
 }
 
 fn print_json(project: &str, tasks: &impl serde::Serialize) {

@@ -26,6 +26,7 @@ pub mod process;
 pub mod redact;
 pub mod runner;
 pub mod schema;
+pub mod selector;
 pub mod state;
 pub mod state_dir;
 pub mod supervisor;

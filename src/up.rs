@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use globset::Glob;
-
 use crate::cli::{GlobalArgs, OutputArg, UpArgs};
 use crate::control::protocol::{Request, Response};
 use crate::control::{client, server};
@@ -20,6 +18,7 @@ use crate::lifecycle::TaskState;
 use crate::manifest::{self, Manifest, OutputMode};
 use crate::orphans;
 use crate::output::{self, Level, Output, Terminal};
+use crate::selector;
 use crate::state;
 use crate::state_dir::{StateDir, SupervisorLock};
 use crate::supervisor::{Options, Supervisor};
@@ -548,56 +547,28 @@ fn report_failure(title: &str, tasks: &[&Digest], sd: &StateDir) {
 /// The tasks to run: those named (names or globs), or every `autostart` task, plus
 /// everything they depend on.
 pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<String>, AppError> {
-    let mut chosen: Vec<String> = Vec::new();
-    if patterns.is_empty() {
-        chosen.extend(
-            manifest
-                .tasks
-                .iter()
-                .filter(|t| t.autostart)
-                .map(|t| t.name.clone()),
-        );
+    let chosen: Vec<String> = if patterns.is_empty() {
+        manifest
+            .tasks
+            .iter()
+            .filter(|t| t.autostart)
+            .map(|t| t.name.clone())
+            .collect()
     } else {
-        for p in patterns {
-            let matcher = Glob::new(p)
-                .map_err(|e| AppError::new(format!("bad task pattern `{p}`: {e}")))?
-                .compile_matcher();
-            let hits: Vec<String> = manifest
-                .tasks
-                .iter()
-                .filter(|t| t.name == *p || matcher.is_match(&t.name))
-                .map(|t| t.name.clone())
-                .collect();
-            if hits.is_empty() {
-                return Err(unknown_task(manifest, p, "up"));
-            }
-            chosen.extend(hits);
-        }
-    }
-    let mut selected = BTreeSet::new();
-    while let Some(name) = chosen.pop() {
-        if selected.insert(name.clone()) {
-            if let Some(t) = manifest.task(&name) {
-                chosen.extend(t.depends_on.iter().map(|d| d.task.clone()));
-            }
-        }
-    }
-    Ok(selected)
+        selector::select_names(&selector::task_names(manifest), patterns)
+            .map_err(|e| e.into_app_error(&manifest.path, "up"))?
+    };
+    Ok(selector::with_manifest_dependencies(manifest, chosen))
 }
 
+/// `{what}: no task matches `name``, naming the known tasks.
 pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
-    let known: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
-    let what = if what.is_empty() {
-        String::new()
-    } else {
-        format!("{what}: ")
-    };
-    AppError::new(format!(
-        "{what}no task matches `{name}` in {}",
-        manifest.path.display()
-    ))
-    .with_hint(format!("known tasks: {}", known.join(", ")))
-    .with_code(exit::USAGE)
+    selector::UnknownTask {
+        pattern: name.to_string(),
+        known: manifest.tasks.iter().map(|t| t.name.clone()).collect(),
+        bad_glob: None,
+    }
+    .into_app_error(&manifest.path, what)
 }
 
 /// Destructive tasks approved for this start: `--yes` (all), `--confirm NAME`, or a `y`

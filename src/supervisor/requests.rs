@@ -336,33 +336,13 @@ impl Supervisor {
         let live: Vec<usize> = (0..self.slots.len())
             .filter(|&i| !self.slots[i].removed)
             .collect();
-        if patterns.is_empty() {
-            return Ok(live);
-        }
-        let mut out = BTreeSet::new();
-        for p in patterns {
-            let m = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
-            let hits: Vec<usize> = live
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let n = &self.slots[i].task.name;
-                    n == p || m.as_ref().is_some_and(|m| m.is_match(n))
-                })
-                .collect();
-            if hits.is_empty() {
-                let known: Vec<&str> = live
-                    .iter()
-                    .map(|&i| self.slots[i].task.name.as_str())
-                    .collect();
-                return Err(Box::new(Response::error(
-                    format!("no task matches `{p}`"),
-                    Some(format!("known tasks: {}", known.join(", "))),
-                )));
-            }
-            out.extend(hits);
-        }
-        Ok(out.into_iter().collect())
+        let names: Vec<&str> = live
+            .iter()
+            .map(|&i| self.slots[i].task.name.as_str())
+            .collect();
+        crate::selector::select(&names, patterns)
+            .map(|hits| hits.into_iter().map(|k| live[k]).collect())
+            .map_err(|e| Box::new(Response::error(e.to_string(), e.hint())))
     }
 
     /// Stop the queued tasks that no running queued task depends on; the others wait for
