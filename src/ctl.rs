@@ -36,17 +36,9 @@ fn ask(
     req: &Request,
     timeout: Option<Duration>,
 ) -> Result<Response, AppError> {
-    let r = client::request(socket, req, timeout)
-        .map_err(|e| AppError::io("cannot reach the supervisor", e))?;
-    if !r.ok {
-        let code = if r.code == 0 { exit::USAGE } else { r.code };
-        let mut e = AppError::new(r.error.clone().unwrap_or_default()).with_code(code);
-        if let Some(h) = &r.hint {
-            e = e.with_hint(h.clone());
-        }
-        return Err(e);
-    }
-    Ok(r)
+    client::request(socket, req, timeout)
+        .map_err(|e| AppError::io("cannot reach the supervisor", e))?
+        .into_result()
 }
 
 /// Digests from the supervisor, or — with none running — every task of the manifest as
@@ -69,11 +61,7 @@ fn digests(
     let names = match_names(m, patterns)?;
     // What the last supervisor left: final states stay as they were; a task it had
     // running is not running now.
-    let last: Vec<Digest> = std::fs::read_to_string(sd.root().join("digest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| serde_json::from_value(v.get("tasks")?.clone()).ok())
-        .unwrap_or_default();
+    let last = digest::read_digest_file(&sd.root().join("digest.json"), None).unwrap_or_default();
     let tasks = m
         .tasks
         .iter()
@@ -253,7 +241,7 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
         } else {
             let mut out = std::io::stdout().lock();
             for rc in &r.receipts {
-                let _ = writeln!(out, "{}", receipt_text(rc));
+                let _ = writeln!(out, "{}", rc.text());
             }
             if r.receipts.is_empty() {
                 let _ = writeln!(out, "bts: nothing was running");
@@ -273,16 +261,6 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
         });
     }
     cleanup_leftovers(&m, &sd, args.json)
-}
-
-/// `task: stopped (killed by SIGTERM) after 5s — log: .bts/archive/…`
-fn receipt_text(rc: &serde_json::Value) -> String {
-    let task = rc["task"].as_str().unwrap_or("?");
-    let summary = rc["final_summary"].as_str().unwrap_or("stopped");
-    match rc["log_archive"].as_str() {
-        Some(a) => format!("{task}: stopped — {summary} — log archived to {a}"),
-        None => format!("{task}: stopped — {summary}"),
-    }
 }
 
 pub fn cleanup(global: &GlobalArgs) -> Result<u8, AppError> {

@@ -3,7 +3,7 @@
 //! of them so the JSON and text forms never drift apart.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,27 @@ pub struct HealthDigest {
     pub status: String,
     pub last_check: Option<String>,
     pub detail: String,
+}
+
+/// `digest.json`: the digest of every task, as the supervisor last wrote it (also
+/// `project` and `updated_at`, which readers do not need).
+#[derive(Deserialize)]
+struct DigestFile {
+    tasks: Vec<Digest>,
+}
+
+/// The digests in the `digest.json` at `path`; `None` when it is missing, unreadable,
+/// or — with `since` — last written before `since` (left by an earlier supervisor).
+pub fn read_digest_file(path: &Path, since: Option<SystemTime>) -> Option<Vec<Digest>> {
+    if let Some(since) = since {
+        if std::fs::metadata(path).and_then(|m| m.modified()).ok()? < since {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<DigestFile>(&text)
+        .ok()
+        .map(|f| f.tasks)
 }
 
 /// One line for start receipts and `--wait`: `api: UP (pid 4242, port 4000)`.
@@ -294,6 +315,27 @@ mod tests {
         assert_eq!(next_action(&d), None);
         d.errors = 1;
         assert!(next_action(&d).unwrap().starts_with("check the errors"));
+    }
+
+    #[test]
+    fn digest_file_is_read_when_new_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("digest.json");
+        assert_eq!(read_digest_file(&path, None), None);
+        let d = Digest {
+            task: "a".into(),
+            status: TaskState::Exited,
+            ..Default::default()
+        };
+        let doc = serde_json::json!({ "project": "p", "updated_at": "t", "tasks": [d] });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        assert_eq!(read_digest_file(&path, None), Some(vec![d.clone()]));
+        let before = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(read_digest_file(&path, Some(before)), Some(vec![d]));
+        let after = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(read_digest_file(&path, Some(after)), None);
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(read_digest_file(&path, None), None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod output;
 pub mod preflight;
 pub mod probe;
 pub mod process;
+pub mod receipt;
 pub mod redact;
 pub mod runner;
 pub mod schema;

@@ -29,6 +29,7 @@ use crate::output::pump::TaskSink;
 use crate::output::summary::Classifier;
 use crate::output::{Level, Output};
 use crate::process;
+use crate::receipt::{StartReceipt, StopReceipt};
 use crate::runner::ExitInfo;
 use crate::runner::{self, Control, Outcome};
 use crate::state::{self, StateFile, TaskRecord};
@@ -828,18 +829,26 @@ impl Supervisor {
         // Keys only; values only for keys matching `secrets.public` (SPEC section 7).
         let red = self.out.redactor();
         let shown = red.env_for_display(&env);
-        let env_keys: Vec<&String> = shown.iter().map(|(k, _)| k).collect();
-        let env_public: serde_json::Map<String, serde_json::Value> = shown
+        let env_keys: Vec<String> = shown.iter().map(|(k, _)| k.clone()).collect();
+        let env_public = shown
             .iter()
-            .filter_map(|(k, v)| Some((k.clone(), serde_json::Value::String(v.clone()?))))
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
             .collect();
         self.events.record(
             "start",
-            serde_json::json!({
-                "task": name, "pid": pid, "pgid": pid, "cwd": task.cwd, "command": task.command.display(),
-                "ports": task.ports, "env_keys": env_keys, "env_public": env_public, "health": health,
-                "log_path": self.state_dir.log_path(&name), "started_at": crate::clock::now_rfc3339(),
-            }),
+            StartReceipt {
+                task: name.clone(),
+                pid,
+                pgid: pid,
+                cwd: task.cwd.clone(),
+                command: task.command.display(),
+                ports: task.ports.clone(),
+                env_keys,
+                env_public,
+                health,
+                log_path: self.state_dir.log_path(&name),
+                started_at: crate::clock::now_rfc3339(),
+            },
             &red,
         );
         self.ensure_filewatch(i);
@@ -1185,16 +1194,19 @@ impl Supervisor {
     fn stop_receipt(&mut self, i: usize, exit: ExitInfo, ran_for: Duration) {
         let name = self.slots[i].task.name.clone();
         let archive = self.archive_log(&name);
-        let receipt = serde_json::json!({
-            "task": name,
-            "exit_code": exit.code,
-            "signal": exit.signal.map(process::unix::signal_name),
-            "runtime": crate::clock::short_duration(ran_for),
-            "final_summary": format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for)),
-            "log_archive": archive,
-        });
-        self.events
-            .record("stop", receipt.clone(), &self.out.redactor());
+        let receipt = StopReceipt {
+            task: name,
+            exit_code: exit.code,
+            signal: exit.signal.map(process::unix::signal_name),
+            runtime: crate::clock::short_duration(ran_for),
+            final_summary: format!(
+                "{} after {}",
+                exit.describe(),
+                crate::clock::short_duration(ran_for)
+            ),
+            log_archive: archive,
+        };
+        self.events.record("stop", &receipt, &self.out.redactor());
         for w in &mut self.waiters {
             if w.tasks.contains(&i) {
                 w.receipts.push(receipt.clone());

@@ -313,15 +313,8 @@ fn final_digests(
     selected: &BTreeSet<String>,
     since: std::time::SystemTime,
 ) -> Option<Vec<Digest>> {
-    let path = sd.root().join("digest.json");
     // Not the leftovers of an earlier supervisor.
-    if std::fs::metadata(&path).and_then(|m| m.modified()).ok()? < since {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let tasks: Vec<Digest> = serde_json::from_value(v.get("tasks")?.clone()).ok()?;
-    let tasks: Vec<Digest> = tasks
+    let tasks: Vec<Digest> = digest::read_digest_file(&sd.root().join("digest.json"), Some(since))?
         .into_iter()
         .filter(|d| selected.contains(&d.task))
         .collect();
@@ -404,7 +397,7 @@ fn hand_over(
     };
     let r = client::request(&socket, &req, Some(Duration::from_secs(60)))
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
-    let code = print_response(&r)?;
+    let code = print_response(r)?;
     if args.wait && code == exit::OK {
         return wait_until_up(&socket, selected, args.wait_timeout, sd, since);
     }
@@ -433,19 +426,8 @@ pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
 }
 
 /// Print what a supervisor answered (its messages or its error); returns the exit code.
-pub fn print_response(r: &Response) -> Result<u8, AppError> {
-    if !r.ok {
-        let mut e = AppError::new(
-            r.error
-                .clone()
-                .unwrap_or_else(|| "the supervisor refused the request".into()),
-        )
-        .with_code(if r.code == 0 { exit::FAILURE } else { r.code });
-        if let Some(h) = &r.hint {
-            e = e.with_hint(h.clone());
-        }
-        return Err(e);
-    }
+pub fn print_response(r: Response) -> Result<u8, AppError> {
+    let r = r.into_result()?;
     let mut stdout = std::io::stdout().lock();
     for m in &r.messages {
         let _ = writeln!(stdout, "bts: {m}");

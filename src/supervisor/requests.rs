@@ -24,7 +24,7 @@ pub(crate) struct Waiter {
     pub seqs: Vec<u64>,
     pub until: Until,
     pub reply: Option<oneshot::Sender<Response>>,
-    pub receipts: Vec<serde_json::Value>,
+    pub receipts: Vec<crate::receipt::StopReceipt>,
     pub messages: Vec<String>,
 }
 
