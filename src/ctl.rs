@@ -222,16 +222,16 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     if let Some(socket) = supervisor(&sd)? {
         let all = args.tasks.is_empty();
-        let r = ask(&socket, &Request::Down { tasks: args.tasks }, None);
-        let r = match r {
-            Ok(r) => r,
-            // The supervisor may close the connection as it exits after a full down.
-            Err(_) if all => Response {
-                ok: true,
-                ..Default::default()
-            },
-            Err(e) => return Err(e),
+        let r = match client::request(&socket, &Request::Down { tasks: args.tasks }, None) {
+            // Only a supervisor that is already exiting refuses a full down.
+            Ok(r) if !r.ok && all => {
+                let why = r.error.unwrap_or_else(|| "it refused".into());
+                return down_unanswered(&m, &sd, args.json, &why);
+            }
+            Ok(r) => r.into_result()?,
+            Err(e) => return down_unanswered(&m, &sd, args.json, &e.to_string()),
         };
+        // What was stopped is told by the receipts in the answer, and only by them.
         if all {
             sd.wait_until_no_supervisor(Duration::from_secs(30));
         }
@@ -261,6 +261,23 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
         });
     }
     cleanup_leftovers(&m, &sd, args.json)
+}
+
+/// `bts down` got no answer (`why`): the supervisor went away mid-request (it crashed,
+/// was killed, or was exiting already). Once it has released the lock, its tasks are
+/// checked as with no supervisor: every process state.json still records is verified by
+/// its start time and stopped, so nothing is reported stopped or clean unverified. A
+/// supervisor that still holds the lock without answering is an error.
+fn down_unanswered(m: &Manifest, sd: &StateDir, json: bool, why: &str) -> Result<u8, AppError> {
+    if !sd.wait_until_no_supervisor(Duration::from_secs(10)) {
+        return Err(AppError::new(format!(
+            "the supervisor did not answer `bts down` ({why}) and is still running"
+        ))
+        .with_hint("`bts status` shows what is still running; run `bts down` again")
+        .with_code(exit::FAILURE));
+    }
+    eprintln!("bts: the supervisor exited without answering ({why}); checking what it left");
+    cleanup_leftovers(m, sd, json)
 }
 
 pub fn cleanup(global: &GlobalArgs) -> Result<u8, AppError> {

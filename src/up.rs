@@ -133,13 +133,13 @@ fn supervise(
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
     let code = runtime.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
-        let server = tokio::spawn(server::serve(listener, ctl_tx));
-        let (code, answered) = supervisor.run(ctl_rx).await;
-        if answered {
-            // Let answers to the last requests (a `down`) reach their clients.
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-        server.abort();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, ctl_tx, stop_rx));
+        let (code, _) = supervisor.run(ctl_rx).await;
+        // The dispatcher is done (and has dropped its receiver): the server closes once
+        // the answers it was handed (a `down` waiting for the end) are written.
+        let _ = stop_tx.send(true);
+        let _ = server.await;
         code
     });
     let _ = std::fs::remove_file(&socket);
