@@ -61,7 +61,7 @@ fn digests(
     let names = match_names(m, patterns)?;
     // What the last supervisor left: final states stay as they were; a task it had
     // running is not running now.
-    let last = digest::read_digest_file(&sd.root().join("digest.json"), None).unwrap_or_default();
+    let last = digest::read_digest_file(&sd.digest_path(), None).unwrap_or_default();
     let tasks = m
         .tasks
         .iter()

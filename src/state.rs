@@ -55,7 +55,7 @@ fn lenient_state<'de, D: Deserializer<'de>>(d: D) -> Result<TaskState, D::Error>
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join("state.json")
+    crate::state_dir::StateDir::at(state_dir).state_path()
 }
 
 pub fn read(state_dir: &Path) -> io::Result<Option<StateFile>> {

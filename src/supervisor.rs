@@ -208,7 +208,7 @@ impl Supervisor {
             .collect();
         Supervisor {
             events: EventLog::open(&state_dir.events_path()),
-            audit: EventLog::open(&state_dir.root().join("audit.log")),
+            audit: EventLog::open(&state_dir.audit_path()),
             approvals: opts.approvals.iter().cloned().collect(),
             digests_due: None,
             pending_stops: BTreeSet::new(),
@@ -1344,12 +1344,10 @@ fn common_env(manifest: &Manifest, instance: &str) -> Vec<(String, String)> {
 /// A hash of everything in a task's definition: a reload restarts the task when it
 /// changes. FNV-1a over the Debug form, which lists every field.
 pub fn config_hash(task: &Task) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{task:?}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!(
+        "{:016x}",
+        crate::hash::fnv1a(format!("{task:?}").as_bytes())
+    )
 }
 
 /// `web-dev` → `WEB_DEV`, for `BTS_PORT_<TASK>`.

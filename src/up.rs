@@ -177,7 +177,7 @@ fn detach(
     sd: &StateDir,
     args: &UpArgs,
 ) -> Result<u8, AppError> {
-    let log_path = sd.root().join("supervisor.log");
+    let log_path = sd.supervisor_log_path();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -314,7 +314,7 @@ fn final_digests(
     since: std::time::SystemTime,
 ) -> Option<Vec<Digest>> {
     // Not the leftovers of an earlier supervisor.
-    let tasks: Vec<Digest> = digest::read_digest_file(&sd.root().join("digest.json"), Some(since))?
+    let tasks: Vec<Digest> = digest::read_digest_file(&sd.digest_path(), Some(since))?
         .into_iter()
         .filter(|d| selected.contains(&d.task))
         .collect();
@@ -346,10 +346,7 @@ fn after_supervisor(
     match final_digests(sd, selected, since) {
         Some(tasks) => Ok(report_final(&tasks, wait, sd)),
         None => Err(AppError::new(format!("the supervisor failed: {why}"))
-            .with_hint(format!(
-                "see {}",
-                sd.root().join("supervisor.log").display()
-            ))
+            .with_hint(format!("see {}", sd.supervisor_log_path().display()))
             .with_code(exit::FAILURE)),
     }
 }

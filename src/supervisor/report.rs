@@ -26,7 +26,7 @@ impl Supervisor {
     /// Write every digest file and the notes section.
     pub(super) fn write_digests(&mut self) {
         let digests = self.live_digests();
-        let dir = self.state_dir.root().join("digests");
+        let dir = self.state_dir.digests_dir();
         let red = self.out.redactor();
         let result = std::fs::create_dir_all(&dir).and_then(|_| {
             for d in &digests {
@@ -43,7 +43,7 @@ impl Supervisor {
             });
             let json = serde_json::to_string_pretty(&all).map_err(std::io::Error::other)?;
             state::write_atomic(
-                &self.state_dir.root().join("digest.json"),
+                &self.state_dir.digest_path(),
                 red.redact_str(&json).as_bytes(),
             )
         });
