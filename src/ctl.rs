@@ -283,7 +283,7 @@ fn down_unanswered(m: &Manifest, sd: &StateDir, json: bool, why: &str) -> Result
 pub fn cleanup(global: &GlobalArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     if sd.supervisor_running() {
-        let pid = crate::state::read(sd.root())
+        let pid = crate::state_file::read(sd.root())
             .ok()
             .flatten()
             .map_or(0, |s| s.supervisor_pid);

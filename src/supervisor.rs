@@ -32,8 +32,8 @@ use crate::process;
 use crate::receipt::{StartReceipt, StopReceipt};
 use crate::runner::ExitInfo;
 use crate::runner::{self, Control, Outcome};
-use crate::state::{self, StateFile, TaskRecord};
 use crate::state_dir::StateDir;
+use crate::state_file::{self as state, StateFile, TaskRecord};
 use crate::task::{self, AfterExit, Cause, HealthChange, HealthTracker, RestartTracker, State};
 use requests::Waiter;
 use safety::{CheckpointResult, Gate};
@@ -113,7 +113,7 @@ struct Run {
     after_stop: Option<AfterExit>,
     /// Start of the run, wall clock.
     started_wall: SystemTime,
-    /// The leader's process start time (see [`state::process_start_time`]).
+    /// The leader's process start time (see [`process::process_start_time`]).
     start_time: Option<u64>,
     /// Last probe result: ok, detail, when.
     last_probe: Option<(bool, String, SystemTime)>,
@@ -200,7 +200,7 @@ impl Supervisor {
         // Names this supervisor in its tasks' environment (`BTS_INSTANCE`), so that what
         // they leave behind can be recognised after a crash, whatever its process group.
         let me = std::process::id() as i32;
-        let instance = format!("{me}.{}", state::process_start_time(me).unwrap_or(0));
+        let instance = format!("{me}.{}", process::process_start_time(me).unwrap_or(0));
         let slots = manifest
             .tasks
             .iter()
@@ -324,7 +324,7 @@ impl Supervisor {
             project: self.project.clone(),
             manifest: self.manifest_path.clone(),
             supervisor_pid: std::process::id() as i32,
-            supervisor_start: state::process_start_time(std::process::id() as i32),
+            supervisor_start: process::process_start_time(std::process::id() as i32),
             socket: self.opts.socket.clone(),
             started_at: self.started_at.clone(),
             updated_at: crate::clock::now_rfc3339(),
@@ -786,7 +786,7 @@ impl Supervisor {
             health: HealthTracker::default(),
             after_stop: None,
             started_wall: SystemTime::now(),
-            start_time: state::process_start_time(pid),
+            start_time: process::process_start_time(pid),
             last_probe: None,
         });
         let tx = self.tx.clone();

@@ -19,8 +19,8 @@ use crate::manifest::{self, Manifest, OutputMode};
 use crate::orphans;
 use crate::output::{self, Level, Output, Terminal};
 use crate::selector;
-use crate::state;
 use crate::state_dir::{StateDir, SupervisorLock};
+use crate::state_file;
 use crate::supervisor::{Options, Supervisor};
 
 pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
@@ -237,7 +237,7 @@ fn detach(
     // Wait for the daemon to publish its state and answer on its socket.
     let deadline = Instant::now() + Duration::from_secs(10);
     let socket = loop {
-        if let Ok(Some(st)) = state::read(sd.root()) {
+        if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid == pid
                 && client::request(&st.socket, &status_req(), Some(Duration::from_secs(2))).is_ok()
             {
@@ -406,7 +406,7 @@ fn hand_over(
 pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(Some(st)) = state::read(sd.root()) {
+        if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid > 0 && st.socket.exists() {
                 return Ok(st.socket);
             }

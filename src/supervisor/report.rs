@@ -8,7 +8,7 @@ use super::Supervisor;
 use crate::digest::{self, Digest};
 use crate::lifecycle::TaskState;
 use crate::output::Level;
-use crate::state;
+use crate::state_file as state;
 
 const BEGIN: &str = "<!-- bts:begin -->";
 const END: &str = "<!-- bts:end -->";

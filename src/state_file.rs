@@ -19,7 +19,7 @@ pub struct StateFile {
     pub project: String,
     pub manifest: PathBuf,
     pub supervisor_pid: i32,
-    /// Start time of the supervisor process (see [`process_start_time`]).
+    /// Start time of the supervisor process (see [`crate::process::process_start_time`]).
     pub supervisor_start: Option<u64>,
     pub socket: PathBuf,
     pub started_at: String,
@@ -82,39 +82,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// An opaque start time of process `pid` that changes when the pid is reused (on Linux
-/// the `starttime` of /proc/<pid>/stat); `None` for a zombie (it is dead) or where it
-/// cannot be read.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    crate::process::table::read(pid)
-        .filter(|p| !p.zombie)
-        .map(|p| p.start)
-}
-
-/// Whether `pid` is still the process recorded with `start_time`. Without a recorded or
-/// readable start time the answer is no: a pid we cannot verify is never signalled.
-pub fn same_process(pid: i32, start_time: Option<u64>) -> bool {
-    match (start_time, process_start_time(pid)) {
-        (Some(want), Some(have)) => want == have,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_start_time_is_stable() {
-        let me = std::process::id() as i32;
-        let a = process_start_time(me);
-        assert_eq!(a, process_start_time(me));
-        if cfg!(target_os = "linux") {
-            assert!(a.is_some());
-            assert!(same_process(me, a));
-            assert!(!same_process(me, a.map(|t| t + 1)));
-        }
-    }
 
     #[test]
     fn round_trip() {
