@@ -9,6 +9,7 @@ use crate::control::client;
 use crate::control::protocol::{Request, Response};
 use crate::digest::{self, Digest};
 use crate::errors::{exit, AppError};
+use crate::lifecycle::TaskState;
 use crate::logs::tail;
 use crate::manifest::{self, Manifest};
 use crate::orphans;
@@ -35,17 +36,9 @@ fn ask(
     req: &Request,
     timeout: Option<Duration>,
 ) -> Result<Response, AppError> {
-    let r = client::request(socket, req, timeout)
-        .map_err(|e| AppError::io("cannot reach the supervisor", e))?;
-    if !r.ok {
-        let code = if r.code == 0 { exit::USAGE } else { r.code };
-        let mut e = AppError::new(r.error.clone().unwrap_or_default()).with_code(code);
-        if let Some(h) = &r.hint {
-            e = e.with_hint(h.clone());
-        }
-        return Err(e);
-    }
-    Ok(r)
+    client::request(socket, req, timeout)
+        .map_err(|e| AppError::io("cannot reach the supervisor", e))?
+        .into_result()
 }
 
 /// Digests from the supervisor, or — with none running — every task of the manifest as
@@ -68,32 +61,21 @@ fn digests(
     let names = match_names(m, patterns)?;
     // What the last supervisor left: final states stay as they were; a task it had
     // running is not running now.
-    let last: Vec<Digest> = std::fs::read_to_string(sd.root().join("digest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| serde_json::from_value(v.get("tasks")?.clone()).ok())
-        .unwrap_or_default();
+    let last = digest::read_digest_file(&sd.digest_path(), None).unwrap_or_default();
     let tasks = m
         .tasks
         .iter()
         .filter(|t| names.contains(&t.name))
         .map(|t| match last.iter().find(|d| d.task == t.name) {
-            Some(d)
-                if matches!(
-                    d.status.as_str(),
-                    "EXITED" | "FAILED" | "STOPPED" | "BLOCKED"
-                ) =>
-            {
-                Digest {
-                    pid: None,
-                    uptime: None,
-                    cpu_percent: None,
-                    rss_bytes: None,
-                    ..d.clone()
-                }
-            }
+            Some(d) if d.status.is_final() => Digest {
+                pid: None,
+                uptime: None,
+                cpu_percent: None,
+                rss_bytes: None,
+                ..d.clone()
+            },
             Some(d) => Digest {
-                status: "STOPPED".into(),
+                status: TaskState::Stopped,
                 detail: format!("the supervisor is gone (it last saw it {})", d.status),
                 pid: None,
                 uptime: None,
@@ -103,7 +85,7 @@ fn digests(
             },
             None => Digest {
                 task: t.name.clone(),
-                status: "STOPPED".into(),
+                status: TaskState::Stopped,
                 detail: "not started".into(),
                 ports: t.ports.clone(),
                 log_path: sd.log_path(&t.name),
@@ -114,25 +96,10 @@ fn digests(
     Ok((tasks, false))
 }
 
+/// The manifest's tasks `patterns` name (all when empty), in manifest order.
 fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppError> {
-    if patterns.is_empty() {
-        return Ok(m.tasks.iter().map(|t| t.name.clone()).collect());
-    }
-    let mut out = vec![];
-    for p in patterns {
-        let g = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
-        let hits: Vec<String> = m
-            .tasks
-            .iter()
-            .filter(|t| t.name == *p || g.as_ref().is_some_and(|g| g.is_match(&t.name)))
-            .map(|t| t.name.clone())
-            .collect();
-        if hits.is_empty() {
-            return Err(crate::up::unknown_task(m, p, ""));
-        }
-        out.extend(hits);
-    }
-    Ok(out)
+    crate::selector::select_names(&crate::selector::task_names(m), patterns)
+        .map_err(|e| e.into_app_error(&m.path, ""))
 }
 
 fn print_json(project: &str, tasks: &impl serde::Serialize) {
@@ -179,7 +146,7 @@ pub fn ps(global: &GlobalArgs, args: PsArgs) -> Result<u8, AppError> {
         .map(|d| {
             [
                 d.task.clone(),
-                d.status.clone(),
+                d.status.to_string(),
                 d.pid.map_or("-".into(), |p| p.to_string()),
                 if d.ports.is_empty() {
                     "-".into()
@@ -255,16 +222,16 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     if let Some(socket) = supervisor(&sd)? {
         let all = args.tasks.is_empty();
-        let r = ask(&socket, &Request::Down { tasks: args.tasks }, None);
-        let r = match r {
-            Ok(r) => r,
-            // The supervisor may close the connection as it exits after a full down.
-            Err(_) if all => Response {
-                ok: true,
-                ..Default::default()
-            },
-            Err(e) => return Err(e),
+        let r = match client::request(&socket, &Request::Down { tasks: args.tasks }, None) {
+            // Only a supervisor that is already exiting refuses a full down.
+            Ok(r) if !r.ok && all => {
+                let why = r.error.unwrap_or_else(|| "it refused".into());
+                return down_unanswered(&m, &sd, args.json, &why);
+            }
+            Ok(r) => r.into_result()?,
+            Err(e) => return down_unanswered(&m, &sd, args.json, &e.to_string()),
         };
+        // What was stopped is told by the receipts in the answer, and only by them.
         if all {
             sd.wait_until_no_supervisor(Duration::from_secs(30));
         }
@@ -274,7 +241,7 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
         } else {
             let mut out = std::io::stdout().lock();
             for rc in &r.receipts {
-                let _ = writeln!(out, "{}", receipt_text(rc));
+                let _ = writeln!(out, "{}", rc.text());
             }
             if r.receipts.is_empty() {
                 let _ = writeln!(out, "bts: nothing was running");
@@ -296,20 +263,27 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
     cleanup_leftovers(&m, &sd, args.json)
 }
 
-/// `task: stopped (killed by SIGTERM) after 5s — log: .bts/archive/…`
-fn receipt_text(rc: &serde_json::Value) -> String {
-    let task = rc["task"].as_str().unwrap_or("?");
-    let summary = rc["final_summary"].as_str().unwrap_or("stopped");
-    match rc["log_archive"].as_str() {
-        Some(a) => format!("{task}: stopped — {summary} — log archived to {a}"),
-        None => format!("{task}: stopped — {summary}"),
+/// `bts down` got no answer (`why`): the supervisor went away mid-request (it crashed,
+/// was killed, or was exiting already). Once it has released the lock, its tasks are
+/// checked as with no supervisor: every process state.json still records is verified by
+/// its start time and stopped, so nothing is reported stopped or clean unverified. A
+/// supervisor that still holds the lock without answering is an error.
+fn down_unanswered(m: &Manifest, sd: &StateDir, json: bool, why: &str) -> Result<u8, AppError> {
+    if !sd.wait_until_no_supervisor(Duration::from_secs(10)) {
+        return Err(AppError::new(format!(
+            "the supervisor did not answer `bts down` ({why}) and is still running"
+        ))
+        .with_hint("`bts status` shows what is still running; run `bts down` again")
+        .with_code(exit::FAILURE));
     }
+    eprintln!("bts: the supervisor exited without answering ({why}); checking what it left");
+    cleanup_leftovers(m, sd, json)
 }
 
 pub fn cleanup(global: &GlobalArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     if sd.supervisor_running() {
-        let pid = crate::state::read(sd.root())
+        let pid = crate::state_file::read(sd.root())
             .ok()
             .flatten()
             .map_or(0, |s| s.supervisor_pid);

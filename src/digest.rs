@@ -1,18 +1,20 @@
-//! The digest of a task (SPEC section 6): the compact, machine-readable summary that
+//! The digest of a task (docs/behaviour.md#files): the compact, machine-readable summary that
 //! `bts status`, `bts ps`, `--wait` failures and `.bts/digests/` show. One struct for all
 //! of them so the JSON and text forms never drift apart.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::TaskState;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Digest {
     pub task: String,
-    /// PENDING, STARTING, UP, DEGRADED, DOWN, RESTARTING, EXITED, FAILED, STOPPED, BLOCKED.
-    pub status: String,
+    /// Serialized as the upper-case name: `UP`, `FAILED`, …
+    pub status: TaskState,
     /// Why it is in that state (failure reason, what it waits for…), empty when obvious.
     #[serde(default)]
     pub detail: String,
@@ -54,6 +56,27 @@ pub struct HealthDigest {
     pub detail: String,
 }
 
+/// `digest.json`: the digest of every task, as the supervisor last wrote it (also
+/// `project` and `updated_at`, which readers do not need).
+#[derive(Deserialize)]
+struct DigestFile {
+    tasks: Vec<Digest>,
+}
+
+/// The digests in the `digest.json` at `path`; `None` when it is missing, unreadable,
+/// or — with `since` — last written before `since` (left by an earlier supervisor).
+pub fn read_digest_file(path: &Path, since: Option<SystemTime>) -> Option<Vec<Digest>> {
+    if let Some(since) = since {
+        if std::fs::metadata(path).and_then(|m| m.modified()).ok()? < since {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<DigestFile>(&text)
+        .ok()
+        .map(|f| f.tasks)
+}
+
 /// One line for start receipts and `--wait`: `api: UP (pid 4242, port 4000)`.
 pub fn receipt_line(d: &Digest) -> String {
     let mut extra = vec![];
@@ -74,7 +97,7 @@ pub fn receipt_line(d: &Digest) -> String {
     }
 }
 
-/// The text form of a digest (SPEC section 6): a header line, then only the lines that
+/// The text form of a digest (docs/behaviour.md#files): a header line, then only the lines that
 /// say something, at most ~15.
 pub fn render_text(d: &Digest) -> String {
     use std::fmt::Write;
@@ -157,11 +180,13 @@ fn shorten(s: &str, max: usize) -> String {
 pub fn next_action(d: &Digest) -> Option<String> {
     let t = &d.task;
     let detail = d.detail.as_str();
-    match d.status.as_str() {
-        "FAILED" if detail.starts_with("crash loop") => Some(format!(
+    match d.status {
+        TaskState::Failed if detail.starts_with("crash loop") => Some(format!(
             "it keeps crashing: read `bts logs {t} --errors`, fix the cause, then `bts restart {t}`"
         )),
-        "FAILED" if detail.contains(" is in use by ") || detail.contains(" is in use ") => {
+        TaskState::Failed
+            if detail.contains(" is in use by ") || detail.contains(" is in use ") =>
+        {
             Some(format!(
                 "{} — then `bts restart {t}`",
                 detail
@@ -170,23 +195,23 @@ pub fn next_action(d: &Digest) -> Option<String> {
                     .unwrap_or(detail)
             ))
         }
-        "FAILED" if detail.starts_with("dependency ") => {
+        TaskState::Failed if detail.starts_with("dependency ") => {
             let dep = detail.split_whitespace().nth(1).unwrap_or("?");
             Some(format!(
                 "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
             ))
         }
-        "FAILED" if detail.contains("checkpoint failed") => Some(format!(
+        TaskState::Failed if detail.contains("checkpoint failed") => Some(format!(
             "fix the checkpoint (see `bts logs {t}`), then `bts up --confirm {t}`"
         )),
-        "FAILED" => Some(format!(
+        TaskState::Failed => Some(format!(
             "see `bts logs {t} -n 50`, fix it, then `bts restart {t}`"
         )),
-        "DOWN" | "DEGRADED" => Some(format!(
+        TaskState::Down | TaskState::Degraded => Some(format!(
             "health check failing ({detail}) — `bts logs {t} --errors`"
         )),
-        "BLOCKED" => Some(format!("destructive: approve with `bts up --confirm {t}`")),
-        "UP" | "STARTING" if d.errors > 0 => {
+        TaskState::Blocked => Some(format!("destructive: approve with `bts up --confirm {t}`")),
+        TaskState::Up | TaskState::Starting if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
         _ => None,
@@ -271,6 +296,47 @@ impl TaskStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_is_the_upper_case_name_and_drives_next_action() {
+        let mut d = Digest {
+            task: "api".into(),
+            status: TaskState::Failed,
+            detail: "crash loop: 3 restarts within 5m".into(),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["status"], "FAILED");
+        assert_eq!(serde_json::from_value::<Digest>(json).unwrap(), d);
+        assert!(next_action(&d).unwrap().starts_with("it keeps crashing"));
+        d.status = TaskState::Blocked;
+        assert!(next_action(&d).unwrap().starts_with("destructive"));
+        d.status = TaskState::Up;
+        assert_eq!(next_action(&d), None);
+        d.errors = 1;
+        assert!(next_action(&d).unwrap().starts_with("check the errors"));
+    }
+
+    #[test]
+    fn digest_file_is_read_when_new_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("digest.json");
+        assert_eq!(read_digest_file(&path, None), None);
+        let d = Digest {
+            task: "a".into(),
+            status: TaskState::Exited,
+            ..Default::default()
+        };
+        let doc = serde_json::json!({ "project": "p", "updated_at": "t", "tasks": [d] });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        assert_eq!(read_digest_file(&path, None), Some(vec![d.clone()]));
+        let before = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(read_digest_file(&path, Some(before)), Some(vec![d]));
+        let after = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(read_digest_file(&path, Some(after)), None);
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(read_digest_file(&path, None), None);
+    }
 
     #[test]
     fn recent_keeps_errors_and_lists_newest_first() {

@@ -86,7 +86,7 @@ pub fn become_subreaper() {}
 /// these pids: never `waitpid(-1)`, which would steal tokio's children).
 pub async fn stop(escapees: Vec<(i32, u64)>, grace: std::time::Duration) {
     use crate::process::unix;
-    let still_ours = |pid: i32, start: u64| crate::state::process_start_time(pid) == Some(start);
+    let still_ours = |pid: i32, start: u64| crate::process::process_start_time(pid) == Some(start);
     let live: Vec<(i32, u64)> = escapees
         .into_iter()
         .filter(|&(p, s)| still_ours(p, s))

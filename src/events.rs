@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::redact::Redactor;
@@ -32,11 +33,13 @@ impl EventLog {
         }
     }
 
-    /// Append `{"time": …, "event": kind, …fields}`. A failure never takes the supervisor
-    /// down: it is kept for [`Self::take_failure`], once per episode.
-    pub fn record(&mut self, kind: &str, fields: Value, red: &Redactor) {
+    /// Append `{"time": …, "event": kind, …fields}` (`fields` serializes to an object: a
+    /// `json!` value or a receipt). A failure never takes the supervisor down: it is kept
+    /// for [`Self::take_failure`], once per episode.
+    pub fn record(&mut self, kind: &str, fields: impl Serialize, red: &Redactor) {
         let Some(f) = self.file.as_mut() else { return };
         let mut obj = json!({ "time": crate::clock::now_rfc3339(), "event": kind });
+        let fields = serde_json::to_value(fields).unwrap_or(Value::Null);
         if let (Some(o), Value::Object(extra)) = (obj.as_object_mut(), fields) {
             o.extend(extra);
         }

@@ -1,5 +1,5 @@
-//! `bts export`: the same manifest under an existing production supervisor (SPEC section
-//! 9). `systemd` writes one `.service` per task and a `.target` that wants the tasks
+//! `bts export`: the same manifest under an existing production supervisor (README:
+//! Procfiles, editors, shells and production). `systemd` writes one `.service` per task and a `.target` that wants the tasks
 //! `bts up` would start; `procfile` writes a Procfile that the Procfile loader reads back
 //! as the same tasks with the same commands.
 //!
@@ -10,8 +10,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use nix::sys::signal::Signal;
 
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
 use crate::errors::{exit, AppError};
@@ -249,10 +247,6 @@ fn exec_start(t: &Task) -> String {
     }
 }
 
-fn signal_name(sig: i32) -> String {
-    Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string())
-}
-
 /// The units for `m`: a `.service` per task, a `.target`, and, when a secret does not
 /// come from an env file, a `<project>.secrets.env` listing those keys to fill in.
 ///
@@ -427,7 +421,11 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
             let _ = writeln!(u, "RestartSec={}", span(t.backoff));
         }
         u.push_str("KillMode=control-group\n");
-        let _ = writeln!(u, "KillSignal={}", signal_name(t.stop_signal));
+        let _ = writeln!(
+            u,
+            "KillSignal={}",
+            crate::process::unix::signal_name_or_number(t.stop_signal)
+        );
         let _ = writeln!(u, "TimeoutStopSec={}", span(t.stop_timeout));
         if let Some(h) = &t.health {
             if !oneshot {

@@ -7,8 +7,10 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::lifecycle::TaskState;
 use crate::process::unix;
-use crate::state::{self, StateFile};
+use crate::process::{process_start_time, same_process};
+use crate::state_file::{self, StateFile};
 
 /// What a sweep found and did.
 #[derive(Debug, Default)]
@@ -32,7 +34,7 @@ pub fn sweep(state: &StateFile) -> Sweep {
             continue;
         };
         let label = format!("{name} (pid {pid})");
-        if state::same_process(pid, rec.start_time) {
+        if same_process(pid, rec.start_time) {
             targets.push((label, pgid));
         } else if unix::group_alive(pgid) && rec.start_time.is_none() {
             // No start time could be recorded (non-Linux): a group we cannot verify is
@@ -49,7 +51,7 @@ pub fn sweep(state: &StateFile) -> Sweep {
         .tasks
         .values()
         .flat_map(|r| r.escapees.iter().copied())
-        .filter(|&(pid, start)| state::same_process(pid, Some(start)))
+        .filter(|&(pid, start)| same_process(pid, Some(start)))
         .collect();
     for &(pid, _) in &escapees {
         let _ = unix::signal_pid(pid, libc::SIGKILL);
@@ -95,7 +97,7 @@ fn sweep_instance(instance: &str, out: &mut Sweep) {
     if found.is_empty() {
         return;
     }
-    let same = |pid: i32, start: u64| state::process_start_time(pid) == Some(start);
+    let same = |pid: i32, start: u64| process_start_time(pid) == Some(start);
     for &(pid, _, _) in &found {
         let _ = unix::signal_pid(pid, libc::SIGTERM);
     }
@@ -125,7 +127,7 @@ fn sweep_instance(instance: &str, out: &mut Sweep) {
 /// Sweep the state dir at `root` (caller holds the lock), then clear the recorded pids
 /// and remove a stale socket. Returns what was found.
 pub fn sweep_dir(root: &Path) -> std::io::Result<Sweep> {
-    let Some(mut st) = state::read(root).unwrap_or(None) else {
+    let Some(mut st) = state_file::read(root).unwrap_or(None) else {
         return Ok(Sweep::default());
     };
     let found = sweep(&st);
@@ -135,14 +137,14 @@ pub fn sweep_dir(root: &Path) -> std::io::Result<Sweep> {
             rec.pid = None;
             rec.pgid = None;
             rec.start_time = None;
-            rec.state = "STOPPED".into();
+            rec.state = TaskState::Stopped;
         }
     }
     st.supervisor_pid = 0;
     if st.socket.exists() {
         let _ = std::fs::remove_file(&st.socket);
     }
-    state::write(root, &st)?;
+    state_file::write(root, &st)?;
     Ok(found)
 }
 
@@ -168,7 +170,7 @@ pub fn watchdog_main(state_dir: &Path, supervisor_pid: i32) -> u8 {
             Err(_) => break,
         }
     }
-    if let Ok(Some(st)) = state::read(state_dir) {
+    if let Ok(Some(st)) = state_file::read(state_dir) {
         // A later supervisor may own the state dir by now: its tasks are not ours.
         if st.supervisor_pid == supervisor_pid {
             let _ = sweep(&st);

@@ -21,7 +21,7 @@ impl StateDir {
 
     /// Create the directory tree if needed.
     pub fn ensure(root: &Path) -> io::Result<Self> {
-        fs::create_dir_all(root.join("logs"))?;
+        fs::create_dir_all(StateDir::at(root).logs_dir())?;
         fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
         let ignore = root.join(".gitignore");
         if !ignore.exists() {
@@ -36,8 +36,54 @@ impl StateDir {
         &self.root
     }
 
+    /// `logs/`: each task's current log and its rotations.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// `logs/<task>.log`.
     pub fn log_path(&self, task: &str) -> PathBuf {
-        self.root.join("logs").join(format!("{task}.log"))
+        self.logs_dir().join(format!("{task}.log"))
+    }
+
+    /// `state.json`: the supervisor and every task's process (see `state_file`).
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    /// `events.jsonl`: start receipts, state changes, stop receipts.
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+
+    /// `audit.log`: destructive approvals, checkpoints and results.
+    pub fn audit_path(&self) -> PathBuf {
+        self.root.join("audit.log")
+    }
+
+    /// `supervisor.log`: the output of a detached supervisor.
+    pub fn supervisor_log_path(&self) -> PathBuf {
+        self.root.join("supervisor.log")
+    }
+
+    /// `digest.json`: the digest of every task.
+    pub fn digest_path(&self) -> PathBuf {
+        self.root.join("digest.json")
+    }
+
+    /// `digests/`: one `<task>.json` digest per task.
+    pub fn digests_dir(&self) -> PathBuf {
+        self.root.join("digests")
+    }
+
+    /// `archive/`: gzipped logs of stopped runs and `bts archive-logs`.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+
+    /// `supervisor.lock`: the file the supervisor lock is taken on.
+    fn lock_path(&self) -> PathBuf {
+        self.root.join("supervisor.lock")
     }
 }
 
@@ -54,7 +100,7 @@ impl StateDir {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.root.join("supervisor.lock"))?;
+            .open(self.lock_path())?;
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(Some(SupervisorLock { _lock: lock })),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
@@ -64,7 +110,7 @@ impl StateDir {
 
     /// Whether a supervisor holds the lock right now.
     pub fn supervisor_running(&self) -> bool {
-        if !self.root.join("supervisor.lock").exists() {
+        if !self.lock_path().exists() {
             return false;
         }
         matches!(self.try_lock(), Ok(None))
@@ -98,20 +144,8 @@ impl StateDir {
         let dir = base.join(format!("bts-{}", nix::unistd::getuid()));
         fs::create_dir_all(&dir)?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.root.as_os_str().as_encoded_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = crate::hash::fnv1a(self.root.as_os_str().as_encoded_bytes());
         Ok(dir.join(format!("{h:016x}.sock")))
-    }
-
-    pub fn events_path(&self) -> PathBuf {
-        self.root.join("events.jsonl")
-    }
-
-    pub fn archive_dir(&self) -> PathBuf {
-        self.root.join("archive")
     }
 }
 

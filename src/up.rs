@@ -9,18 +9,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use globset::Glob;
-
 use crate::cli::{GlobalArgs, OutputArg, UpArgs};
 use crate::control::protocol::{Request, Response};
 use crate::control::{client, server};
 use crate::digest::{self, Digest};
 use crate::errors::{exit, AppError};
+use crate::lifecycle::TaskState;
 use crate::manifest::{self, Manifest, OutputMode};
 use crate::orphans;
 use crate::output::{self, Level, Output, Terminal};
-use crate::state;
+use crate::selector;
 use crate::state_dir::{StateDir, SupervisorLock};
+use crate::state_file;
 use crate::supervisor::{Options, Supervisor};
 
 pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
@@ -124,7 +124,8 @@ fn supervise(
     crate::escapees::become_subreaper();
     let opts = Options {
         approvals: approvals(&manifest, &selected, &args),
-        // --exit-code-from implies --abort-on-exit (SPEC section 3), as in docker compose.
+        // --exit-code-from implies --abort-on-exit (docs/behaviour.md#exit-codes), as in
+        // docker compose.
         abort_on_exit: args.abort_on_exit || args.exit_code_from.is_some(),
         exit_code_from: args.exit_code_from.clone(),
         patterns: args.tasks.clone(),
@@ -133,13 +134,13 @@ fn supervise(
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
     let code = runtime.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
-        let server = tokio::spawn(server::serve(listener, ctl_tx));
-        let (code, answered) = supervisor.run(ctl_rx).await;
-        if answered {
-            // Let answers to the last requests (a `down`) reach their clients.
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-        server.abort();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, ctl_tx, stop_rx));
+        let code = supervisor.run(ctl_rx).await;
+        // The dispatcher is done (and has dropped its receiver): the server closes once
+        // the answers it was handed (a `down` waiting for the end) are written.
+        let _ = stop_tx.send(true);
+        let _ = server.await;
         code
     });
     let _ = std::fs::remove_file(&socket);
@@ -177,7 +178,7 @@ fn detach(
     sd: &StateDir,
     args: &UpArgs,
 ) -> Result<u8, AppError> {
-    let log_path = sd.root().join("supervisor.log");
+    let log_path = sd.supervisor_log_path();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -237,7 +238,7 @@ fn detach(
     // Wait for the daemon to publish its state and answer on its socket.
     let deadline = Instant::now() + Duration::from_secs(10);
     let socket = loop {
-        if let Ok(Some(st)) = state::read(sd.root()) {
+        if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid == pid
                 && client::request(&st.socket, &status_req(), Some(Duration::from_secs(2))).is_ok()
             {
@@ -286,7 +287,7 @@ fn detach(
             .into_iter()
             .filter(|d| selected.contains(&d.task))
             .collect();
-        if tasks.iter().all(|d| d.status != "PENDING") || Instant::now() > deadline {
+        if tasks.iter().all(|d| d.status != TaskState::Pending) || Instant::now() > deadline {
             break tasks;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -300,16 +301,11 @@ fn detach(
     for d in &tasks {
         let _ = writeln!(stdout, "{}", digest::receipt_line(d));
     }
-    Ok(
-        if tasks
-            .iter()
-            .any(|d| d.status == "FAILED" || d.status == "BLOCKED")
-        {
-            exit::FAILURE
-        } else {
-            exit::OK
-        },
-    )
+    Ok(if tasks.iter().any(|d| d.status.is_bad()) {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }
 
 /// The digests a supervisor that has exited left in `digest.json`, for the selected tasks.
@@ -318,15 +314,8 @@ fn final_digests(
     selected: &BTreeSet<String>,
     since: std::time::SystemTime,
 ) -> Option<Vec<Digest>> {
-    let path = sd.root().join("digest.json");
     // Not the leftovers of an earlier supervisor.
-    if std::fs::metadata(&path).and_then(|m| m.modified()).ok()? < since {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let tasks: Vec<Digest> = serde_json::from_value(v.get("tasks")?.clone()).ok()?;
-    let tasks: Vec<Digest> = tasks
+    let tasks: Vec<Digest> = digest::read_digest_file(&sd.digest_path(), Some(since))?
         .into_iter()
         .filter(|d| selected.contains(&d.task))
         .collect();
@@ -358,17 +347,17 @@ fn after_supervisor(
     match final_digests(sd, selected, since) {
         Some(tasks) => Ok(report_final(&tasks, wait, sd)),
         None => Err(AppError::new(format!("the supervisor failed: {why}"))
-            .with_hint(format!(
-                "see {}",
-                sd.root().join("supervisor.log").display()
-            ))
+            .with_hint(format!("see {}", sd.supervisor_log_path().display()))
             .with_code(exit::FAILURE)),
     }
 }
 
 /// The supervisor is gone: judge the final states as `--wait` (or `-d`) would.
 fn report_final(tasks: &[Digest], wait: bool, sd: &StateDir) -> u8 {
-    let bad: Vec<&Digest> = tasks.iter().filter(|d| d.status != "EXITED").collect();
+    let bad: Vec<&Digest> = tasks
+        .iter()
+        .filter(|d| d.status != TaskState::Exited)
+        .collect();
     if bad.is_empty() {
         for d in tasks {
             println!("{}", digest::receipt_line(d));
@@ -406,7 +395,7 @@ fn hand_over(
     };
     let r = client::request(&socket, &req, Some(Duration::from_secs(60)))
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
-    let code = print_response(&r)?;
+    let code = print_response(r)?;
     if args.wait && code == exit::OK {
         return wait_until_up(&socket, selected, args.wait_timeout, sd, since);
     }
@@ -418,7 +407,7 @@ fn hand_over(
 pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(Some(st)) = state::read(sd.root()) {
+        if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid > 0 && st.socket.exists() {
                 return Ok(st.socket);
             }
@@ -435,19 +424,8 @@ pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
 }
 
 /// Print what a supervisor answered (its messages or its error); returns the exit code.
-pub fn print_response(r: &Response) -> Result<u8, AppError> {
-    if !r.ok {
-        let mut e = AppError::new(
-            r.error
-                .clone()
-                .unwrap_or_else(|| "the supervisor refused the request".into()),
-        )
-        .with_code(if r.code == 0 { exit::FAILURE } else { r.code });
-        if let Some(h) = &r.hint {
-            e = e.with_hint(h.clone());
-        }
-        return Err(e);
-    }
+pub fn print_response(r: Response) -> Result<u8, AppError> {
+    let r = r.into_result()?;
     let mut stdout = std::io::stdout().lock();
     for m in &r.messages {
         let _ = writeln!(stdout, "bts: {m}");
@@ -480,17 +458,14 @@ fn wait_until_up(
             .into_iter()
             .filter(|d| selected.contains(&d.task))
             .collect();
-        let failed: Vec<&Digest> = tasks
-            .iter()
-            .filter(|d| matches!(d.status.as_str(), "FAILED" | "BLOCKED"))
-            .collect();
+        let failed: Vec<&Digest> = tasks.iter().filter(|d| d.status.is_bad()).collect();
         if !failed.is_empty() {
             report_failure("bts up --wait: tasks failed", &failed, sd);
             return Ok(exit::FAILURE);
         }
         if tasks
             .iter()
-            .all(|d| d.status == "UP" || d.status == "EXITED")
+            .all(|d| matches!(d.status, TaskState::Up | TaskState::Exited))
         {
             let mut stdout = std::io::stdout().lock();
             for d in &tasks {
@@ -505,7 +480,7 @@ fn wait_until_up(
         if Instant::now() > deadline {
             let late: Vec<&Digest> = tasks
                 .iter()
-                .filter(|d| d.status != "UP" && d.status != "EXITED")
+                .filter(|d| !matches!(d.status, TaskState::Up | TaskState::Exited))
                 .collect();
             report_failure(
                 &format!(
@@ -549,59 +524,19 @@ fn report_failure(title: &str, tasks: &[&Digest], sd: &StateDir) {
     }
 }
 
-/// The tasks to run: those named (names or globs), or every `autostart` task, plus
-/// everything they depend on.
+/// The tasks to run (see [`selector::stack`]).
 pub fn select(manifest: &Manifest, patterns: &[String]) -> Result<BTreeSet<String>, AppError> {
-    let mut chosen: Vec<String> = Vec::new();
-    if patterns.is_empty() {
-        chosen.extend(
-            manifest
-                .tasks
-                .iter()
-                .filter(|t| t.autostart)
-                .map(|t| t.name.clone()),
-        );
-    } else {
-        for p in patterns {
-            let matcher = Glob::new(p)
-                .map_err(|e| AppError::new(format!("bad task pattern `{p}`: {e}")))?
-                .compile_matcher();
-            let hits: Vec<String> = manifest
-                .tasks
-                .iter()
-                .filter(|t| t.name == *p || matcher.is_match(&t.name))
-                .map(|t| t.name.clone())
-                .collect();
-            if hits.is_empty() {
-                return Err(unknown_task(manifest, p, "up"));
-            }
-            chosen.extend(hits);
-        }
-    }
-    let mut selected = BTreeSet::new();
-    while let Some(name) = chosen.pop() {
-        if selected.insert(name.clone()) {
-            if let Some(t) = manifest.task(&name) {
-                chosen.extend(t.depends_on.iter().map(|d| d.task.clone()));
-            }
-        }
-    }
-    Ok(selected)
+    selector::stack(manifest, patterns).map_err(|e| e.into_app_error(&manifest.path, "up"))
 }
 
+/// `{what}: no task matches `name``, naming the known tasks.
 pub fn unknown_task(manifest: &Manifest, name: &str, what: &str) -> AppError {
-    let known: Vec<&str> = manifest.tasks.iter().map(|t| t.name.as_str()).collect();
-    let what = if what.is_empty() {
-        String::new()
-    } else {
-        format!("{what}: ")
-    };
-    AppError::new(format!(
-        "{what}no task matches `{name}` in {}",
-        manifest.path.display()
-    ))
-    .with_hint(format!("known tasks: {}", known.join(", ")))
-    .with_code(exit::USAGE)
+    selector::UnknownTask {
+        pattern: name.to_string(),
+        known: manifest.tasks.iter().map(|t| t.name.clone()).collect(),
+        bad_glob: None,
+    }
+    .into_app_error(&manifest.path, what)
 }
 
 /// Destructive tasks approved for this start: `--yes` (all), `--confirm NAME`, or a `y`

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::errors::{exit, AppError};
+use crate::receipt::StopReceipt;
 
 /// Longest request line the server accepts.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -65,7 +67,7 @@ pub struct Response {
     pub messages: Vec<String>,
     /// Stop receipts of a `down`.
     #[serde(default)]
-    pub receipts: Vec<serde_json::Value>,
+    pub receipts: Vec<StopReceipt>,
     /// Exit code the client should use.
     #[serde(default)]
     pub code: u8,
@@ -77,8 +79,29 @@ impl Response {
             ok: false,
             error: Some(message.into()),
             hint,
-            code: crate::errors::exit::USAGE,
+            code: exit::USAGE,
             ..Default::default()
         }
+    }
+
+    /// The answer, or — when the supervisor refused the request — the error to print,
+    /// with its hint and exit code.
+    pub fn into_result(self) -> Result<Response, AppError> {
+        if self.ok {
+            return Ok(self);
+        }
+        let mut e = AppError::new(
+            self.error
+                .unwrap_or_else(|| "the supervisor refused the request".into()),
+        )
+        .with_code(if self.code == 0 {
+            exit::FAILURE
+        } else {
+            self.code
+        });
+        if let Some(h) = self.hint {
+            e = e.with_hint(h);
+        }
+        Err(e)
     }
 }

@@ -1,15 +1,18 @@
 //! The supervisor's end of the control socket. Each connection is its own task that
 //! reads bounded request lines, forwards them to the dispatcher and writes the answers;
 //! a client that sends garbage, floods, or vanishes mid-request only ever loses its own
-//! connection.
+//! connection. At shutdown the server stops accepting, closes idle connections, and
+//! lets those with a request under way write their answer (bounded by [`DRAIN`]).
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 
 use super::protocol::{Request, Response, MAX_REQUEST};
 
@@ -27,34 +30,70 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Accept connections forever.
-pub async fn serve(listener: UnixListener, tx: mpsc::UnboundedSender<Incoming>) {
+/// How long a shutdown waits for connections to write the answers they were handed.
+pub const DRAIN: Duration = Duration::from_secs(2);
+
+/// Accept connections until `stop` turns true (or its sender goes away); then stop
+/// accepting and return once every connection has ended, at most [`DRAIN`] later.
+/// Connections waiting for their next request end at once; a connection whose request
+/// the dispatcher has taken writes its answer first. Requests the dispatcher never took
+/// are answered "shutting down" once it drops its receiver, so signal `stop` after the
+/// dispatcher is done.
+pub async fn serve(
+    listener: UnixListener,
+    tx: mpsc::UnboundedSender<Incoming>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(handle(stream, tx.clone()));
-            }
-            Err(_) => {
-                // EMFILE and friends: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            // Reap ended connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(handle(stream, tx.clone(), stop.clone()));
+                }
+                Err(_) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
         }
     }
+    drop(listener);
+    drop(tx);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    // Whatever has not finished by then is aborted as the set drops.
+    let _ = tokio::time::timeout(DRAIN, drained).await;
 }
 
-async fn handle(stream: UnixStream, tx: mpsc::UnboundedSender<Incoming>) {
+/// Resolves once `stop` is true or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn handle(
+    stream: UnixStream,
+    tx: mpsc::UnboundedSender<Incoming>,
+    mut stop: watch::Receiver<bool>,
+) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = match (&mut reader)
-            .take(MAX_REQUEST as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(n) => n,
-            Err(_) => return,
+        let mut limited = (&mut reader).take(MAX_REQUEST as u64 + 1);
+        let read = limited.read_until(b'\n', &mut line);
+        // Waiting for a request is the only wait a shutdown cuts short; a request
+        // already sent is read first.
+        let n = tokio::select! {
+            biased;
+            r = read => match r {
+                Ok(n) => n,
+                Err(_) => return,
+            },
+            _ = stopped(&mut stop) => return,
         };
         if n == 0 {
             return;
@@ -67,12 +106,11 @@ async fn handle(stream: UnixStream, tx: mpsc::UnboundedSender<Incoming>) {
             match serde_json::from_slice::<Request>(&line) {
                 Ok(request) => {
                     let (reply, answer) = oneshot::channel();
-                    if tx.send(Incoming { request, reply }).is_err() {
-                        return;
-                    }
-                    match answer.await {
-                        Ok(r) => r,
-                        Err(_) => Response::error("the supervisor is shutting down", None),
+                    let taken = tx.send(Incoming { request, reply }).is_ok();
+                    match (taken, answer.await) {
+                        (true, Ok(r)) => r,
+                        // The dispatcher is gone, or dropped the request unanswered.
+                        _ => Response::error("the supervisor is shutting down", None),
                     }
                 }
                 Err(e) => Response::error(format!("bad request: {e}"), None),

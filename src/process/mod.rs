@@ -1,5 +1,7 @@
 //! Spawning a task's process in its own process group with a clean environment for
-//! signals and stdin, and the Unix calls to signal and watch groups (`unix`).
+//! signals and stdin, the Unix calls to signal and watch groups (`unix`), the process
+//! table (`table`), and telling a process from a later one that reuses its pid (its
+//! start time).
 
 pub mod table;
 pub mod unix;
@@ -59,4 +61,37 @@ pub fn spawn(
         pid,
         pgid: pid,
     })
+}
+
+/// An opaque start time of process `pid` that changes when the pid is reused (on Linux
+/// the `starttime` of /proc/<pid>/stat); `None` for a zombie (it is dead) or where it
+/// cannot be read.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    table::read(pid).filter(|p| !p.zombie).map(|p| p.start)
+}
+
+/// Whether `pid` is still the process recorded with `start_time`. Without a recorded or
+/// readable start time the answer is no: a pid we cannot verify is never signalled.
+pub fn same_process(pid: i32, start_time: Option<u64>) -> bool {
+    match (start_time, process_start_time(pid)) {
+        (Some(want), Some(have)) => want == have,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id() as i32;
+        let a = process_start_time(me);
+        assert_eq!(a, process_start_time(me));
+        if cfg!(target_os = "linux") {
+            assert!(a.is_some());
+            assert!(same_process(me, a));
+            assert!(!same_process(me, a.map(|t| t + 1)));
+        }
+    }
 }

@@ -69,11 +69,21 @@ pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
-/// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones).
+/// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones), for text
+/// people read.
 pub fn signal_name(sig: i32) -> String {
     match Signal::try_from(sig) {
         Ok(s) => s.as_str().to_string(),
         Err(_) => format!("signal {sig}"),
+    }
+}
+
+/// Name of a signal number, e.g. `SIGTERM`, or the bare number (`42`) for unnamed ones:
+/// the form configuration files such as systemd units accept.
+pub fn signal_name_or_number(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => sig.to_string(),
     }
 }
 
@@ -122,6 +132,9 @@ mod tests {
     fn names() {
         assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
         assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(signal_name(999), "signal 999");
+        assert_eq!(signal_name_or_number(libc::SIGINT), "SIGINT");
+        assert_eq!(signal_name_or_number(999), "999");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! the archive is gzipped off the loop, and an answer that carries the receipt waits
 //! for it.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use tokio::sync::oneshot;
@@ -162,33 +161,13 @@ impl Supervisor {
         let live: Vec<TaskId> = (0..self.core.slots().len())
             .filter(|&i| self.core.slot(i).is_live())
             .collect();
-        if patterns.is_empty() {
-            return Ok(live);
-        }
-        let mut out = BTreeSet::new();
-        for p in patterns {
-            let m = globset::Glob::new(p).map(|g| g.compile_matcher()).ok();
-            let hits: Vec<TaskId> = live
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let n = &self.core.slot(i).task.name;
-                    n == p || m.as_ref().is_some_and(|m| m.is_match(n))
-                })
-                .collect();
-            if hits.is_empty() {
-                let known: Vec<&str> = live
-                    .iter()
-                    .map(|&i| self.core.slot(i).task.name.as_str())
-                    .collect();
-                return Err(Box::new(Response::error(
-                    format!("no task matches `{p}`"),
-                    Some(format!("known tasks: {}", known.join(", "))),
-                )));
-            }
-            out.extend(hits);
-        }
-        Ok(out.into_iter().collect())
+        let names: Vec<&str> = live
+            .iter()
+            .map(|&i| self.core.slot(i).task.name.as_str())
+            .collect();
+        crate::selector::select(&names, patterns)
+            .map(|hits| hits.into_iter().map(|k| live[k]).collect())
+            .map_err(|e| Box::new(Response::error(e.to_string(), e.hint())))
     }
 
     /// Load `path` and hand the core the new desired state: with no `patterns`, start
@@ -215,8 +194,8 @@ impl Supervisor {
                 )));
             }
         };
-        let selected = crate::up::select(&manifest, patterns)
-            .map_err(|e| Box::new(Response::error(e.message, e.hint)))?;
+        let selected = crate::selector::stack(&manifest, patterns)
+            .map_err(|e| Box::new(Response::error(e.to_string(), e.hint())))?;
         // Approvals sent with this `up` (a BLOCKED task then starts).
         let how = if yes {
             "up --yes (to the running supervisor)"

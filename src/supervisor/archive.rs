@@ -16,6 +16,7 @@ use crate::lifecycle::{ExitInfo, TaskId};
 use crate::logs::writer::{archive_path_avoiding, detach_file, gzip_in_background};
 use crate::output::Level;
 use crate::process::unix::signal_name;
+use crate::receipt::StopReceipt;
 use crate::runner::Control;
 
 use super::executor::{Msg, Supervisor};
@@ -59,17 +60,20 @@ impl Supervisor {
             }
             None => None,
         };
-        let receipt = serde_json::json!({
-            "task": name,
-            "exit_code": exit.code,
-            "signal": exit.signal.map(signal_name),
-            "runtime": crate::clock::short_duration(ran_for),
-            "final_summary": format!("{} after {}", exit.describe(), crate::clock::short_duration(ran_for)),
-            "log_archive": dest,
-        });
+        let receipt = StopReceipt {
+            task: name.clone(),
+            exit_code: exit.code,
+            signal: exit.signal.map(signal_name),
+            runtime: crate::clock::short_duration(ran_for),
+            final_summary: format!(
+                "{} after {}",
+                exit.describe(),
+                crate::clock::short_duration(ran_for)
+            ),
+            log_archive: dest.clone(),
+        };
         let (Some(file), Some(dest)) = (file, dest) else {
-            self.events
-                .record("stop", receipt.clone(), &self.out.redactor());
+            self.events.record("stop", &receipt, &self.out.redactor());
             self.replies.receipt(i, None, &receipt);
             return;
         };
@@ -93,11 +97,11 @@ impl Supervisor {
             return;
         };
         if let Some(e) = error {
-            record["log_archive"] = serde_json::Value::Null;
+            record.log_archive = None;
             self.out
                 .event(Level::Warn, &format!("{name}: cannot archive its log: {e}"));
         }
-        self.events.record("stop", record, &self.out.redactor());
+        self.events.record("stop", &record, &self.out.redactor());
     }
 
     /// `bts archive-logs`: running tasks detach their log in their runner (between

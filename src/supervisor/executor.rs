@@ -146,7 +146,10 @@ impl Supervisor {
         // Names this supervisor in its tasks' environment (`BTS_INSTANCE`), so that what
         // they leave behind can be recognised after a crash, whatever its process group.
         let me = std::process::id() as i32;
-        let instance = format!("{me}.{}", crate::state::process_start_time(me).unwrap_or(0));
+        let instance = format!(
+            "{me}.{}",
+            crate::process::process_start_time(me).unwrap_or(0)
+        );
         let core = Core::new(
             &manifest.tasks,
             selected,
@@ -161,7 +164,7 @@ impl Supervisor {
             handles: manifest.tasks.iter().map(|_| Handle::default()).collect(),
             core,
             events: EventLog::open(&state_dir.events_path()),
-            audit: EventLog::open(&state_dir.root().join("audit.log")),
+            audit: EventLog::open(&state_dir.audit_path()),
             digests_due: None,
             digest_interval: manifest.settings.digest_interval,
             notes: manifest.settings.notes.clone(),
@@ -190,10 +193,8 @@ impl Supervisor {
     }
 
     /// Run until nothing is left running or due to restart; returns the exit code.
-    /// `control` delivers requests from the control socket. Also says whether answers
-    /// went out at the very end (a `down` waiting for it), which the caller gives a
-    /// moment to reach their clients.
-    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> (u8, bool) {
+    /// `control` delivers requests from the control socket.
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Incoming>) -> u8 {
         let mut signals =
             match signal_hook_tokio::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) {
                 Ok(s) => s,
@@ -202,7 +203,7 @@ impl Supervisor {
                         Level::Error,
                         &format!("cannot install signal handlers: {e}"),
                     );
-                    return (exit::FAILURE, false);
+                    return exit::FAILURE;
                 }
             };
         self.feed(Event::Boot);
@@ -249,14 +250,12 @@ impl Supervisor {
         self.finish_archives().await;
         self.write_state();
         self.write_digests();
-        self.replies.answered_since_now();
         let effects = self.core.finish_waiters();
         for e in effects {
             self.perform(e);
         }
         self.finish_archives().await;
-        let answered = self.replies.answered_any();
-        (self.core.exit_code(), answered)
+        self.core.exit_code()
     }
 
     /// Step the core with `event` and carry out the effects, until no effect has

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::digest::Digest;
-use crate::state;
+use crate::state_file as state;
 
 const BEGIN: &str = "<!-- bts:begin -->";
 const END: &str = "<!-- bts:end -->";
@@ -24,15 +24,7 @@ pub(super) fn notes_section(
         "_Managed by bts for `{project}`: `bts status` for details, `bts logs TASK` for output._"
     );
     let _ = writeln!(s);
-    let active: Vec<&Digest> = digests
-        .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "PENDING" | "STARTING" | "UP" | "DEGRADED" | "DOWN" | "RESTARTING"
-            )
-        })
-        .collect();
+    let active: Vec<&Digest> = digests.iter().filter(|d| d.status.is_active()).collect();
     if active.is_empty() {
         let _ = writeln!(s, "No task is running.");
     } else {
@@ -51,12 +43,7 @@ pub(super) fn notes_section(
     }
     let recent: Vec<String> = digests
         .iter()
-        .filter(|d| {
-            matches!(
-                d.status.as_str(),
-                "EXITED" | "FAILED" | "BLOCKED" | "STOPPED"
-            )
-        })
+        .filter(|d| d.status.is_final())
         .filter(|d| d.detail != "not started")
         .map(|d| {
             if d.detail.is_empty() {

@@ -7,12 +7,13 @@ use tokio::sync::oneshot;
 
 use crate::control::protocol::Response;
 use crate::lifecycle::TaskId;
+use crate::receipt::StopReceipt;
 
 /// A completed request: its reply channel, its receipts' archive jobs, its receipts.
 pub(super) type Reply = (
     oneshot::Sender<Response>,
     Vec<Option<u64>>,
-    Vec<serde_json::Value>,
+    Vec<StopReceipt>,
 );
 
 /// The reply channels of open requests, their receipts, and the held answers.
@@ -21,17 +22,16 @@ pub(super) struct Replies {
     open: HashMap<u64, Open>,
     held: Vec<Held>,
     /// Archive jobs running: job → task name and the stop record to write when done.
-    jobs: HashMap<u64, (String, serde_json::Value)>,
+    jobs: HashMap<u64, (String, StopReceipt)>,
     failed: HashSet<u64>,
     next_job: u64,
-    answered: bool,
 }
 
 struct Open {
     reply: oneshot::Sender<Response>,
     tasks: Vec<TaskId>,
     /// Receipts with the archive job that writes the log they name.
-    receipts: Vec<(Option<u64>, serde_json::Value)>,
+    receipts: Vec<(Option<u64>, StopReceipt)>,
 }
 
 struct Held {
@@ -84,7 +84,7 @@ impl Replies {
     }
 
     /// A stop receipt of task `i`, for every open request about it.
-    pub fn receipt(&mut self, i: TaskId, job: Option<u64>, receipt: &serde_json::Value) {
+    pub fn receipt(&mut self, i: TaskId, job: Option<u64>, receipt: &StopReceipt) {
         for o in self.open.values_mut() {
             if o.tasks.contains(&i) {
                 o.receipts.push((job, receipt.clone()));
@@ -93,7 +93,7 @@ impl Replies {
     }
 
     /// An archive job for `task`'s log begins.
-    pub fn new_job(&mut self, task: &str, record: serde_json::Value) -> u64 {
+    pub fn new_job(&mut self, task: &str, record: StopReceipt) -> u64 {
         self.next_job += 1;
         self.jobs.insert(self.next_job, (task.to_string(), record));
         self.next_job
@@ -103,18 +103,9 @@ impl Replies {
         !self.jobs.is_empty()
     }
 
-    /// Forget earlier answers: [`Self::answered_any`] tells of those from now on.
-    pub fn answered_since_now(&mut self) {
-        self.answered = false;
-    }
-
-    pub fn answered_any(&self) -> bool {
-        self.answered
-    }
-
     /// An archive job ended: send the answers waiting for it; returns the task's name
     /// and its stop record.
-    pub fn archived(&mut self, job: u64, ok: bool) -> Option<(String, serde_json::Value)> {
+    pub fn archived(&mut self, job: u64, ok: bool) -> Option<(String, StopReceipt)> {
         let done = self.jobs.remove(&job);
         if !ok {
             self.failed.insert(job);
@@ -136,7 +127,6 @@ impl Replies {
                 let mut h = self.held.swap_remove(i);
                 self.fix_receipts(&mut h.response, &h.jobs);
                 let _ = h.reply.send(h.response);
-                self.answered = true;
             } else {
                 i += 1;
             }
@@ -147,7 +137,7 @@ impl Replies {
     fn fix_receipts(&self, r: &mut Response, jobs: &[Option<u64>]) {
         for (rc, job) in r.receipts.iter_mut().zip(jobs) {
             if job.is_some_and(|j| self.failed.contains(&j)) {
-                rc["log_archive"] = serde_json::Value::Null;
+                rc.log_archive = None;
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::digest::{self, Digest, HealthDigest, LastError};
 use crate::lifecycle::{Health, Phase, TaskId};
 use crate::manifest::Probe;
 use crate::output::Level;
-use crate::state::{self, StateFile, TaskRecord};
+use crate::state_file::{self as state, StateFile, TaskRecord};
 
 use super::env::config_hash;
 use super::executor::{Supervisor, DIGEST_DEBOUNCE};
@@ -53,7 +53,7 @@ impl Supervisor {
         let stats = h.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut d = Digest {
             task: slot.task.name.clone(),
-            status: slot.state().as_str().to_string(),
+            status: slot.state(),
             detail,
             pid: h.run.as_ref().map(|r| r.pid),
             ports: slot.task.ports.clone(),
@@ -95,7 +95,7 @@ impl Supervisor {
             project: self.project.clone(),
             manifest: self.manifest_path.clone(),
             supervisor_pid: me,
-            supervisor_start: state::process_start_time(me),
+            supervisor_start: crate::process::process_start_time(me),
             socket: self.opts.socket.clone(),
             started_at: self.started_at.clone(),
             updated_at: crate::clock::now_rfc3339(),
@@ -117,7 +117,7 @@ impl Supervisor {
             file.tasks.insert(
                 s.task.name.clone(),
                 TaskRecord {
-                    state: s.state().as_str().to_string(),
+                    state: s.state(),
                     pid,
                     pgid: pid,
                     start_time,
@@ -148,7 +148,7 @@ impl Supervisor {
     /// Write every digest file and the notes section.
     pub(super) fn write_digests(&mut self) {
         let digests = self.live_digests();
-        let dir = self.state_dir.root().join("digests");
+        let dir = self.state_dir.digests_dir();
         let red = self.out.redactor();
         let result = std::fs::create_dir_all(&dir).and_then(|_| {
             for d in &digests {
@@ -165,7 +165,7 @@ impl Supervisor {
             });
             let json = serde_json::to_string_pretty(&all).map_err(std::io::Error::other)?;
             state::write_atomic(
-                &self.state_dir.root().join("digest.json"),
+                &self.state_dir.digest_path(),
                 red.redact_str(&json).as_bytes(),
             )
         });

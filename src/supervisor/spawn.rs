@@ -14,6 +14,7 @@ use crate::manifest::{Probe, Task};
 use crate::output::pump::{LogProbe, TaskSink};
 use crate::output::summary::Classifier;
 use crate::output::Level;
+use crate::receipt::StartReceipt;
 use crate::runner::{self, Outcome};
 
 use super::checkpoint::{self, CheckpointRun};
@@ -111,7 +112,7 @@ impl Supervisor {
             pid,
             started: Instant::now(),
             started_wall: SystemTime::now(),
-            start_time: crate::state::process_start_time(pid),
+            start_time: crate::process::process_start_time(pid),
             control: ctl_tx,
             watchers,
             last_probe_at: None,
@@ -197,20 +198,23 @@ impl Supervisor {
         });
         let red = self.out.redactor();
         let shown = red.env_for_display(env);
-        let env_keys: Vec<&String> = shown.iter().map(|(k, _)| k).collect();
-        let env_public: serde_json::Map<String, serde_json::Value> = shown
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), serde_json::Value::String(v.clone()?))))
-            .collect();
-        self.events.record(
-            "start",
-            serde_json::json!({
-                "task": task.name, "pid": pid, "pgid": pid, "cwd": task.cwd, "command": task.command.display(),
-                "ports": task.ports, "env_keys": env_keys, "env_public": env_public, "health": health,
-                "log_path": self.state_dir.log_path(&task.name), "started_at": crate::clock::now_rfc3339(),
-            }),
-            &red,
-        );
+        let receipt = StartReceipt {
+            task: task.name.clone(),
+            pid,
+            pgid: pid,
+            cwd: task.cwd.clone(),
+            command: task.command.display(),
+            ports: task.ports.clone(),
+            env_keys: shown.iter().map(|(k, _)| k.clone()).collect(),
+            env_public: shown
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect(),
+            health,
+            log_path: self.state_dir.log_path(&task.name),
+            started_at: crate::clock::now_rfc3339(),
+        };
+        self.events.record("start", &receipt, &red);
     }
 
     /// Make sure slot `i` has its output sink (opening the log on first use); `fresh`

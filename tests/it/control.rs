@@ -1,5 +1,5 @@
 //! Control from another terminal: detach and --wait, status/ps/logs/restart/down, a
-//! second `up` reconciling, orphans after kill -9, the socket (SPEC sections 3 and 4).
+//! second `up` reconciling, orphans after kill -9, the socket.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -619,4 +619,95 @@ fn restart_of_a_task_waiting_for_its_dependency_keeps_it_waiting() {
     );
     p.write("ready", "");
     wait_state(&p, "web", "UP");
+}
+
+#[test]
+fn down_that_gets_no_answer_checks_what_the_supervisor_left() {
+    // t ignores SIGTERM, so the down waits for its stop_timeout: the supervisor is killed
+    // while the down is under way and never answers.
+    let p = Project::new(
+        "tasks:\n  t:\n    cmd: trap '' TERM; echo $$ > t.pid; while :; do sleep 0.1; done\n    stop_timeout: 60s\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    assert_eq!(p.run(&["up", "--wait"]).code(), 0);
+    let pid: i32 = wait_file(&p.file("t.pid")).trim().parse().unwrap();
+    let mut down = p.spawn(&["down"]);
+    assert!(
+        eventually(DEADLINE, || p
+            .read(".bts/supervisor.log")
+            .contains("bts down: stopping all tasks")),
+        "the down never reached the supervisor:\n{}",
+        p.read(".bts/supervisor.log")
+    );
+    kill_supervisor(&p);
+    let status = down
+        .wait_exit(DEADLINE)
+        .unwrap_or_else(|| panic!("down did not finish:\n{}", down.output()));
+    assert!(
+        !down.stdout().contains("nothing was running"),
+        "{}",
+        down.output()
+    );
+    assert!(
+        down.stderr().contains("exited without answering"),
+        "{}",
+        down.output()
+    );
+    assert_eq!(status.code(), Some(0), "{}", down.output());
+    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+}
+
+/// The control server, in-process on one thread: an answer handed to a connection is
+/// written before the server closes, even when the shutdown comes right after it, and
+/// an idle connection does not hold the shutdown up.
+#[test]
+fn the_control_server_writes_the_answers_it_was_handed_before_closing() {
+    use bts::control::protocol::{Request, Response};
+    use bts::control::{client, server};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = server::bind(&path).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let srv = tokio::spawn(server::serve(listener, tx, stop_rx));
+        // Connected before the client, so accepted before its request arrives.
+        let idle = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let p = path.clone();
+        let asking = std::thread::spawn(move || {
+            client::request(
+                &p,
+                &Request::Down { tasks: vec![] },
+                Some(Duration::from_secs(10)),
+            )
+        });
+        let incoming = rx.recv().await.unwrap();
+        assert_eq!(incoming.request, Request::Down { tasks: vec![] });
+        // Shut down and answer with no await in between: on this one thread the server
+        // sees the shutdown before the connection has written anything.
+        drop(rx);
+        let _ = stop_tx.send(true);
+        let _ = incoming.reply.send(Response {
+            ok: true,
+            project: "p".into(),
+            ..Default::default()
+        });
+        let began = std::time::Instant::now();
+        srv.await.unwrap();
+        assert!(
+            began.elapsed() < server::DRAIN,
+            "an idle connection held the shutdown up"
+        );
+        let answer = asking
+            .join()
+            .unwrap()
+            .expect("an answer, not a closed connection");
+        assert!(answer.ok);
+        assert_eq!(answer.project, "p");
+        drop(idle);
+    });
 }

@@ -1,5 +1,4 @@
-//! Health probes, dependency conditions, declared ports and pre-flight (SPEC sections 2
-//! and 3).
+//! Health probes, dependency conditions, declared ports and pre-flight.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Loader rules (SPEC section 2), each through the real binary: `bts check` on a
+//! Loader rules, each through the real binary: `bts check` on a
 //! manifest with one problem must name it, point at its line and column, show a hint,
 //! exit 1, and never panic.
 

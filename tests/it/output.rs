@@ -1,4 +1,4 @@
-//! Summarized output, digests, receipts, events, archives and notes (SPEC sections 5, 6).
+//! Summarized output, digests, receipts, events, archives and notes.
 
 use std::process::Stdio;
 use std::time::Duration;

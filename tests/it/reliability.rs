@@ -1,4 +1,4 @@
-//! Reliability under load (SPEC sections 5 and 8): one task floods output as fast as it
+//! Reliability under load: one task floods output as fast as it
 //! can while another's health check must keep passing on time and a third is stopped
 //! and restarted through the control socket. All three must behave.
 

@@ -1,4 +1,4 @@
-//! Secrets never leak; destructive tasks never run without approval (SPEC section 7).
+//! Secrets never leak; destructive tasks never run without approval.
 
 use std::time::Duration;
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::lifecycle::TaskState;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StateFile {
@@ -17,7 +19,7 @@ pub struct StateFile {
     pub project: String,
     pub manifest: PathBuf,
     pub supervisor_pid: i32,
-    /// Start time of the supervisor process (see [`process_start_time`]).
+    /// Start time of the supervisor process (see [`crate::process::process_start_time`]).
     pub supervisor_start: Option<u64>,
     pub socket: PathBuf,
     pub started_at: String,
@@ -27,7 +29,10 @@ pub struct StateFile {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TaskRecord {
-    pub state: String,
+    /// Read leniently: a state this build does not know must not make the whole file
+    /// unreadable, since the file is what finds leftover processes.
+    #[serde(deserialize_with = "lenient_state")]
+    pub state: TaskState,
     pub pid: Option<i32>,
     pub pgid: Option<i32>,
     /// Start time of the leader process, to tell it from a later process with the same pid.
@@ -43,8 +48,14 @@ pub struct TaskRecord {
     pub escapees: Vec<(i32, u64)>,
 }
 
+/// A task state by name; an unknown name reads as the default (STOPPED).
+fn lenient_state<'de, D: Deserializer<'de>>(d: D) -> Result<TaskState, D::Error> {
+    let name = String::deserialize(d)?;
+    Ok(name.parse().unwrap_or_default())
+}
+
 pub fn path(state_dir: &Path) -> PathBuf {
-    state_dir.join("state.json")
+    crate::state_dir::StateDir::at(state_dir).state_path()
 }
 
 pub fn read(state_dir: &Path) -> io::Result<Option<StateFile>> {
@@ -71,39 +82,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// An opaque start time of process `pid` that changes when the pid is reused (on Linux
-/// the `starttime` of /proc/<pid>/stat); `None` for a zombie (it is dead) or where it
-/// cannot be read.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    crate::process::table::read(pid)
-        .filter(|p| !p.zombie)
-        .map(|p| p.start)
-}
-
-/// Whether `pid` is still the process recorded with `start_time`. Without a recorded or
-/// readable start time the answer is no: a pid we cannot verify is never signalled.
-pub fn same_process(pid: i32, start_time: Option<u64>) -> bool {
-    match (start_time, process_start_time(pid)) {
-        (Some(want), Some(have)) => want == have,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_start_time_is_stable() {
-        let me = std::process::id() as i32;
-        let a = process_start_time(me);
-        assert_eq!(a, process_start_time(me));
-        if cfg!(target_os = "linux") {
-            assert!(a.is_some());
-            assert!(same_process(me, a));
-            assert!(!same_process(me, a.map(|t| t + 1)));
-        }
-    }
 
     #[test]
     fn round_trip() {
@@ -116,11 +97,25 @@ mod tests {
         s.tasks.insert(
             "a".into(),
             TaskRecord {
+                state: TaskState::Up,
                 pid: Some(7),
                 ..Default::default()
             },
         );
         write(dir.path(), &s).unwrap();
+        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        assert!(text.contains(r#""state": "UP""#), "{text}");
         assert_eq!(read(dir.path()).unwrap(), Some(s));
+    }
+
+    #[test]
+    fn an_unknown_state_does_not_hide_the_pids() {
+        let rec: TaskRecord = serde_json::from_str(
+            r#"{"state":"LATER","pid":7,"pgid":7,"start_time":1,"ports":[],"restarts":0,
+                "config_hash":"","started_at":null,"env_keys":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(rec.state, TaskState::Stopped);
+        assert_eq!(rec.pid, Some(7));
     }
 }
