@@ -282,6 +282,7 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
     let mut units = Vec::new();
     let mut in_target = Vec::new();
 
+    let stack_env = crate::task_env::StackEnv::new(&m.project, &m.tasks, None);
     for t in &m.tasks {
         let unit = unit_name(m, &t.name);
         let oneshot = t.destructive || awaited.contains(t.name.as_str());
@@ -381,21 +382,12 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
                 }
             }
         }
-        if let Some(p) = t.ports.first() {
-            if !t.env.contains_key("PORT") {
-                let _ = writeln!(u, "Environment=PORT={p}");
-            }
-        }
-        let _ = writeln!(u, "Environment=BTS_TASK={}", t.name);
-        let _ = writeln!(
-            u,
-            "Environment={}",
-            env_assignment("BTS_PROJECT", &m.project)
-        );
-        for other in &m.tasks {
-            if let Some(p) = other.ports.first() {
-                let key = format!("BTS_PORT_{}", crate::supervisor::env_suffix(&other.name));
-                let _ = writeln!(u, "Environment={key}={p}");
+        for (k, v) in stack_env.added(t, false) {
+            if k == "BTS_PROJECT" {
+                // The only free-form value among them.
+                let _ = writeln!(u, "Environment={}", env_assignment(&k, &v));
+            } else {
+                let _ = writeln!(u, "Environment={k}={v}");
             }
         }
         for p in env_files_used {

@@ -32,5 +32,6 @@ pub mod selector;
 pub mod state_dir;
 pub mod state_file;
 pub mod supervisor;
+pub mod task_env;
 pub mod up;
 pub mod usage;

@@ -107,6 +107,15 @@ pub struct Task {
 }
 
 impl Task {
+    /// A hash of everything in the definition: a reload restarts the task when it
+    /// changes. FNV-1a over the Debug form, which lists every field.
+    pub fn config_hash(&self) -> String {
+        format!(
+            "{:016x}",
+            crate::hash::fnv1a(format!("{self:?}").as_bytes())
+        )
+    }
+
     /// A task with every field at its documented default: the loader's starting point,
     /// so the defaults live in one place.
     pub fn with_defaults(name: &str, command: CommandSpec, cwd: PathBuf) -> Task {

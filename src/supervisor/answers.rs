@@ -216,7 +216,11 @@ impl Supervisor {
                 &format!("reload: keeping the previous secrets settings: {e}"),
             ),
         }
-        self.common_env = super::env::common_env(&manifest, &self.instance);
+        self.stack_env = crate::task_env::StackEnv::new(
+            &manifest.project,
+            &manifest.tasks,
+            Some(&self.instance),
+        );
         self.project = manifest.project.clone();
         self.feed(Event::Request(lifecycle::Request::Reload {
             waiter,

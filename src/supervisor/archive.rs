@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -20,9 +20,6 @@ use crate::receipt::StopReceipt;
 use crate::runner::Control;
 
 use super::executor::{Msg, Supervisor};
-
-/// Archive paths whose jobs are running.
-pub(super) type Reserved = Arc<Mutex<std::collections::HashSet<PathBuf>>>;
 
 impl Supervisor {
     /// A fresh archive path for `task`, reserved until `release` runs.

@@ -94,8 +94,8 @@ pub struct Supervisor {
     pub(super) tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     pub(super) opts: Options,
-    /// `BTS_PROJECT`, `BTS_INSTANCE` and `BTS_PORT_<TASK>` for every task with a port.
-    pub(super) common_env: Vec<(String, String)>,
+    /// What bts adds to every task's environment.
+    pub(super) stack_env: crate::task_env::StackEnv,
     /// `<pid>.<start time>` of this supervisor.
     pub(super) instance: String,
     pub(super) project: String,
@@ -119,7 +119,7 @@ pub struct Supervisor {
     pub(super) replies: Replies,
     next_waiter: u64,
     /// Archive paths being written.
-    pub(super) archiving: super::archive::Reserved,
+    pub(super) archiving: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     /// Work beside the loop the supervisor waits for before it exits (archive-logs).
     pub(super) side_jobs: Vec<tokio::task::JoinHandle<()>>,
     /// Tasks whose runs were asked to stop in this turn (their escapees are looked for
@@ -170,7 +170,11 @@ impl Supervisor {
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
             last_sample: None,
-            common_env: super::env::common_env(manifest, &instance),
+            stack_env: crate::task_env::StackEnv::new(
+                &manifest.project,
+                &manifest.tasks,
+                Some(&instance),
+            ),
             instance,
             project: manifest.project.clone(),
             manifest_path: manifest.path.clone(),

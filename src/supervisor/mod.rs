@@ -6,7 +6,6 @@ mod answers;
 mod archive;
 mod checkpoint;
 mod effects;
-mod env;
 mod executor;
 mod notes;
 mod probes;
@@ -14,5 +13,4 @@ mod replies;
 mod report;
 mod spawn;
 
-pub use env::{config_hash, env_suffix};
 pub use executor::{Options, Supervisor};

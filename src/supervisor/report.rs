@@ -13,7 +13,6 @@ use crate::manifest::Probe;
 use crate::output::Level;
 use crate::state_file::{self as state, StateFile, TaskRecord};
 
-use super::env::config_hash;
 use super::executor::{Supervisor, DIGEST_DEBOUNCE};
 use super::notes::{notes_section, update_notes};
 
@@ -123,7 +122,7 @@ impl Supervisor {
                     start_time,
                     ports: s.task.ports.clone(),
                     restarts: s.tracker.total,
-                    config_hash: config_hash(&s.task),
+                    config_hash: s.task.config_hash(),
                     started_at,
                     env_keys: s.task.env.keys().cloned().collect(),
                     escapees: h.escapees.clone(),

@@ -86,7 +86,9 @@ impl Supervisor {
             return;
         };
         let task = Arc::clone(&self.core.slot(i).task);
-        let env = self.task_env(&task);
+        let env = self
+            .stack_env
+            .full(&task, std::env::var_os("PORT").is_some());
         let log_matched = Arc::new(std::sync::atomic::AtomicBool::new(false));
         sink.set_log_probe(self.log_probe(&task, i, run, &log_matched));
         let spawned = match crate::process::spawn(&task.command, &task.cwd, &env) {
@@ -311,7 +313,9 @@ impl Supervisor {
             Level::Info,
             &format!("{}: running checkpoint: {command}", task.name),
         );
-        let env = self.task_env(&task);
+        let env = self
+            .stack_env
+            .full(&task, std::env::var_os("PORT").is_some());
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let result = checkpoint::run(&command, &task.cwd, &env, task.checkpoint_timeout).await;
