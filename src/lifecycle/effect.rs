@@ -9,7 +9,6 @@ use super::event::{CheckpointResult, TaskId, Timer, WaiterId};
 use super::exit::ExitInfo;
 use super::phase::RunId;
 use super::task_state::TaskState;
-use crate::output::Level;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -72,6 +71,14 @@ pub enum Effect {
         /// A task it waited for is FAILED or BLOCKED.
         failed: bool,
     },
+}
+
+/// How loud a line for the terminal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
 }
 
 /// Why the supervisor stops a run (the executor words it for the terminal).

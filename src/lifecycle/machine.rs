@@ -9,13 +9,13 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::effect::Effect;
+use super::effect::Level;
 use super::event::{Event, TaskId, Timer, TimerKind, WaiterId};
 use super::phase::{Phase, RunId, StopDetail};
 use super::policy::RestartTracker;
 use super::task_state::TaskState;
 use crate::errors::exit;
 use crate::manifest::Task;
-use crate::output::Level;
 
 /// Options of `bts up` that change how the supervisor ends.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ mod run;
 mod schedule;
 mod stop;
 
-pub use effect::{Audit, Effect, StopWhy};
+pub use effect::{Audit, Effect, Level, StopWhy};
 pub use event::{CheckpointResult, Event, Request, TaskId, Timer, TimerKind, WaiterId};
 pub use exit::ExitInfo;
 pub use machine::{Core, CoreOptions, Member, Mode, TaskSlot, Until};

@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::effect::Effect;
+use super::effect::Level;
 use super::event::{Request, TaskId, WaiterId};
 use super::machine::{Core, Member, Mode, TaskSlot, Until, Waiter};
 use super::phase::{Health, Phase};
 use super::policy::NO_PROBE_UP_AFTER;
 use crate::manifest::Task;
-use crate::output::Level;
 
 impl Core {
     pub(super) fn on_request(&mut self, request: Request) {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::effect::Level;
 use super::effect::{Audit, Effect, StopWhy};
 use super::event::{CheckpointResult, TaskId, Timer, TimerKind};
 use super::exit::ExitInfo;
@@ -13,7 +14,6 @@ use super::phase::{Degraded, Health, Phase, RunId, Running, StopDetail, StopInte
 use super::policy::{self, AfterExit, Cause, HealthChange, HealthTracker, NO_PROBE_UP_AFTER};
 use super::reason::FailReason;
 use crate::manifest::RestartPolicy;
-use crate::output::Level;
 
 /// Quiet time after the last change of a watched file before the restart.
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(300);

@@ -2,11 +2,11 @@
 //! signal kills), `down TASK…`, and the user's stop and restart of one task.
 //! docs/behaviour.md#stopping.
 
+use super::effect::Level;
 use super::effect::{Effect, StopWhy};
 use super::event::TaskId;
 use super::machine::{Core, Member, Mode};
 use super::phase::{Phase, StopDetail, StopIntent};
-use crate::output::Level;
 
 impl Core {
     pub(super) fn on_interrupt(&mut self, signal: &str) {

@@ -19,13 +19,8 @@ use style::Look;
 use summary::Budget;
 pub use terminal::Terminal;
 
-/// How an event line is emphasised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
+/// How an event line is emphasised (the core decides it, see [`crate::lifecycle::Level`]).
+pub use crate::lifecycle::Level;
 
 /// The shared, cheap-to-clone printing configuration.
 #[derive(Clone)]
