@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::TaskState;
+use crate::lifecycle::{FailReason, TaskState};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Digest {
@@ -18,6 +18,10 @@ pub struct Digest {
     /// Why it is in that state (failure reason, what it waits for…), empty when obvious.
     #[serde(default)]
     pub detail: String,
+    /// Why it FAILED, as data (its text is `detail`); known to the supervisor only, not
+    /// part of the JSON.
+    #[serde(skip)]
+    pub reason: Option<FailReason>,
     pub pid: Option<i32>,
     pub ports: Vec<u16>,
     /// Seconds since the current run started (running tasks only).
@@ -180,38 +184,40 @@ fn shorten(s: &str, max: usize) -> String {
 pub fn next_action(d: &Digest) -> Option<String> {
     let t = &d.task;
     let detail = d.detail.as_str();
-    match d.status {
-        TaskState::Failed if detail.starts_with("crash loop") => Some(format!(
+    match (d.status, &d.reason) {
+        (TaskState::Failed, Some(FailReason::CrashLoop { .. })) => Some(format!(
             "it keeps crashing: read `bts logs {t} --errors`, fix the cause, then `bts restart {t}`"
         )),
-        TaskState::Failed
-            if detail.contains(" is in use by ") || detail.contains(" is in use ") =>
+        (TaskState::Failed, Some(r @ FailReason::Preflight { .. }))
+            if r.port_in_use().is_some() =>
         {
             Some(format!(
                 "{} — then `bts restart {t}`",
-                detail
-                    .split("; ")
-                    .find(|p| p.contains("in use"))
-                    .unwrap_or(detail)
+                r.port_in_use().unwrap_or(detail)
             ))
         }
-        TaskState::Failed if detail.starts_with("dependency ") => {
-            let dep = detail.split_whitespace().nth(1).unwrap_or("?");
-            Some(format!(
-                "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
-            ))
-        }
-        TaskState::Failed if detail.contains("checkpoint failed") => Some(format!(
+        (
+            TaskState::Failed,
+            Some(
+                FailReason::DependencyFailed { dependency: dep }
+                | FailReason::DependencyStopped { dependency: dep },
+            ),
+        ) => Some(format!(
+            "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
+        )),
+        (TaskState::Failed, Some(FailReason::Checkpoint { .. })) => Some(format!(
             "fix the checkpoint (see `bts logs {t}`), then `bts up --confirm {t}`"
         )),
-        TaskState::Failed => Some(format!(
+        (TaskState::Failed, _) => Some(format!(
             "see `bts logs {t} -n 50`, fix it, then `bts restart {t}`"
         )),
-        TaskState::Down | TaskState::Degraded => Some(format!(
+        (TaskState::Down | TaskState::Degraded, _) => Some(format!(
             "health check failing ({detail}) — `bts logs {t} --errors`"
         )),
-        TaskState::Blocked => Some(format!("destructive: approve with `bts up --confirm {t}`")),
-        TaskState::Up | TaskState::Starting if d.errors > 0 => {
+        (TaskState::Blocked, _) => {
+            Some(format!("destructive: approve with `bts up --confirm {t}`"))
+        }
+        (TaskState::Up | TaskState::Starting, _) if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
         _ => None,
@@ -296,19 +302,53 @@ impl TaskStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::PreflightProblem;
 
     #[test]
     fn status_is_the_upper_case_name_and_drives_next_action() {
+        let reason = FailReason::crash_loop(
+            3,
+            std::time::Duration::from_secs(300),
+            3,
+            "exited with code 1".into(),
+        );
         let mut d = Digest {
             task: "api".into(),
             status: TaskState::Failed,
-            detail: "crash loop: 3 restarts within 5m".into(),
+            detail: reason.to_string(),
+            reason: Some(reason),
             ..Default::default()
         };
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["status"], "FAILED");
-        assert_eq!(serde_json::from_value::<Digest>(json).unwrap(), d);
+        assert!(json.get("reason").is_none(), "the JSON is as it was");
+        let back = serde_json::from_value::<Digest>(json).unwrap();
+        assert_eq!(back.detail, d.detail);
         assert!(next_action(&d).unwrap().starts_with("it keeps crashing"));
+        // The action follows the reason, whatever the text says.
+        d.detail = "crash loop (a task's own words)".into();
+        d.reason = Some(FailReason::DependencyFailed {
+            dependency: "db".into(),
+        });
+        assert!(next_action(&d).unwrap().starts_with("fix db first"));
+        d.reason = Some(FailReason::Preflight {
+            problems: vec![
+                PreflightProblem {
+                    message: "command `nod` not found".into(),
+                    port_in_use: false,
+                },
+                PreflightProblem {
+                    message: "port 3000 is in use by pid 7 — stop it, or use 3001 (free)".into(),
+                    port_in_use: true,
+                },
+            ],
+        });
+        assert_eq!(
+            next_action(&d).unwrap(),
+            "port 3000 is in use by pid 7 — stop it, or use 3001 (free) — then `bts restart api`"
+        );
+        d.reason = None;
+        assert!(next_action(&d).unwrap().starts_with("see `bts logs api"));
         d.status = TaskState::Blocked;
         assert!(next_action(&d).unwrap().starts_with("destructive"));
         d.status = TaskState::Up;

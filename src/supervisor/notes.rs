@@ -44,7 +44,6 @@ pub(super) fn notes_section(
     let recent: Vec<String> = digests
         .iter()
         .filter(|d| d.status.is_final())
-        .filter(|d| d.detail != "not started")
         .map(|d| {
             if d.detail.is_empty() {
                 format!("{} {}", d.task, d.status)

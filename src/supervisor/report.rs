@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::digest::{self, Digest, HealthDigest, LastError};
-use crate::lifecycle::{Health, Phase, TaskId};
+use crate::lifecycle::{Health, Phase, StopDetail, TaskId};
 use crate::manifest::Probe;
 use crate::output::Level;
 use crate::state_file::{self as state, StateFile, TaskRecord};
@@ -54,6 +54,7 @@ impl Supervisor {
             task: slot.task.name.clone(),
             status: slot.state(),
             detail,
+            reason: slot.phase.fail_reason().cloned(),
             pid: h.run.as_ref().map(|r| r.pid),
             ports: slot.task.ports.clone(),
             uptime: h.run.as_ref().map(|r| r.started.elapsed().as_secs()),
@@ -173,7 +174,17 @@ impl Supervisor {
                 .event(Level::Warn, &format!("cannot write digests: {e}"));
         }
         if let Some(notes) = self.notes.clone() {
-            let section = notes_section(&self.project, &digests, |t| self.http_url(t));
+            // Tasks never started are not news.
+            let started: Vec<Digest> = digests
+                .iter()
+                .filter(|d| {
+                    self.core.find(&d.task).is_some_and(|i| {
+                        self.core.slot(i).phase != Phase::Stopped(StopDetail::NotStarted)
+                    })
+                })
+                .cloned()
+                .collect();
+            let section = notes_section(&self.project, &started, |t| self.http_url(t));
             let section = red.redact_str(&section).into_owned();
             if let Err(e) = update_notes(&notes, &section) {
                 self.out.event(
@@ -190,7 +201,7 @@ impl Supervisor {
         let shown: Vec<Digest> = (0..self.core.slots().len())
             .filter(|&i| {
                 let s = self.core.slot(i);
-                s.is_live() && s.phase != Phase::Stopped(crate::lifecycle::StopDetail::NotStarted)
+                s.is_live() && s.phase != Phase::Stopped(StopDetail::NotStarted)
             })
             .map(|i| self.digest(i))
             .collect();
