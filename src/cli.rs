@@ -77,6 +77,10 @@ pub enum Command {
     Watchdog {
         state_dir: PathBuf,
         supervisor_pid: i32,
+        /// The supervisor's `BTS_INSTANCE`: what its processes carry, found even before
+        /// state.json names them.
+        #[arg(default_value = "")]
+        instance: String,
     },
 }
 

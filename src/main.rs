@@ -43,6 +43,11 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Watchdog {
             state_dir,
             supervisor_pid,
-        } => Ok(orphans::watchdog_main(&state_dir, supervisor_pid)),
+            instance,
+        } => Ok(orphans::watchdog_main(
+            &state_dir,
+            supervisor_pid,
+            &instance,
+        )),
     }
 }

@@ -152,7 +152,7 @@ pub fn sweep_dir(root: &Path) -> std::io::Result<Sweep> {
 /// holds) reaches end of file — the supervisor exited, however it died — then stop any
 /// task group the state file still records. A supervisor that exits normally has
 /// already stopped everything, so then there is nothing to do.
-pub fn watchdog_main(state_dir: &Path, supervisor_pid: i32) -> u8 {
+pub fn watchdog_main(state_dir: &Path, supervisor_pid: i32, instance: &str) -> u8 {
     // Ignore terminal signals: only the pipe decides when the watchdog acts.
     for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGTERM] {
         // SAFETY: setting SIG_IGN has no preconditions.
@@ -170,11 +170,13 @@ pub fn watchdog_main(state_dir: &Path, supervisor_pid: i32) -> u8 {
             Err(_) => break,
         }
     }
-    if let Ok(Some(st)) = state_file::read(state_dir) {
+    match state_file::read(state_dir) {
         // A later supervisor may own the state dir by now: its tasks are not ours.
-        if st.supervisor_pid == supervisor_pid {
+        Ok(Some(st)) if st.supervisor_pid == supervisor_pid => {
             let _ = sweep(&st);
         }
+        // It died before it recorded anything: what carries its instance is still its.
+        _ => sweep_instance(instance, &mut Sweep::default()),
     }
     0
 }

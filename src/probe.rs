@@ -164,8 +164,13 @@ async fn command(cmd: &str, cwd: &Path, env: &[(String, String)], timeout: Durat
         Err(e) => return Verdict::fail(format!("cannot run `{cmd}`: {e}")),
     };
     let pgid = child.id().map(|p| p as i32);
+    // The probe is a supervised process too: should this future be dropped (its run
+    // ended, the supervisor stops), its group is killed. Its leader is not reaped then,
+    // so the group id cannot have been reused.
+    let mut guard = GroupGuard(pgid);
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(st)) => {
+            guard.0 = None;
             if let Some(pg) = pgid {
                 // Anything the probe left behind in its group goes with it.
                 let _ = unix::signal_group(pg, libc::SIGKILL);
@@ -178,7 +183,7 @@ async fn command(cmd: &str, cwd: &Path, env: &[(String, String)], timeout: Durat
         }
         Ok(Err(e)) => Verdict::fail(format!("cmd wait failed: {e}")),
         Err(_) => {
-            if let Some(pg) = pgid {
+            if let Some(pg) = guard.0.take() {
                 let _ = unix::signal_group(pg, libc::SIGKILL);
             }
             let _ = child.wait().await;
@@ -186,6 +191,17 @@ async fn command(cmd: &str, cwd: &Path, env: &[(String, String)], timeout: Durat
                 "cmd timed out after {}",
                 crate::clock::short_duration(timeout)
             ))
+        }
+    }
+}
+
+/// Kills a process group when dropped, unless disarmed (its `Option` taken).
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0.take() {
+            let _ = unix::signal_group(pg, libc::SIGKILL);
         }
     }
 }

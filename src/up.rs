@@ -160,6 +160,7 @@ fn spawn_watchdog(root: &Path) -> Option<std::process::ChildStdin> {
     cmd.arg("__watchdog")
         .arg(root)
         .arg(std::process::id().to_string())
+        .arg(crate::process::instance_id())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -21,15 +21,16 @@ pub enum Effect {
         fresh: bool,
         approval: Option<String>,
     },
-    /// Pre-flight, then record the approval and run the task's checkpoint; answer with
-    /// `CheckpointDone` (or `SpawnFailed` when pre-flight fails).
+    /// Pre-flight, then record the approval and run the task's checkpoint as run
+    /// `attempt` (its output goes to the task's log, `fresh`: emptied first); its end is
+    /// an `Exited` like any run's (or `SpawnFailed` when it cannot start).
     Checkpoint {
         task: TaskId,
         attempt: RunId,
         fresh: bool,
         approval: String,
     },
-    /// Send `signal` to the run's process group, SIGKILL at `grace`.
+    /// Send `signal` to the run's (or checkpoint's) process group, SIGKILL at `grace`.
     Stop {
         task: TaskId,
         run: RunId,

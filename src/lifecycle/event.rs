@@ -34,7 +34,8 @@ pub enum Event {
         run: RunId,
         pid: i32,
     },
-    /// The run's leader was reaped and its process group is empty.
+    /// The run's (or the checkpoint's) leader was reaped and its process group is
+    /// empty.
     Exited {
         task: TaskId,
         run: RunId,
@@ -59,11 +60,6 @@ pub enum Event {
         run: RunId,
         message: String,
     },
-    CheckpointDone {
-        task: TaskId,
-        attempt: RunId,
-        result: CheckpointResult,
-    },
     Timer(Timer),
     /// A file a task watches changed.
     FileChanged {
@@ -77,7 +73,7 @@ pub enum Event {
     Request(Request),
 }
 
-/// A finished checkpoint.
+/// How a checkpoint ended (for audit.log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointResult {
     pub exit: Option<ExitInfo>,
@@ -108,6 +104,8 @@ pub enum TimerKind {
     UpAfter,
     /// The quiet time after a watched file changed is over.
     Watch,
+    /// A checkpoint has run for `checkpoint_timeout`.
+    CheckpointTimeout,
 }
 
 /// Requests from the control socket (already resolved to task ids).

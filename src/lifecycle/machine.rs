@@ -188,11 +188,6 @@ impl Core {
             } => self.on_probe(task, run, ok, detail),
             Event::PortCheck { task, run, unbound } => self.on_port_check(task, run, unbound),
             Event::LogError { task, run, message } => self.on_log_error(task, run, message),
-            Event::CheckpointDone {
-                task,
-                attempt,
-                result,
-            } => self.on_checkpoint(task, attempt, result),
             Event::Timer(t) => self.on_timer(t),
             Event::FileChanged { task, path } => self.on_file_changed(task, path),
             Event::Interrupt { signal } => self.on_interrupt(&signal),

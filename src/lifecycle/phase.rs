@@ -22,15 +22,16 @@ pub enum Phase {
     Stopped(StopDetail),
     /// PENDING: waiting for dependencies (or an approval of one); `on` says what.
     Waiting { on: String },
-    /// PENDING: a destructive task's checkpoint runs. `fresh`: the start it precedes
-    /// empties the log. `approval`: how it was approved (given back should pre-flight
-    /// fail). `cancel`: stopped (by the user, a reload) while it ran: the task is not
-    /// started when it ends.
+    /// PENDING: a destructive task's checkpoint runs, as a run of its own (`attempt`,
+    /// since `since`). `fresh`: the start it precedes empties the log. `approval`: how it
+    /// was approved (given back should pre-flight fail). `end`: why it is being ended
+    /// early, if it is; the task then does not start.
     Checkpointing {
         attempt: RunId,
+        since: Instant,
         fresh: bool,
         approval: String,
-        cancel: Option<StopDetail>,
+        end: Option<CheckpointEnd>,
     },
     /// The executor was asked to spawn this run (pre-flight first) and has not answered
     /// yet. `approval`: how a destructive task was approved for it, given back should
@@ -109,6 +110,15 @@ pub enum StopIntent {
     Restart,
     /// Its health check went DOWN: what the restart policy decided.
     Recover(AfterExit),
+}
+
+/// Why a checkpoint is being ended before it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointEnd {
+    /// Stopped by the user or a reload: the task ends STOPPED with this detail.
+    Cancelled(StopDetail),
+    /// `checkpoint_timeout` passed: it was killed, the task ends FAILED.
+    TimedOut,
 }
 
 /// Why a task is STOPPED.
@@ -194,6 +204,15 @@ impl Phase {
                 | Phase::Checkpointing { .. }
                 | Phase::Backoff { .. }
         )
+    }
+
+    /// The live process of the task (a run or a checkpoint), if any.
+    pub fn live_run(&self) -> Option<RunId> {
+        match self {
+            Phase::Running(r) => Some(r.run),
+            Phase::Checkpointing { attempt, .. } => Some(*attempt),
+            _ => None,
+        }
     }
 
     /// A run is alive and no stop has been sent to it.

@@ -10,7 +10,9 @@ use super::effect::{Audit, Effect, StopWhy};
 use super::event::{CheckpointResult, TaskId, Timer, TimerKind};
 use super::exit::ExitInfo;
 use super::machine::{Core, Mode};
-use super::phase::{Degraded, Health, Phase, RunId, Running, StopDetail, StopIntent};
+use super::phase::{
+    CheckpointEnd, Degraded, Health, Phase, RunId, Running, StopDetail, StopIntent,
+};
 use super::policy::{self, AfterExit, Cause, HealthChange, HealthTracker, NO_PROBE_UP_AFTER};
 use super::reason::FailReason;
 use crate::manifest::RestartPolicy;
@@ -61,6 +63,10 @@ impl Core {
     }
 
     pub(super) fn on_exit(&mut self, i: TaskId, run: RunId, exit: ExitInfo) {
+        if matches!(self.slots[i].phase, Phase::Checkpointing { attempt, .. } if attempt == run) {
+            self.on_checkpoint_exit(i, exit);
+            return;
+        }
         let Phase::Running(r) = &self.slots[i].phase else {
             return;
         };
@@ -278,41 +284,43 @@ impl Core {
         }
     }
 
-    pub(super) fn on_checkpoint(&mut self, i: TaskId, attempt: RunId, result: CheckpointResult) {
-        let Phase::Checkpointing {
-            attempt: a, cancel, ..
-        } = &self.slots[i].phase
-        else {
+    /// The checkpoint run `attempt` ended: start the task if it passed, unless it was
+    /// ended early (a stop, a shutdown, its timeout).
+    fn on_checkpoint_exit(&mut self, i: TaskId, exit: ExitInfo) {
+        let Phase::Checkpointing { since, end, .. } = &self.slots[i].phase else {
             return;
         };
-        if *a != attempt {
-            return;
-        }
-        let cancel = cancel.clone();
-        if self.mode != Mode::Serving || cancel.is_some() {
-            let detail = cancel.unwrap_or(StopDetail::BeforeCheckpoint);
-            self.set_phase(i, Phase::Stopped(detail), "");
-            self.after_change();
-            return;
-        }
+        let (since, end) = (*since, end.clone());
         let task = self.slots[i].task.clone();
+        let result = CheckpointResult {
+            exit: Some(exit),
+            timed_out: end == Some(CheckpointEnd::TimedOut),
+            took: self.now.saturating_duration_since(since),
+        };
         self.emit(Effect::Audit(Audit::Checkpoint {
             task: i,
             result: result.clone(),
         }));
-        if result.passed() {
-            // Not fresh: the log already holds the checkpoint's output.
-            self.spawn(i, false, None);
-        } else {
-            let why = if result.timed_out {
-                format!(
+        match end {
+            Some(CheckpointEnd::Cancelled(detail)) => {
+                self.set_phase(i, Phase::Stopped(detail), "");
+            }
+            _ if self.mode != Mode::Serving => {
+                self.set_phase(i, Phase::Stopped(StopDetail::BeforeCheckpoint), "");
+            }
+            Some(CheckpointEnd::TimedOut) => {
+                let why = format!(
                     "timed out after {}",
                     crate::clock::short_duration(task.checkpoint_timeout)
-                )
-            } else {
-                result.exit.map_or("could not run".into(), |e| e.describe())
-            };
-            self.set_phase(i, Phase::Failed(FailReason::Checkpoint { why }), "");
+                );
+                self.set_phase(i, Phase::Failed(FailReason::Checkpoint { why }), "");
+            }
+            // Not fresh: the log already holds the checkpoint's output.
+            None if result.passed() => self.spawn(i, false, None),
+            None => {
+                let why = exit.describe();
+                self.set_phase(i, Phase::Failed(FailReason::Checkpoint { why }), "");
+            }
         }
         self.after_change();
     }
@@ -347,6 +355,18 @@ impl Core {
             TimerKind::Watch => {
                 if slot.watch_generation == t.epoch {
                     self.on_watch_due(t.task);
+                }
+            }
+            TimerKind::CheckpointTimeout => {
+                let task = t.task;
+                if let (true, Phase::Checkpointing { attempt, end, .. }) =
+                    (slot.epoch == t.epoch, &mut self.slots[task].phase)
+                {
+                    if end.is_none() {
+                        *end = Some(CheckpointEnd::TimedOut);
+                        let run = *attempt;
+                        self.emit(Effect::Kill { task, run });
+                    }
                 }
             }
         }

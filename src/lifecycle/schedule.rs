@@ -117,9 +117,10 @@ impl Core {
             i,
             Phase::Checkpointing {
                 attempt,
+                since: self.now,
                 fresh,
                 approval: approval.clone(),
-                cancel: None,
+                end: None,
             },
             "",
         );
@@ -129,6 +130,11 @@ impl Core {
             fresh,
             approval,
         });
+        self.arm(
+            i,
+            super::event::TimerKind::CheckpointTimeout,
+            self.now + task.checkpoint_timeout,
+        );
     }
 
     /// Ask for a run of slot `i`, past every gate.

@@ -6,7 +6,7 @@ use super::effect::Level;
 use super::effect::{Effect, StopWhy};
 use super::event::TaskId;
 use super::machine::{Core, Member, Mode};
-use super::phase::{Phase, StopDetail, StopIntent};
+use super::phase::{CheckpointEnd, Phase, StopDetail, StopIntent};
 
 impl Core {
     pub(super) fn on_interrupt(&mut self, signal: &str) {
@@ -27,8 +27,7 @@ impl Core {
                     format!("{signal} received again: killing every task now"),
                 );
                 for i in 0..self.slots.len() {
-                    if let Phase::Running(r) = &self.slots[i].phase {
-                        let run = r.run;
+                    if let Some(run) = self.slots[i].phase.live_run() {
                         self.emit(Effect::Kill { task: i, run });
                     }
                 }
@@ -44,10 +43,13 @@ impl Core {
         self.mode = Mode::ShuttingDown;
         self.pending_stops.clear();
         for i in 0..self.slots.len() {
-            // A running checkpoint finishes first (and then the task is not started).
             match self.slots[i].phase {
                 Phase::Waiting { .. } => self.stop_idle(i, StopDetail::NotStarted),
                 Phase::Backoff { .. } => self.stop_idle(i, StopDetail::WhileWaitingToRestart),
+                // A running checkpoint is stopped like a run; its task never starts.
+                Phase::Checkpointing { .. } => {
+                    self.end_checkpoint(i, StopDetail::BeforeCheckpoint, StopWhy::Shutdown)
+                }
                 _ => {}
             }
         }
@@ -92,6 +94,26 @@ impl Core {
         }
     }
 
+    /// Stop a running checkpoint; its task ends STOPPED with `detail` and never starts.
+    fn end_checkpoint(&mut self, i: TaskId, detail: StopDetail, why: StopWhy) {
+        let task = self.slots[i].task.clone();
+        let Phase::Checkpointing { attempt, end, .. } = &mut self.slots[i].phase else {
+            return;
+        };
+        let first = end.is_none();
+        *end = Some(CheckpointEnd::Cancelled(detail));
+        if first {
+            let run = *attempt;
+            self.emit(Effect::Stop {
+                task: i,
+                run,
+                signal: task.stop_signal,
+                grace: task.stop_timeout,
+                why,
+            });
+        }
+    }
+
     /// Stop the queued tasks that no running queued task depends on; the others wait for
     /// the next exit.
     pub(super) fn advance_named_stops(&mut self) {
@@ -120,7 +142,9 @@ impl Core {
         match &mut self.slots[i].phase {
             Phase::Running(_) => self.send_stop(i, StopIntent::Stop, StopWhy::User),
             Phase::Waiting { .. } | Phase::Backoff { .. } => self.stop_idle(i, StopDetail::ByUser),
-            Phase::Checkpointing { cancel, .. } => *cancel = Some(StopDetail::ByUser),
+            Phase::Checkpointing { .. } => {
+                self.end_checkpoint(i, StopDetail::ByUser, StopWhy::User)
+            }
             _ => {}
         }
     }

@@ -63,6 +63,12 @@ pub fn spawn(
     })
 }
 
+/// This process's `BTS_INSTANCE`: `<pid>.<start time>`, unique across pid reuse.
+pub fn instance_id() -> String {
+    let me = std::process::id() as i32;
+    format!("{me}.{}", process_start_time(me).unwrap_or(0))
+}
+
 /// An opaque start time of process `pid` that changes when the pid is reused (on Linux
 /// the `starttime` of /proc/<pid>/stat); `None` for a zombie (it is dead) or where it
 /// cannot be read.

@@ -22,7 +22,6 @@ use crate::output::{Level, Output};
 use crate::runner::{Control, Outcome};
 use crate::state_dir::StateDir;
 
-use super::checkpoint::CheckpointRun;
 use super::replies::Replies;
 
 /// Options of `bts up` that change how the supervisor ends.
@@ -48,8 +47,6 @@ pub(super) enum Msg {
         run: RunId,
         outcome: Box<Outcome>,
     },
-    /// A checkpoint finished; its output goes to the task's log first.
-    Checkpoint(Box<CheckpointRun>),
     /// An archive job of a stop receipt finished (with its error, if any).
     Archived { job: u64, error: Option<String> },
 }
@@ -145,11 +142,7 @@ impl Supervisor {
         let (tx, rx) = mpsc::unbounded_channel();
         // Names this supervisor in its tasks' environment (`BTS_INSTANCE`), so that what
         // they leave behind can be recognised after a crash, whatever its process group.
-        let me = std::process::id() as i32;
-        let instance = format!(
-            "{me}.{}",
-            crate::process::process_start_time(me).unwrap_or(0)
-        );
+        let instance = crate::process::instance_id();
         let core = Core::new(
             &manifest.tasks,
             selected,
@@ -330,7 +323,6 @@ impl Supervisor {
                 self.feed(ev)
             }
             Msg::Exited { task, run, outcome } => self.on_exited(task, run, *outcome),
-            Msg::Checkpoint(c) => self.on_checkpoint(*c),
             Msg::Archived { job, error } => self.archived(job, error),
         }
     }

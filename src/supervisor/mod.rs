@@ -4,7 +4,6 @@
 
 mod answers;
 mod archive;
-mod checkpoint;
 mod effects;
 mod executor;
 mod notes;

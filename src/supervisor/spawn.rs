@@ -17,7 +17,6 @@ use crate::output::Level;
 use crate::receipt::StartReceipt;
 use crate::runner::{self, Outcome};
 
-use super::checkpoint::{self, CheckpointRun};
 use super::executor::{Msg, RunHandle, Supervisor};
 use super::probes::watch_health;
 
@@ -63,7 +62,7 @@ impl Supervisor {
     }
 
     pub(super) fn spawn(&mut self, i: TaskId, run: RunId, fresh: bool, approval: Option<String>) {
-        if let Some(reason) = self.preflight(i) {
+        if let Err(reason) = self.prepare(i, fresh, approval.as_deref()) {
             self.enqueue(Event::SpawnFailed {
                 task: i,
                 run,
@@ -71,30 +70,15 @@ impl Supervisor {
             });
             return;
         }
-        if let Some(how) = approval {
-            self.audit_approval(i, &how);
-        }
-        if let Err(reason) = self.ensure_sink(i, fresh) {
-            self.enqueue(Event::SpawnFailed {
-                task: i,
-                run,
-                reason,
-            });
-            return;
-        }
-        let Some(mut sink) = self.handles[i].sink.take() else {
-            return;
-        };
         let task = Arc::clone(&self.core.slot(i).task);
         let env = self
             .stack_env
             .full(&task, std::env::var_os("PORT").is_some());
         let log_matched = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        sink.set_log_probe(self.log_probe(&task, i, run, &log_matched));
-        let spawned = match crate::process::spawn(&task.command, &task.cwd, &env) {
-            Ok(s) => s,
+        let probe = self.log_probe(&task, i, run, &log_matched);
+        let pid = match self.launch(i, run, &task.command, &env, probe) {
+            Ok(pid) => pid,
             Err(e) => {
-                self.handles[i].sink = Some(sink);
                 self.enqueue(Event::SpawnFailed {
                     task: i,
                     run,
@@ -106,9 +90,64 @@ impl Supervisor {
                 return;
             }
         };
+        let watchers = watch_health(&task, i, run, env.clone(), log_matched, self.tx.clone());
+        if let Some(r) = self.handles[i].run.as_mut() {
+            r.watchers = watchers;
+        }
+        self.out.event(
+            Level::Info,
+            &format!(
+                "{}: started (pid {pid}): {}",
+                task.name,
+                task.command.display()
+            ),
+        );
+        self.record_start(&task, pid, &env);
+        self.ensure_filewatch(i);
+        self.enqueue(Event::Spawned { task: i, run, pid });
+    }
+
+    /// What every start needs: pre-flight, the approval recorded (a destructive task),
+    /// the output sink (`fresh`: the log emptied).
+    fn prepare(
+        &mut self,
+        i: TaskId,
+        fresh: bool,
+        approval: Option<&str>,
+    ) -> Result<(), FailReason> {
+        if let Some(reason) = self.preflight(i) {
+            return Err(reason);
+        }
+        if let Some(how) = approval {
+            self.audit_approval(i, how);
+        }
+        self.ensure_sink(i, fresh)
+    }
+
+    /// Spawn `command` as run `run` of task `i` in its own process group, its output
+    /// into the task's sink, and start its runner; returns the pid.
+    fn launch(
+        &mut self,
+        i: TaskId,
+        run: RunId,
+        command: &crate::manifest::CommandSpec,
+        env: &[(String, String)],
+        log_probe: Option<LogProbe>,
+    ) -> std::io::Result<i32> {
+        let task = Arc::clone(&self.core.slot(i).task);
+        let Some(mut sink) = self.handles[i].sink.take() else {
+            return Err(std::io::Error::other("the task's output is in use"));
+        };
+        sink.set_log_probe(log_probe);
+        let spawned = match crate::process::spawn(command, &task.cwd, env) {
+            Ok(s) => s,
+            Err(e) => {
+                self.handles[i].sink = Some(sink);
+                return Err(e);
+            }
+        };
         let pid = spawned.pid;
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        let watchers = watch_health(&task, i, run, env.clone(), log_matched, self.tx.clone());
         self.handles[i].run = Some(RunHandle {
             id: run,
             pid,
@@ -116,9 +155,11 @@ impl Supervisor {
             started_wall: SystemTime::now(),
             start_time: crate::process::process_start_time(pid),
             control: ctl_tx,
-            watchers,
+            watchers: Vec::new(),
             last_probe_at: None,
         });
+        // state.json names the new process at once: a crash now must not orphan it.
+        self.dirty = true;
         let tx = self.tx.clone();
         let log_tx = self.tx.clone();
         let (stop_signal, stop_timeout) = (task.stop_signal, task.stop_timeout);
@@ -145,17 +186,7 @@ impl Supervisor {
                 outcome: Box::new(outcome),
             });
         });
-        self.out.event(
-            Level::Info,
-            &format!(
-                "{}: started (pid {pid}): {}",
-                task.name,
-                task.command.display()
-            ),
-        );
-        self.record_start(&task, pid, &env);
-        self.ensure_filewatch(i);
-        self.enqueue(Event::Spawned { task: i, run, pid });
+        Ok(pid)
     }
 
     /// A `log` probe reports its first match from the output path.
@@ -289,6 +320,9 @@ impl Supervisor {
         });
     }
 
+    /// Run a destructive task's checkpoint (`sh -c checkpoint`) as run `attempt`: a
+    /// supervised process like any run (its group recorded, stopped at shutdown, killed by
+    /// a second signal or at `checkpoint_timeout`), its output in the task's log.
     pub(super) fn start_checkpoint(
         &mut self,
         i: TaskId,
@@ -296,7 +330,7 @@ impl Supervisor {
         fresh: bool,
         approval: String,
     ) {
-        if let Some(reason) = self.preflight(i) {
+        if let Err(reason) = self.prepare(i, fresh, Some(&approval)) {
             self.enqueue(Event::SpawnFailed {
                 task: i,
                 run: attempt,
@@ -304,63 +338,27 @@ impl Supervisor {
             });
             return;
         }
-        self.audit_approval(i, &approval);
         let task = Arc::clone(&self.core.slot(i).task);
-        let Some(command) = task.checkpoint.clone() else {
+        let Some(checkpoint) = task.checkpoint.clone() else {
             return;
         };
         self.out.event(
             Level::Info,
-            &format!("{}: running checkpoint: {command}", task.name),
+            &format!("{}: running checkpoint: {checkpoint}", task.name),
         );
         let env = self
             .stack_env
             .full(&task, std::env::var_os("PORT").is_some());
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let result = checkpoint::run(&command, &task.cwd, &env, task.checkpoint_timeout).await;
-            let _ = tx.send(Msg::Checkpoint(Box::new(CheckpointRun {
+        let command = crate::manifest::CommandSpec::Shell(checkpoint);
+        if let Err(e) = self.launch(i, attempt, &command, &env, None) {
+            self.enqueue(Event::SpawnFailed {
                 task: i,
-                attempt,
-                fresh,
-                result,
-            })));
-        });
-    }
-
-    /// A checkpoint finished: its output goes to the task's log (and the terminal)
-    /// like the task's own, then the core decides.
-    pub(super) fn on_checkpoint(&mut self, c: CheckpointRun) {
-        // Its output goes to the log only when the task is to start after it.
-        let starts = self.core.mode() == crate::lifecycle::Mode::Serving
-            && matches!(&self.core.slot(c.task).phase,
-                crate::lifecycle::Phase::Checkpointing { attempt, cancel: None, .. } if *attempt == c.attempt);
-        if !starts {
-            self.feed(Event::CheckpointDone {
-                task: c.task,
-                attempt: c.attempt,
-                result: c.result.outcome,
+                run: attempt,
+                reason: FailReason::Checkpoint {
+                    why: format!("could not run: {e}"),
+                },
             });
-            return;
         }
-        if let Err(reason) = self.ensure_sink(c.task, c.fresh) {
-            self.feed(Event::SpawnFailed {
-                task: c.task,
-                run: c.attempt,
-                reason,
-            });
-            return;
-        }
-        if let Some(sink) = self.handles[c.task].sink.as_mut() {
-            let mut split = crate::output::lines::LineSplitter::default();
-            sink.feed(&mut split, &c.result.output);
-            sink.flush_partial(&mut split);
-        }
-        self.feed(Event::CheckpointDone {
-            task: c.task,
-            attempt: c.attempt,
-            result: c.result.outcome,
-        });
     }
 
     pub(super) fn ensure_filewatch(&mut self, i: TaskId) {

@@ -2,6 +2,7 @@
 //! temp dir (see `common`).
 
 mod check;
+mod checkpoint;
 mod common;
 mod control;
 mod ecosystem;

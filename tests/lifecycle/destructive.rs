@@ -1,7 +1,7 @@
 //! Destructive tasks: approval, checkpoint, audit, one approval per run.
 
 use super::*;
-use bts::lifecycle::{Audit, CheckpointResult, FailReason};
+use bts::lifecycle::{Audit, FailReason};
 
 fn migrate(checkpoint: Option<&str>) -> Task {
     let mut t = task("migrate");
@@ -14,14 +14,6 @@ fn approved() -> CoreOptions {
     CoreOptions {
         approvals: vec![("migrate".into(), "--confirm".into())],
         ..Default::default()
-    }
-}
-
-fn passed() -> CheckpointResult {
-    CheckpointResult {
-        exit: Some(ExitInfo::code(0)),
-        timed_out: false,
-        took: ms(10),
     }
 }
 
@@ -56,15 +48,12 @@ fn a_passing_checkpoint_comes_first_then_the_run() {
         .iter()
         .any(|e| matches!(e, Effect::Checkpoint { fresh: true, .. })));
     assert_eq!(h.state("migrate"), TaskState::Pending);
-    let attempt = h.run_of("migrate");
-    let fx = h.step(Event::CheckpointDone {
-        task: 0,
-        attempt,
-        result: passed(),
-    });
-    assert!(fx
-        .iter()
-        .any(|e| matches!(e, Effect::Audit(Audit::Checkpoint { .. }))));
+    h.advance(secs(2));
+    let fx = h.exit("migrate", 0);
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Audit(Audit::Checkpoint { result, .. }) if result.passed() && result.took == secs(2)
+    )));
     assert_eq!(
         h.spawns(&fx),
         vec![("migrate".to_string(), false)],
@@ -73,39 +62,66 @@ fn a_passing_checkpoint_comes_first_then_the_run() {
 }
 
 #[test]
-fn a_failing_or_late_checkpoint_fails_the_task_which_never_runs() {
-    for (result, why) in [
-        (
-            CheckpointResult {
-                exit: Some(ExitInfo::code(2)),
-                timed_out: false,
-                took: ms(5),
-            },
-            "exited with code 2",
-        ),
-        (
-            CheckpointResult {
-                exit: None,
-                timed_out: true,
-                took: secs(300),
-            },
-            "timed out after 5m",
-        ),
-    ] {
-        let mut h = Harness::with(vec![migrate(Some("x"))], &["migrate"], approved());
-        h.boot();
-        let attempt = h.run_of("migrate");
-        let fx = h.step(Event::CheckpointDone {
-            task: 0,
-            attempt,
-            result,
-        });
-        assert!(h.spawns(&fx).is_empty());
-        assert_eq!(
-            h.core.slot(0).phase.fail_reason(),
-            Some(&FailReason::Checkpoint { why: why.into() })
-        );
-    }
+fn a_failing_checkpoint_fails_the_task_which_never_runs() {
+    let mut h = Harness::with(vec![migrate(Some("x"))], &["migrate"], approved());
+    h.boot();
+    let fx = h.exit("migrate", 2);
+    assert!(h.spawns(&fx).is_empty());
+    assert_eq!(
+        h.core.slot(0).phase.fail_reason(),
+        Some(&FailReason::Checkpoint {
+            why: "exited with code 2".into()
+        })
+    );
+}
+
+#[test]
+fn a_checkpoint_past_its_timeout_is_killed_and_the_task_fails() {
+    let mut h = Harness::with(vec![migrate(Some("sleep 900"))], &["migrate"], approved());
+    h.boot();
+    h.advance(secs(299));
+    assert!(!h.log.iter().any(|e| matches!(e, Effect::Kill { .. })));
+    h.advance(secs(1));
+    assert!(h
+        .last
+        .iter()
+        .any(|e| matches!(e, Effect::Kill { task: 0, .. })));
+    let fx = h.step(Event::Exited {
+        task: 0,
+        run: h.run_of("migrate"),
+        exit: ExitInfo::signal(libc::SIGKILL),
+    });
+    assert!(h.spawns(&fx).is_empty());
+    assert_eq!(
+        h.core.slot(0).phase.fail_reason(),
+        Some(&FailReason::Checkpoint {
+            why: "timed out after 5m".into()
+        })
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Audit(Audit::Checkpoint { result, .. }) if result.timed_out
+    )));
+}
+
+#[test]
+fn a_checkpoint_timeout_from_an_earlier_attempt_does_nothing() {
+    let mut t = migrate(Some("dump"));
+    t.checkpoint_timeout = secs(10);
+    let mut h = Harness::with(vec![t.clone()], &["migrate"], approved());
+    h.boot();
+    h.advance(secs(5));
+    h.exit("migrate", 1); // FAILED; its timeout timer (due at 10 s) is still armed
+    h.request(|w| Request::Reload {
+        waiter: Some(w),
+        tasks: vec![t],
+        selected: ["migrate".to_string()].into(),
+        full: true,
+        approvals: vec![("migrate".into(), "--yes".into())],
+    });
+    h.advance(secs(6)); // 11 s: the first timer is due, the second (15 s) not yet
+    assert!(!h.log.iter().any(|e| matches!(e, Effect::Kill { .. })));
+    assert_eq!(h.state("migrate"), TaskState::Pending);
 }
 
 #[test]
@@ -167,16 +183,16 @@ fn a_destructive_run_is_audited_when_it_ends() {
 fn down_during_the_checkpoint_answers_and_never_runs_the_task() {
     let mut h = Harness::with(vec![migrate(Some("pg_dump"))], &["migrate"], approved());
     h.boot();
-    let attempt = h.run_of("migrate");
     let w = h.request(|w| Request::Down {
         waiter: w,
         tasks: Some(vec![0]),
     });
-    let fx = h.step(Event::CheckpointDone {
-        task: 0,
-        attempt,
-        result: passed(),
-    });
+    assert_eq!(
+        h.stops(&h.last.clone()),
+        vec![("migrate".to_string(), StopWhy::User)],
+        "the checkpoint is stopped"
+    );
+    let fx = h.exit("migrate", 0);
     assert!(h.spawns(&fx).is_empty());
     assert_eq!(h.state("migrate"), TaskState::Stopped);
     assert!(h.answer(w).is_some());

@@ -1,7 +1,7 @@
 //! Shutdown: order, the second signal, what is not running, the SIGKILL deadline.
 
 use super::*;
-use bts::lifecycle::{CheckpointResult, Mode, StopDetail};
+use bts::lifecycle::{Mode, StopDetail};
 
 #[test]
 fn interrupt_stops_dependents_first_and_independent_tasks_together() {
@@ -83,8 +83,7 @@ fn pending_and_backing_off_tasks_stop_without_running() {
     assert!(h.core.finished());
 }
 
-#[test]
-fn a_running_checkpoint_ends_before_the_supervisor_and_its_task_never_runs() {
+fn checkpointing() -> Harness {
     let mut t = task("migrate");
     t.destructive = true;
     t.checkpoint = Some("dump".into());
@@ -94,24 +93,43 @@ fn a_running_checkpoint_ends_before_the_supervisor_and_its_task_never_runs() {
     };
     let mut h = Harness::with(vec![t], &["migrate"], opts);
     h.boot();
-    let attempt = h.run_of("migrate");
-    h.interrupt();
-    assert!(!h.core.finished(), "the checkpoint still runs");
-    let fx = h.step(Event::CheckpointDone {
-        task: 0,
-        attempt,
-        result: CheckpointResult {
-            exit: Some(ExitInfo::code(0)),
-            timed_out: false,
-            took: ms(1),
-        },
-    });
+    h
+}
+
+#[test]
+fn interrupt_stops_a_running_checkpoint_and_its_task_never_runs() {
+    let mut h = checkpointing();
+    let fx = h.interrupt();
+    assert_eq!(
+        h.stops(&fx),
+        vec![("migrate".to_string(), StopWhy::Shutdown)]
+    );
+    assert!(
+        !h.core.finished(),
+        "the checkpoint's process is still alive"
+    );
+    let fx = h.exit("migrate", 143);
     assert!(h.spawns(&fx).is_empty());
     assert_eq!(
         h.core.slot(0).phase,
         Phase::Stopped(StopDetail::BeforeCheckpoint)
     );
     assert!(h.core.finished());
+}
+
+#[test]
+fn a_second_interrupt_kills_a_running_checkpoint() {
+    let mut h = checkpointing();
+    h.interrupt();
+    let fx = h.interrupt();
+    assert!(fx.iter().any(|e| matches!(e, Effect::Kill { task: 0, .. })));
+    h.step(Event::Exited {
+        task: 0,
+        run: h.run_of("migrate"),
+        exit: ExitInfo::signal(libc::SIGKILL),
+    });
+    assert!(h.core.finished());
+    assert!(h.spawns(&h.log.clone()).is_empty());
 }
 
 #[test]
