@@ -149,8 +149,12 @@ pub struct DownArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub m: FileArg,
+    /// Tasks (names or globs) to show in full; none: the compact stack hand-off.
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
+    /// The full digest of every task instead of the compact hand-off.
+    #[arg(long)]
+    pub all: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -115,6 +115,18 @@ pub fn status(global: &GlobalArgs, args: StatusArgs) -> Result<u8, AppError> {
         return Ok(exit::OK);
     }
     let mut out = std::io::stdout().lock();
+    if args.tasks.is_empty() && !args.all {
+        let url_of = |t: &str| match &m.task(t)?.health.as_ref()?.probe {
+            crate::manifest::Probe::Http(u) => Some(u.clone()),
+            _ => None,
+        };
+        let _ = write!(
+            out,
+            "{}",
+            crate::handoff::render(&m.project, &tasks, running, url_of)
+        );
+        return Ok(exit::OK);
+    }
     if !running {
         let _ = writeln!(
             out,

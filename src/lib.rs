@@ -14,6 +14,7 @@ pub mod escapees;
 pub mod events;
 pub mod export;
 pub mod filewatch;
+pub mod handoff;
 pub mod hash;
 pub mod init;
 pub mod lifecycle;

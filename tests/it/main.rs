@@ -7,6 +7,7 @@ mod common;
 mod control;
 mod ecosystem;
 mod fuzz_gen;
+mod handoff;
 mod health;
 mod loader_fuzz;
 mod manifest;
