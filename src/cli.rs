@@ -60,6 +60,13 @@ pub enum Command {
     Restart(RestartArgs),
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
+    /// Wait until tasks are UP (or ended, or an error line, or a state change), at most
+    /// --timeout; exit 0 when it happened, 1 when a task FAILED or is BLOCKED, 124 on
+    /// timeout.
+    Wait(WaitArgs),
+    /// What happened since a cursor (state changes, starts, stops, error lines), ending
+    /// with the next cursor.
+    Events(EventsArgs),
     /// Reconcile the state file with live processes: stop orphans, remove stale files.
     Cleanup(FileArg),
     /// Validate the manifest and the environment; exit 1 on problems.
@@ -257,6 +264,53 @@ pub struct ExportArgs {
     pub user: bool,
 }
 
+/// What `bts wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitFor {
+    /// Every task named is UP (or EXITED with 0).
+    Up,
+    /// Every task named has ended (EXITED, STOPPED).
+    Exit,
+    /// A new error line in the output of a task named.
+    Error,
+    /// A state change or a new error line of a task named.
+    Change,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// Tasks (names or globs; default: every task the supervisor runs).
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// What to wait for.
+    #[arg(long = "for", value_enum, default_value = "up")]
+    pub until: WaitFor,
+    /// Give up after this long (exit 124).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// Only these tasks (names or globs).
+    #[arg(value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// The cursor a previous `bts events` ended with (default: the last 20 events).
+    #[arg(long, value_name = "CURSOR")]
+    pub since: Option<String>,
+    /// Keep printing events as they happen.
+    #[arg(long)]
+    pub follow: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 1m 30s)"))
 }
@@ -272,6 +326,8 @@ impl Command {
             Command::Logs(a) => a.file.as_ref(),
             Command::Restart(a) => a.m.file.as_ref(),
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
+            Command::Wait(a) => a.m.file.as_ref(),
+            Command::Events(a) => a.m.file.as_ref(),
             Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
             Command::Init(a) => a.m.file.as_ref(),
             Command::Export(a) => a.m.file.as_ref(),

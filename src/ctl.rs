@@ -17,21 +17,21 @@ use crate::output::summary::{Class, Classifier};
 use crate::state_dir::StateDir;
 
 /// The manifest and its state dir (which may not exist yet).
-fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppError> {
+pub(crate) fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppError> {
     let m = manifest::load(global.file.as_deref())?;
     let sd = StateDir::at(&m.settings.state_dir);
     Ok((m, sd))
 }
 
 /// The running supervisor's socket, if one runs.
-fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
+pub(crate) fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
     if !sd.supervisor_running() {
         return Ok(None);
     }
     crate::up::running_socket(sd).map(Some)
 }
 
-fn ask(
+pub(crate) fn ask(
     socket: &std::path::Path,
     req: &Request,
     timeout: Option<Duration>,
@@ -97,7 +97,7 @@ fn digests(
 }
 
 /// The manifest's tasks `patterns` name (all when empty), in manifest order.
-fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppError> {
+pub(crate) fn match_names(m: &Manifest, patterns: &[String]) -> Result<Vec<String>, AppError> {
     crate::selector::select_names(&crate::selector::task_names(m), patterns)
         .map_err(|e| e.into_app_error(&m.path, ""))
 }

@@ -12,6 +12,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Bad usage or a manifest error.
     pub const USAGE: u8 = 2;
+    /// `bts wait` timed out (as `timeout(1)` does).
+    pub const TIMED_OUT: u8 = 124;
 }
 
 /// An error that ends the command.

@@ -2,6 +2,7 @@
 //! these modules; tests use them in-process (the supervisor core above all).
 
 pub mod annotate;
+pub mod catchup;
 pub mod check;
 pub mod cli;
 pub mod clock;

@@ -57,7 +57,14 @@ pub struct TaskSink {
     last_normal: Vec<u8>,
     /// A `health.log` regex waiting for its first match in this run.
     log_probe: Option<LogProbe>,
+    /// Told (at most every [`ERRORS_NOTIFY_EVERY`]) that error lines arrived.
+    on_errors: Option<Box<dyn FnMut() + Send>>,
+    errors_notified: Option<Instant>,
 }
+
+/// How often a task's sink tells the supervisor that error lines arrived: the supervisor
+/// records them in events.jsonl for `bts events` and `bts wait --for error`.
+pub const ERRORS_NOTIFY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A line or note waiting for the budget: `stage[start..end]`.
 struct Staged {
@@ -118,7 +125,14 @@ impl TaskSink {
             staged: Vec::new(),
             last_normal: Vec::new(),
             log_probe: None,
+            on_errors: None,
+            errors_notified: None,
         }
+    }
+
+    /// Call `notify` when error lines arrive, at most every [`ERRORS_NOTIFY_EVERY`].
+    pub fn set_error_notify(&mut self, notify: Box<dyn FnMut() + Send>) {
+        self.on_errors = Some(notify);
     }
 
     /// Watch this run's output for a `health.log` pattern.
@@ -367,6 +381,16 @@ impl TaskSink {
         }
         if c.normal > 0 {
             st.push_recent(false, &String::from_utf8_lossy(&self.last_normal));
+        }
+        drop(st);
+        if c.errors > 0 {
+            let due = self
+                .errors_notified
+                .is_none_or(|t| t.elapsed() >= ERRORS_NOTIFY_EVERY);
+            if let (true, Some(notify)) = (due, self.on_errors.as_mut()) {
+                notify();
+                self.errors_notified = Some(Instant::now());
+            }
         }
     }
 

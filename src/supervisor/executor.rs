@@ -47,6 +47,8 @@ pub(super) enum Msg {
         run: RunId,
         outcome: Box<Outcome>,
     },
+    /// Error lines arrived in a task's output.
+    Errors { task: TaskId },
     /// An archive job of a stop receipt finished (with its error, if any).
     Archived { job: u64, error: Option<String> },
 }
@@ -81,6 +83,8 @@ pub(super) struct Handle {
     pub escapees: Vec<(i32, u64)>,
     /// The state last recorded in events.jsonl.
     pub recorded: crate::lifecycle::TaskState,
+    /// The task's error lines (in all) when events.jsonl last recorded them.
+    pub errors_recorded: u64,
 }
 
 pub struct Supervisor {
@@ -122,6 +126,9 @@ pub struct Supervisor {
     /// Tasks whose runs were asked to stop in this turn (their escapees are looked for
     /// once, at its end).
     pub(super) stopping: Vec<TaskId>,
+    /// Tasks whose error lines are recorded again at this time (what came after the
+    /// last notice of a burst).
+    errors_due: Option<(Instant, BTreeSet<TaskId>)>,
 }
 
 /// How long state changes are batched before state.json is rewritten.
@@ -186,6 +193,7 @@ impl Supervisor {
             archiving: Default::default(),
             side_jobs: Vec::new(),
             stopping: Vec::new(),
+            errors_due: None,
         }
     }
 
@@ -219,12 +227,20 @@ impl Supervisor {
             let flush_at = if self.dirty { next_write } else { far };
             let digests_at = self.digests_due.unwrap_or(far);
             let timer_at = self.timers.keys().next().map_or(far, |k| k.0);
+            let errors_at = self.errors_due.as_ref().map_or(far, |e| e.0);
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.on_msg(msg),
                 Some(sig) = signals.next() => self.on_signal(sig),
                 Some(req) = control.recv() => self.on_request(req),
                 _ = tokio::time::sleep_until(timer_at), if !self.timers.is_empty() => self.fire_timers(),
                 _ = tokio::time::sleep_until(flush_at), if self.dirty => {}
+                _ = tokio::time::sleep_until(errors_at), if self.errors_due.is_some() => {
+                    if let Some((_, tasks)) = self.errors_due.take() {
+                        for t in tasks {
+                            self.record_errors(t);
+                        }
+                    }
+                }
                 _ = tokio::time::sleep_until(digests_at), if self.digests_due.is_some() => {
                     self.digests_due = None;
                     self.write_digests();
@@ -323,6 +339,17 @@ impl Supervisor {
                 self.feed(ev)
             }
             Msg::Exited { task, run, outcome } => self.on_exited(task, run, *outcome),
+            Msg::Errors { task } => {
+                self.record_errors(task);
+                // Lines of the same burst after this notice are recorded a moment later.
+                let due = self.errors_due.get_or_insert_with(|| {
+                    (
+                        Instant::now() + crate::output::pump::ERRORS_NOTIFY_EVERY,
+                        BTreeSet::new(),
+                    )
+                });
+                due.1.insert(task);
+            }
             Msg::Archived { job, error } => self.archived(job, error),
         }
     }
@@ -361,6 +388,28 @@ impl Supervisor {
             );
             crate::escapees::stop(left, Duration::from_secs(2)).await;
         }
+    }
+
+    /// Record in events.jsonl the error lines of task `i` since the last record: how
+    /// many, and the last one (redacted).
+    fn record_errors(&mut self, i: TaskId) {
+        let Some(h) = self.handles.get_mut(i) else {
+            return;
+        };
+        let (total, last) = {
+            let st = h.stats.lock().unwrap_or_else(|e| e.into_inner());
+            (st.errors_total, st.last_error.as_ref().map(|e| e.0.clone()))
+        };
+        if total <= h.errors_recorded {
+            return;
+        }
+        let new = total - std::mem::replace(&mut h.errors_recorded, total);
+        let name = self.core.slot(i).task.name.clone();
+        self.events.record(
+            "errors",
+            serde_json::json!({ "task": name, "new": new, "total": total, "last": last }),
+            &self.out.redactor(),
+        );
     }
 
     /// Wait for the archive jobs still running, handling their results.

@@ -282,14 +282,12 @@ impl Supervisor {
                 error: format!("bad output patterns: {e}"),
             })?;
         let stats = Arc::clone(&self.handles[i].stats);
-        self.handles[i].sink = Some(TaskSink::new(
-            &task.name,
-            i,
-            self.out.clone(),
-            log,
-            classifier,
-            stats,
-        ));
+        let mut sink = TaskSink::new(&task.name, i, self.out.clone(), log, classifier, stats);
+        let tx = self.tx.clone();
+        sink.set_error_notify(Box::new(move || {
+            let _ = tx.send(Msg::Errors { task: i });
+        }));
+        self.handles[i].sink = Some(sink);
         Ok(())
     }
 
