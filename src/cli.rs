@@ -60,6 +60,9 @@ pub enum Command {
     Restart(RestartArgs),
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
+    /// Start an ad-hoc task given on the command line (no bts.yaml edit needed); starts a
+    /// background supervisor when none runs.
+    Run(Box<RunArgs>),
     /// Wait until tasks are UP (or ended, or an error line, or a state change), at most
     /// --timeout; exit 0 when it happened, 1 when a task FAILED or is BLOCKED, 124 on
     /// timeout.
@@ -139,6 +142,9 @@ pub struct UpArgs {
     /// Internal: this process is the detached supervisor.
     #[arg(long, hide = true)]
     pub internal_daemon: bool,
+    /// Internal: the supervisor `bts run` starts (no manifest task; serves until down).
+    #[arg(long, hide = true)]
+    pub internal_adhoc: bool,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +270,71 @@ pub struct ExportArgs {
     pub user: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// The task's name (what status, logs, restart and down call it).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Working directory (default: here).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Environment variable, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// A dotenv file of environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// A port the task listens on (repeatable; PORT is set to the first).
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Health probe: an http(s) URL that must answer 2xx/3xx.
+    #[arg(long, value_name = "URL")]
+    pub health_http: Option<String>,
+    /// Health probe: a port or host:port that must accept a connection.
+    #[arg(long, value_name = "PORT|HOST:PORT")]
+    pub health_tcp: Option<String>,
+    /// Health probe: a command that must exit 0.
+    #[arg(long, value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Health probe: a regex an output line must match.
+    #[arg(long, value_name = "REGEX")]
+    pub health_log: Option<String>,
+    /// Restart policy: never, on-failure, always.
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// Rotate the log past this size.
+    #[arg(long, value_name = "KB")]
+    pub log_max_kb: Option<u64>,
+    /// A task that must have started first (repeatable).
+    #[arg(long, value_name = "TASK")]
+    pub depends_on: Vec<String>,
+    /// The task changes data irreversibly: it needs --confirm.
+    #[arg(long)]
+    pub destructive: bool,
+    /// A destructive task's checkpoint command (run first; must exit 0).
+    #[arg(long, value_name = "CMD", requires = "destructive")]
+    pub checkpoint: Option<String>,
+    /// Approve the destructive task.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Replace a task of that name (or running the same command in the same directory).
+    #[arg(long)]
+    pub replace: bool,
+    /// Return once the task is UP (not only started).
+    #[arg(long)]
+    pub wait: bool,
+    /// Also add the task to bts.yaml under `tasks:` (every other byte of the file kept).
+    #[arg(long)]
+    pub save: bool,
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
 /// What `bts wait` waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WaitFor {
@@ -327,6 +398,7 @@ impl Command {
             Command::Restart(a) => a.m.file.as_ref(),
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
             Command::Wait(a) => a.m.file.as_ref(),
+            Command::Run(a) => a.m.file.as_ref(),
             Command::Events(a) => a.m.file.as_ref(),
             Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
             Command::Init(a) => a.m.file.as_ref(),

@@ -18,8 +18,17 @@ use crate::state_dir::StateDir;
 
 /// The manifest and its state dir (which may not exist yet).
 pub(crate) fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppError> {
-    let m = manifest::load(global.file.as_deref())?;
+    // Ad-hoc tasks (`bts run`) may live where there is no bts.yaml.
+    let mut m = manifest::load_or_implicit(global.file.as_deref(), |cwd| {
+        cwd.join(".bts").join("adhoc").is_dir()
+    })?;
     let sd = StateDir::at(&m.settings.state_dir);
+    // Ad-hoc tasks are tasks of the stack for every command (names, logs, status).
+    for (t, _) in crate::adhoc::load_all(&sd).0 {
+        if m.task(&t.name).is_none() {
+            m.tasks.push(t);
+        }
+    }
     Ok((m, sd))
 }
 

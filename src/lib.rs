@@ -1,6 +1,7 @@
 //! bts as a library: the binary (`src/main.rs`) parses the command line and calls into
 //! these modules; tests use them in-process (the supervisor core above all).
 
+pub mod adhoc;
 pub mod annotate;
 pub mod catchup;
 pub mod check;
@@ -28,6 +29,7 @@ pub mod probe;
 pub mod process;
 pub mod receipt;
 pub mod redact;
+pub mod run;
 pub mod runner;
 pub mod schema;
 pub mod selector;

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use bts::cli::{Cli, Command};
 use bts::errors::AppError;
-use bts::{catchup, check, completions, ctl, export, init, orphans, schema, up};
+use bts::{catchup, check, completions, ctl, export, init, orphans, run, schema, up};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +37,7 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),
         Command::Wait(args) => catchup::wait(g, args),
+        Command::Run(args) => run::run(g, *args),
         Command::Events(args) => catchup::events(g, args),
         Command::Init(args) => init::run(g, args),
         Command::Schema => schema::print(),

@@ -24,8 +24,21 @@ use crate::state_file;
 use crate::supervisor::{Options, Supervisor};
 
 pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
-    let manifest = manifest::load(global.file.as_deref())?;
-    let selected = select(&manifest, &args.tasks)?;
+    let manifest = if args.internal_adhoc {
+        // Started by `bts run`, perhaps where no bts.yaml exists.
+        match global.file.as_deref() {
+            Some(f) if !f.exists() => manifest::implicit(f.parent().unwrap_or(Path::new("."))),
+            f => manifest::load_or_implicit(f, |_| true)?,
+        }
+    } else {
+        manifest::load(global.file.as_deref())?
+    };
+    let selected = if args.internal_adhoc {
+        // Only the ad-hoc tasks it finds in the state dir.
+        BTreeSet::new()
+    } else {
+        select(&manifest, &args.tasks)?
+    };
     if let Some(t) = &args.exit_code_from {
         if !selected.contains(t) {
             return Err(unknown_task(&manifest, t, "--exit-code-from"));
@@ -55,6 +68,10 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
                 sd.root().display()
             );
             return Ok(exit::FAILURE);
+        }
+        if args.internal_adhoc {
+            // A supervisor runs: `bts run` hands it the task itself.
+            return Ok(exit::OK);
         }
         return hand_over(&manifest, &selected, &sd, &args);
     };
@@ -130,6 +147,7 @@ fn supervise(
         exit_code_from: args.exit_code_from.clone(),
         patterns: args.tasks.clone(),
         socket: socket.clone(),
+        keep_alive: args.internal_adhoc,
     };
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
     let code = runtime.block_on(async move {
@@ -169,16 +187,14 @@ fn spawn_watchdog(root: &Path) -> Option<std::process::ChildStdin> {
     cmd.spawn().ok().and_then(|mut c| c.stdin.take())
 }
 
-/// Start the supervisor in the background (a re-executed `bts` in a new session, output
-/// to supervisor.log) and return once it has started the tasks, or with `--wait` once
-/// they are all up.
-fn detach(
+/// `bts -f MANIFEST up --internal-daemon`: a re-executed `bts` in a new session (it
+/// outlives this terminal and never receives its signals), output to supervisor.log.
+/// Callers add their flags and spawn it.
+pub fn daemon_command(
     global: &GlobalArgs,
     manifest: &Manifest,
-    selected: &BTreeSet<String>,
     sd: &StateDir,
-    args: &UpArgs,
-) -> Result<u8, AppError> {
+) -> Result<Command, AppError> {
     let log_path = sd.supervisor_log_path();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -198,6 +214,32 @@ fn detach(
     if global.no_color {
         cmd.arg("--no-color");
     }
+    cmd.stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .env("NO_COLOR", "1");
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Start the supervisor in the background (a re-executed `bts` in a new session, output
+/// to supervisor.log) and return once it has started the tasks, or with `--wait` once
+/// they are all up.
+fn detach(
+    global: &GlobalArgs,
+    manifest: &Manifest,
+    selected: &BTreeSet<String>,
+    sd: &StateDir,
+    args: &UpArgs,
+) -> Result<u8, AppError> {
+    let log_path = sd.supervisor_log_path();
+    let mut cmd = daemon_command(global, manifest, sd)?;
     if let Some(o) = args.output {
         cmd.arg("--output").arg(match o {
             OutputArg::Summary => "summary",
@@ -218,18 +260,6 @@ fn detach(
         cmd.arg("--confirm").arg(c);
     }
     cmd.arg("--").args(&args.tasks);
-    cmd.stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .env("NO_COLOR", "1");
-    // SAFETY: setsid is async-signal-safe. A new session: the daemon outlives this
-    // terminal and never receives its signals.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
     let spawned_at = std::time::SystemTime::now();
     let mut child = cmd
         .spawn()

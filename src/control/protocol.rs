@@ -39,6 +39,19 @@ pub enum Request {
     },
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs { tasks: Vec<String> },
+    /// `bts run`: add (or with `replace`, swap) an ad-hoc task given in manifest form
+    /// (`tasks: {NAME: {...}}`); answered once it runs (`wait`: is UP).
+    Run {
+        name: String,
+        yaml: String,
+        #[serde(default)]
+        replace: bool,
+        #[serde(default)]
+        wait: bool,
+        /// Approves it when destructive.
+        #[serde(default)]
+        confirm: bool,
+    },
     /// A second `bts up`: reload `manifest` and reconcile (or add `tasks`).
     Up {
         manifest: PathBuf,

@@ -124,6 +124,15 @@ pub enum Request {
         approval: Option<String>,
         wait: bool,
     },
+    /// An ad-hoc task (`bts run`): added and started, or — already known — its
+    /// definition replaced and restarted. Answered once it runs (`wait`: is UP).
+    Add {
+        waiter: Option<WaiterId>,
+        task: Box<Task>,
+        wait: bool,
+        /// How a destructive one was approved.
+        approval: Option<String>,
+    },
     /// A new desired state: a second `bts up` (with a waiter) or SIGHUP (without).
     Reload {
         waiter: Option<WaiterId>,

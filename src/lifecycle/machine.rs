@@ -26,6 +26,18 @@ pub struct CoreOptions {
     pub exit_code_from: Option<String>,
     /// Destructive tasks approved at start: (task, how), e.g. `("migrate", "--confirm")`.
     pub approvals: Vec<(String, String)>,
+    /// Serve until told to stop, even with nothing running (the supervisor `bts run`
+    /// starts for ad-hoc tasks).
+    pub keep_alive: bool,
+}
+
+/// Where a task's definition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The manifest: a reload adds, changes and removes it.
+    Manifest,
+    /// `bts run`: a reload of the manifest leaves it alone.
+    Adhoc,
 }
 
 /// Whether a task belongs to the stack this supervisor runs.
@@ -44,6 +56,7 @@ pub enum Member {
 pub struct TaskSlot {
     pub task: Arc<Task>,
     pub member: Member,
+    pub origin: Origin,
     pub phase: Phase,
     pub tracker: RestartTracker,
     /// The latest run (or checkpoint attempt) started.
@@ -61,6 +74,7 @@ impl TaskSlot {
         TaskSlot {
             task: Arc::new(task.clone()),
             member,
+            origin: Origin::Manifest,
             phase: Phase::Stopped(StopDetail::NotStarted),
             tracker: RestartTracker::default(),
             last_run: None,
@@ -219,6 +233,9 @@ impl Core {
     /// Nothing is left running or due to start: every selected task is final, or
     /// PENDING on something only a person can give (an approval).
     pub fn finished(&self) -> bool {
+        if self.opts.keep_alive && self.mode == Mode::Serving {
+            return false;
+        }
         !self.slots.iter().any(|s| s.phase.is_busy())
             && self.slots.iter().all(|s| {
                 !s.is_selected() || s.state().is_final() || s.state() == TaskState::Pending

@@ -20,7 +20,7 @@ mod stop;
 pub use effect::{Audit, Effect, Level, StopWhy};
 pub use event::{CheckpointResult, Event, Request, TaskId, Timer, TimerKind, WaiterId};
 pub use exit::ExitInfo;
-pub use machine::{Core, CoreOptions, Member, Mode, TaskSlot, Until};
+pub use machine::{Core, CoreOptions, Member, Mode, Origin, TaskSlot, Until};
 pub use phase::{CheckpointEnd, Degraded, Health, Phase, RunId, Running, StopDetail, StopIntent};
 pub use reason::{FailReason, PreflightProblem};
 pub use run::WATCH_DEBOUNCE;

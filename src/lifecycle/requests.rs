@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::effect::Effect;
 use super::effect::Level;
 use super::event::{Request, TaskId, WaiterId};
-use super::machine::{Core, Member, Mode, TaskSlot, Until, Waiter};
+use super::machine::{Core, Member, Mode, Origin, TaskSlot, Until, Waiter};
 use super::phase::{Health, Phase};
 use super::policy::NO_PROBE_UP_AFTER;
 use crate::manifest::Task;
@@ -56,6 +56,39 @@ impl Core {
                 }
                 let until = if wait { Until::Up } else { Until::Started };
                 self.park_since(waiter, tasks, since, until, messages);
+            }
+            Request::Add {
+                waiter,
+                task,
+                wait,
+                approval,
+            } => {
+                let name = task.name.clone();
+                if let (true, Some(how)) = (task.destructive, approval) {
+                    self.approvals.insert(name.clone(), how);
+                }
+                let (i, since) = match self.find(&name) {
+                    Some(i) => {
+                        let since = self.slots[i].last_run;
+                        self.slots[i].task = Arc::new(*task);
+                        self.slots[i].origin = Origin::Adhoc;
+                        self.restart_task(i);
+                        (i, since)
+                    }
+                    None => {
+                        let mut slot = TaskSlot::new_for(&task, Member::Selected);
+                        slot.origin = Origin::Adhoc;
+                        self.slots.push(slot);
+                        let i = self.slots.len() - 1;
+                        self.set_phase(i, Phase::Waiting { on: String::new() }, "");
+                        self.schedule();
+                        (i, None)
+                    }
+                };
+                if let Some(waiter) = waiter {
+                    let until = if wait { Until::Up } else { Until::Started };
+                    self.park_since(waiter, vec![i], vec![since], until, vec![]);
+                }
             }
             Request::Reload {
                 waiter,
@@ -113,7 +146,9 @@ impl Core {
         let mut asked = vec![];
         if full {
             for i in 0..self.slots.len() {
+                // Ad-hoc tasks are not the manifest's to remove.
                 if !self.slots[i].is_live()
+                    || self.slots[i].origin == Origin::Adhoc
                     || tasks.iter().any(|t| t.name == self.slots[i].task.name)
                 {
                     continue;

@@ -46,6 +46,36 @@ pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
     })
 }
 
+/// For a directory without a manifest where ad-hoc tasks (`bts run`) live: a manifest
+/// of no tasks, every setting at its default, as if `dir/bts.yaml` were empty.
+pub fn implicit(dir: &Path) -> Manifest {
+    let abs = absolute(dir);
+    let one = "tasks:\n  none:\n    cmd: \"true\"\n";
+    let mut m = validate(one, &abs.join("bts.yaml"), &BTreeMap::new())
+        .expect("the implicit manifest is valid");
+    m.tasks.clear();
+    m
+}
+
+/// [`load`], or — when no manifest is found and none was named — the [`implicit`] one of
+/// the current directory if `allow_implicit` says this directory has ad-hoc tasks.
+pub fn load_or_implicit(
+    file: Option<&Path>,
+    allow_implicit: impl FnOnce(&Path) -> bool,
+) -> Result<Manifest, ManifestError> {
+    match load(file) {
+        Err(ManifestError::NotFound { searched_from }) if file.is_none() => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| searched_from.clone());
+            if allow_implicit(&cwd) {
+                Ok(implicit(&cwd))
+            } else {
+                Err(ManifestError::NotFound { searched_from })
+            }
+        }
+        other => other,
+    }
+}
+
 /// The absolute path, with symlinks resolved when possible (so `dir` is the directory the
 /// file really lives in), else lexically absolute.
 fn absolute(path: &Path) -> PathBuf {

@@ -15,7 +15,7 @@ pub mod validate;
 pub use diag::ManifestError;
 pub use discover::discover;
 pub use load::load;
-pub use load::load_path;
+pub use load::{implicit, load_or_implicit, load_path};
 pub use model::*;
 
 #[cfg(test)]

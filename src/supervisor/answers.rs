@@ -44,6 +44,15 @@ impl Supervisor {
                 };
                 match resolved {
                     Ok(tasks) => {
+                        // An ad-hoc task stopped by `down` is forgotten: a restarted
+                        // supervisor does not start it again.
+                        for i in 0..self.core.slots().len() {
+                            let s = self.core.slot(i);
+                            let named = tasks.as_ref().is_none_or(|t| t.contains(&i));
+                            if named && s.origin == lifecycle::Origin::Adhoc {
+                                crate::adhoc::remove(&self.state_dir, &s.task.name);
+                            }
+                        }
                         let waiter = self.park(reply, tasks.clone());
                         self.feed(Event::Request(lifecycle::Request::Down { waiter, tasks }));
                     }
@@ -103,6 +112,28 @@ impl Supervisor {
                     let _ = reply.send(*e);
                 }
             },
+            Request::Run {
+                name,
+                yaml,
+                replace,
+                wait,
+                confirm,
+            } => match self.add_adhoc(&name, &yaml, replace, confirm) {
+                Ok(task) => {
+                    let waiter = self.new_waiter();
+                    self.replies.open(waiter, reply, vec![]);
+                    self.feed(Event::Request(lifecycle::Request::Add {
+                        waiter: Some(waiter),
+                        task: Box::new(task),
+                        wait,
+                        approval: confirm.then(|| "run --confirm".to_string()),
+                    }));
+                    self.refresh_stack_env();
+                }
+                Err(e) => {
+                    let _ = reply.send(*e);
+                }
+            },
             Request::Up {
                 manifest,
                 tasks,
@@ -153,6 +184,124 @@ impl Supervisor {
             ..Default::default()
         };
         self.replies.hold(reply, response, jobs);
+    }
+
+    /// Check an ad-hoc task (`bts run`) against the running stack and keep it in the
+    /// state dir; returns the task to add, or the refusal.
+    fn add_adhoc(
+        &mut self,
+        name: &str,
+        yaml: &str,
+        replace: bool,
+        confirm: bool,
+    ) -> Result<crate::manifest::Task, Box<Response>> {
+        let refuse = |msg: String, hint: Option<String>| Box::new(Response::error(msg, hint));
+        let task = crate::adhoc::validate(yaml, self.state_dir.root())
+            .map_err(|e| refuse(e.message, e.hint))?;
+        if task.name != name {
+            return Err(refuse(
+                format!("the task is named `{}`, not `{name}`", task.name),
+                None,
+            ));
+        }
+        let live = |s: &&lifecycle::TaskSlot| s.is_live();
+        for dep in &task.depends_on {
+            if self.core.find(&dep.task).is_none() {
+                let known: Vec<&str> = self
+                    .core
+                    .slots()
+                    .iter()
+                    .filter(live)
+                    .map(|s| s.task.name.as_str())
+                    .collect();
+                return Err(refuse(
+                    format!("--depends-on: no task `{}`", dep.task),
+                    Some(format!("known tasks: {}", known.join(", "))),
+                ));
+            }
+        }
+        if let Some(i) = self.core.find(name) {
+            let s = self.core.slot(i);
+            let busy = s.state().is_active();
+            if !replace && (s.origin == lifecycle::Origin::Manifest || busy) {
+                let what = match s.origin {
+                    lifecycle::Origin::Manifest => format!(
+                        "`{name}` is a task of {} (line {})",
+                        self.manifest_path.display(),
+                        s.task.line
+                    ),
+                    lifecycle::Origin::Adhoc => format!(
+                        "`{name}` already runs ({}: {})",
+                        s.state(),
+                        s.task.command.display()
+                    ),
+                };
+                return Err(refuse(
+                    what,
+                    Some(format!(
+                        "choose another name, or `bts run --replace {name} …`"
+                    )),
+                ));
+            }
+        }
+        let same = self.core.slots().iter().filter(live).find(|s| {
+            s.task.name != name
+                && s.state().is_active()
+                && s.task.command == task.command
+                && s.task.cwd == task.cwd
+        });
+        if let Some(other) = same {
+            return Err(refuse(
+                format!(
+                    "`{}` already runs `{}` in {}",
+                    other.task.name,
+                    task.command.display(),
+                    task.cwd.display()
+                ),
+                Some(format!(
+                    "use `{}` (`bts status {}`), or stop it first: `bts down {}`",
+                    other.task.name, other.task.name, other.task.name
+                )),
+            ));
+        }
+        if task.destructive && !confirm {
+            let mut r = Response::error(
+                format!("`{name}` is destructive: running it needs approval"),
+                Some("add --confirm".into()),
+            );
+            r.code = exit::FAILURE;
+            return Err(Box::new(r));
+        }
+        // A busy port is refused now, naming its holder and a free port (unless the
+        // holder is the run this one replaces).
+        let replacing = self
+            .core
+            .find(name)
+            .is_some_and(|i| self.core.slot(i).state().is_running());
+        let others: Vec<u16> = self
+            .core
+            .slots()
+            .iter()
+            .filter(live)
+            .filter(|s| s.task.name != name)
+            .flat_map(|s| s.task.ports.iter().copied())
+            .collect();
+        let busy = task
+            .ports
+            .iter()
+            .find_map(|&p| crate::preflight::port_problem(p, &others));
+        if let (Some(p), false) = (busy, replacing) {
+            let mut r = Response::error(format!("--port: {p}"), None);
+            r.code = exit::FAILURE;
+            return Err(Box::new(r));
+        }
+        let spec = crate::adhoc::Spec {
+            name: name.to_string(),
+            yaml: yaml.to_string(),
+        };
+        crate::adhoc::save(&self.state_dir, &spec)
+            .map_err(|e| refuse(format!("cannot keep the task in the state dir: {e}"), None))?;
+        Ok(task)
     }
 
     /// Live tasks matching names or globs; an unknown one is an error naming the known
@@ -216,11 +365,16 @@ impl Supervisor {
                 &format!("reload: keeping the previous secrets settings: {e}"),
             ),
         }
-        self.stack_env = crate::task_env::StackEnv::new(
-            &manifest.project,
-            &manifest.tasks,
-            Some(&self.instance),
+        let mut known = manifest.tasks.clone();
+        known.extend(
+            self.core
+                .slots()
+                .iter()
+                .filter(|s| s.is_live() && s.origin == lifecycle::Origin::Adhoc)
+                .map(|s| (*s.task).clone()),
         );
+        self.stack_env =
+            crate::task_env::StackEnv::new(&manifest.project, &known, Some(&self.instance));
         self.project = manifest.project.clone();
         self.feed(Event::Request(lifecycle::Request::Reload {
             waiter,

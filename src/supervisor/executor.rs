@@ -35,6 +35,8 @@ pub struct Options {
     pub socket: PathBuf,
     /// Destructive tasks approved at start: (task, how), e.g. `("migrate", "--confirm")`.
     pub approvals: Vec<(String, String)>,
+    /// Serve until `bts down`, even with nothing running (started by `bts run`).
+    pub keep_alive: bool,
 }
 
 /// What the executor's own async tasks report to the loop.
@@ -157,6 +159,7 @@ impl Supervisor {
                 abort_on_exit: opts.abort_on_exit,
                 exit_code_from: opts.exit_code_from.clone(),
                 approvals: opts.approvals.clone(),
+                keep_alive: opts.keep_alive,
             },
             Instant::now(),
         );
@@ -212,6 +215,21 @@ impl Supervisor {
                 }
             };
         self.feed(Event::Boot);
+        // Ad-hoc tasks (`bts run`) kept in the state dir start again.
+        let (adhoc, problems) = crate::adhoc::load_all(&self.state_dir);
+        for p in problems {
+            self.out
+                .event(Level::Warn, &format!("ad-hoc task not started: {p}"));
+        }
+        for (task, _) in adhoc {
+            self.feed(Event::Request(crate::lifecycle::Request::Add {
+                waiter: None,
+                task: Box::new(task),
+                wait: false,
+                approval: None,
+            }));
+        }
+        self.refresh_stack_env();
         let mut next_write = Instant::now();
         let start = Instant::now();
         let mut periodic =
@@ -388,6 +406,20 @@ impl Supervisor {
             );
             crate::escapees::stop(left, Duration::from_secs(2)).await;
         }
+    }
+
+    /// What bts adds to tasks' environments, from every task now known (manifest and
+    /// ad-hoc: `BTS_PORT_<TASK>` names them all).
+    pub(super) fn refresh_stack_env(&mut self) {
+        let tasks: Vec<crate::manifest::Task> = self
+            .core
+            .slots()
+            .iter()
+            .filter(|s| s.is_live())
+            .map(|s| (*s.task).clone())
+            .collect();
+        self.stack_env =
+            crate::task_env::StackEnv::new(&self.project, &tasks, Some(&self.instance));
     }
 
     /// Record in events.jsonl the error lines of task `i` since the last record: how

@@ -15,6 +15,7 @@ mod manifest;
 mod output;
 mod reliability;
 mod responsive;
+mod run;
 mod safety;
 mod up;
 mod watch;
