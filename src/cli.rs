@@ -60,6 +60,8 @@ pub enum Command {
     Restart(RestartArgs),
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
+    /// Serve the Model Context Protocol on stdin/stdout, for AI coding agents.
+    Mcp(McpArgs),
     /// Start an ad-hoc task given on the command line (no bts.yaml edit needed); starts a
     /// background supervisor when none runs.
     Run(Box<RunArgs>),
@@ -335,6 +337,15 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// Print the snippet that registers bts with an MCP client, and exit.
+    #[arg(long)]
+    pub config: bool,
+}
+
 /// What `bts wait` waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WaitFor {
@@ -399,6 +410,7 @@ impl Command {
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
             Command::Wait(a) => a.m.file.as_ref(),
             Command::Run(a) => a.m.file.as_ref(),
+            Command::Mcp(a) => a.m.file.as_ref(),
             Command::Events(a) => a.m.file.as_ref(),
             Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
             Command::Init(a) => a.m.file.as_ref(),

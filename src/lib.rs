@@ -22,6 +22,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod logs;
 pub mod manifest;
+pub mod mcp;
 pub mod orphans;
 pub mod output;
 pub mod preflight;

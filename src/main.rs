@@ -38,6 +38,11 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),
         Command::Wait(args) => catchup::wait(g, args),
         Command::Run(args) => run::run(g, *args),
+        Command::Mcp(args) if args.config => {
+            println!("{}", bts::mcp::config_snippet());
+            Ok(0)
+        }
+        Command::Mcp(_) => bts::mcp::serve(g.file.clone()),
         Command::Events(args) => catchup::events(g, args),
         Command::Init(args) => init::run(g, args),
         Command::Schema => schema::print(),

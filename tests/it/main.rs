@@ -12,6 +12,7 @@ mod handoff;
 mod health;
 mod loader_fuzz;
 mod manifest;
+mod mcp;
 mod output;
 mod reliability;
 mod responsive;
