@@ -119,7 +119,20 @@ impl Supervisor {
                 wait,
                 confirm,
             } => match self.add_adhoc(&name, &yaml, replace, confirm) {
-                Ok(task) => {
+                Ok((task, swap)) => {
+                    if let Some(other) = swap {
+                        // --replace of a task running the same command: it stops (and,
+                        // ad-hoc, is forgotten).
+                        let s = self.core.slot(other);
+                        if s.origin == lifecycle::Origin::Adhoc {
+                            crate::adhoc::remove(&self.state_dir, &s.task.name);
+                        }
+                        let w = self.new_waiter();
+                        self.feed(Event::Request(lifecycle::Request::Down {
+                            waiter: w,
+                            tasks: Some(vec![other]),
+                        }));
+                    }
                     let waiter = self.new_waiter();
                     self.replies.open(waiter, reply, vec![]);
                     self.feed(Event::Request(lifecycle::Request::Add {
@@ -194,7 +207,7 @@ impl Supervisor {
         yaml: &str,
         replace: bool,
         confirm: bool,
-    ) -> Result<crate::manifest::Task, Box<Response>> {
+    ) -> Result<(crate::manifest::Task, Option<TaskId>), Box<Response>> {
         let refuse = |msg: String, hint: Option<String>| Box::new(Response::error(msg, hint));
         let task = crate::adhoc::validate(yaml, self.state_dir.root())
             .map_err(|e| refuse(e.message, e.hint))?;
@@ -244,13 +257,16 @@ impl Supervisor {
                 ));
             }
         }
-        let same = self.core.slots().iter().filter(live).find(|s| {
-            s.task.name != name
+        let same = (0..self.core.slots().len()).find(|&i| {
+            let s = self.core.slot(i);
+            s.is_live()
+                && s.task.name != name
                 && s.state().is_active()
                 && s.task.command == task.command
                 && s.task.cwd == task.cwd
         });
-        if let Some(other) = same {
+        if let (Some(i), false) = (same, replace) {
+            let other = self.core.slot(i);
             return Err(refuse(
                 format!(
                     "`{}` already runs `{}` in {}",
@@ -259,8 +275,8 @@ impl Supervisor {
                     task.cwd.display()
                 ),
                 Some(format!(
-                    "use `{}` (`bts status {}`), or stop it first: `bts down {}`",
-                    other.task.name, other.task.name, other.task.name
+                    "use `{o}` (`bts status {o}`), stop it first (`bts down {o}`), or swap it: `bts run --replace {name} …`",
+                    o = other.task.name
                 )),
             ));
         }
@@ -274,10 +290,11 @@ impl Supervisor {
         }
         // A busy port is refused now, naming its holder and a free port (unless the
         // holder is the run this one replaces).
-        let replacing = self
-            .core
-            .find(name)
-            .is_some_and(|i| self.core.slot(i).state().is_running());
+        let replacing = same.is_some()
+            || self
+                .core
+                .find(name)
+                .is_some_and(|i| self.core.slot(i).state().is_running());
         let others: Vec<u16> = self
             .core
             .slots()
@@ -301,7 +318,7 @@ impl Supervisor {
         };
         crate::adhoc::save(&self.state_dir, &spec)
             .map_err(|e| refuse(format!("cannot keep the task in the state dir: {e}"), None))?;
-        Ok(task)
+        Ok((task, same))
     }
 
     /// Live tasks matching names or globs; an unknown one is an error naming the known

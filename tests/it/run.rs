@@ -89,9 +89,24 @@ fn an_adhoc_server_runs_and_is_managed_by_name() {
         &port_s,
     ]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    let r = p.run(&["down", "web"]);
+    // --replace also swaps a task that runs the same command under another name.
+    let r = p.run(&[
+        "run",
+        "--replace",
+        "web2",
+        "--port",
+        &port_s,
+        "--",
+        &srv,
+        "--port",
+        &port_s,
+    ]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stdout.contains("web: stopped"), "{}", r.stdout);
+    wait_state(&p, "web", "STOPPED");
+    assert!(!p.file(".bts/adhoc/web.yaml").exists());
+    let r = p.run(&["down", "web2"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("web2: stopped"), "{}", r.stdout);
     assert!(
         !p.file(".bts/adhoc/web.yaml").exists(),
         "a downed ad-hoc task is forgotten"
