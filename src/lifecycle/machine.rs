@@ -262,11 +262,6 @@ impl Core {
         }
     }
 
-    /// The waiters still open (the supervisor answers them when it exits).
-    pub fn open_waiters(&self) -> impl Iterator<Item = &Waiter> {
-        self.waiters.iter()
-    }
-
     pub(super) fn next_run(&mut self) -> RunId {
         self.next_run += 1;
         RunId(self.next_run)

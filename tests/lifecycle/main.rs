@@ -9,6 +9,7 @@ mod requests;
 mod restart;
 mod schedule;
 mod shutdown;
+mod texts;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
