@@ -187,3 +187,57 @@ fn a_second_up_is_answered_a_second_after_a_probed_task_started() {
         "still waiting for its log line"
     );
 }
+
+fn add(h: &mut Harness, t: Task) -> u64 {
+    h.request(|w| Request::Add {
+        waiter: Some(w),
+        task: Box::new(t),
+        wait: false,
+        approval: None,
+    })
+}
+
+#[test]
+fn an_adhoc_task_starts_and_is_answered_once_it_runs() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    let w = add(&mut h, task("tool"));
+    assert_eq!(h.spawns(&h.last.clone()), vec![("tool".to_string(), true)]);
+    assert!(h.answer(w).is_none());
+    h.spawned("tool");
+    assert!(h.answer(w).is_some());
+    assert_eq!(
+        h.core.slot(h.id("tool")).origin,
+        bts::lifecycle::Origin::Adhoc
+    );
+}
+
+#[test]
+fn adding_an_adhoc_task_again_replaces_and_restarts_it() {
+    let mut h = Harness::new(vec![]);
+    h.boot();
+    add(&mut h, task("tool"));
+    h.spawned("tool");
+    let mut changed = task("tool");
+    changed.command = CommandSpec::Shell("sleep 5".into());
+    add(&mut h, changed);
+    assert_eq!(
+        h.stops(&h.last.clone()),
+        vec![("tool".to_string(), StopWhy::Restart)]
+    );
+    h.exit("tool", 143);
+    h.spawned("tool");
+    assert_eq!(h.core.slot(h.id("tool")).task.command.display(), "sleep 5");
+}
+
+#[test]
+fn a_reload_of_the_manifest_leaves_adhoc_tasks_alone() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    add(&mut h, task("tool"));
+    h.spawned("tool");
+    let run = h.run_of("tool");
+    reload(&mut h, vec![task("a")], &["a"]);
+    assert!(h.stops(&h.last.clone()).is_empty(), "{:?}", h.last);
+    assert_eq!(h.run_of("tool"), run);
+}
