@@ -19,12 +19,13 @@ fn procfile_runs_with_foreman_ports_and_dot_env() {
         "# the processes\nweb: echo \"web port=$PORT greeting=$GREETING\"\n\nworker: echo \"worker port=$PORT\"\nclock: echo \"clock port=$PORT\"\n",
     );
     p.write(".env", "GREETING=hello-from-dotenv\n");
-    let mut c = p.cmd(&["up", "--output", "full"]);
-    c.env_remove("PORT").env_remove("GREETING");
-    let mut r = Running::start(c);
-    let status = r.wait_exit(DEADLINE).expect("bts up finishes");
-    let out = r.stdout();
-    assert!(status.success(), "{}", r.output());
+    // PORT of the calling environment is never passed on unless a test sets it.
+    let r = p
+        .cmd(&["up", "--output", "full"])
+        .env_remove("GREETING")
+        .run();
+    let out = &r.stdout;
+    assert!(r.status.success(), "{}", r.all());
     assert!(
         out.contains("web port=5000 greeting=hello-from-dotenv"),
         "{out}"
@@ -37,12 +38,12 @@ fn procfile_runs_with_foreman_ports_and_dot_env() {
 fn procfile_port_base_comes_from_port() {
     let p = procfile_project("a: echo \"a port=$PORT\"\nb: echo \"b port=$PORT\"\n");
     let base = free_port().min(65000);
-    let mut c = p.cmd(&["up", "--output", "full"]);
-    c.env("PORT", base.to_string());
-    let mut r = Running::start(c);
-    let status = r.wait_exit(DEADLINE).expect("bts up finishes");
-    let out = r.stdout();
-    assert!(status.success(), "{}", r.output());
+    let r = p
+        .cmd(&["up", "--output", "full"])
+        .env("PORT", base.to_string())
+        .run();
+    let out = &r.stdout;
+    assert!(r.status.success(), "{}", r.all());
     assert!(out.contains(&format!("a port={base}")), "{out}");
     assert!(out.contains(&format!("b port={}", base + 100)), "{out}");
 }
@@ -340,15 +341,13 @@ tasks:
                 .is_some_and(|x| x == "service" || x == "target")
         })
         .collect();
-    let out = std::process::Command::new(&analyze)
+    let out = Invocation::program(&analyze)
         .arg("verify")
         .arg("--man=no")
         .args(&files)
         .current_dir(p.file("units"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run systemd-analyze");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    let stderr = &out.stderr;
     // Without a running systemd (containers), verify may complain about the manager
     // itself; the units are what we check.
     let unit_problems: Vec<&str> = stderr.lines().filter(|l| l.contains("shop")).collect();

@@ -236,8 +236,6 @@ fn declared_port_not_bound_degrades_the_task() {
     let p = Project::new(&format!(
         "tasks:\n  idle:\n    cmd: echo idle; exec sleep 300\n    ports: [{port}]\n"
     ));
-    let mut c = p.cmd(&["up"]);
-    c.env("BTS_PORT_CHECK_AFTER", "300ms");
-    let mut r = Running::start(c);
+    let mut r = p.cmd(&["up"]).env("BTS_PORT_CHECK_AFTER", "300ms").spawn();
     r.wait_for(&format!("idle: DEGRADED — port {port} not bound"));
 }

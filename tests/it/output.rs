@@ -1,6 +1,5 @@
 //! Summarized output, digests, receipts, events, archives and notes.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
@@ -348,26 +347,16 @@ fn a_stalled_terminal_never_stalls_a_task() {
         varied(100_000)
     ));
     // stdout is a pipe nobody reads: it fills after 64 KiB.
-    let mut cmd = p.cmd(&["up", "--output", "full"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    let mut up = p.cmd(&["up", "--output", "full"]).stdout_unread().spawn();
     let finished = eventually(Duration::from_secs(30), || p.file("finished").exists());
     let mut log_lines = 0;
     eventually(Duration::from_secs(10), || {
         log_lines = p.read(".bts/logs/chatty.log").lines().count();
         log_lines == 100_000
     });
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let exited = eventually(Duration::from_secs(10), || {
-        child.try_wait().ok().flatten().is_some()
-    });
-    if !exited {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    drop(child.stdout.take());
+    up.signal(libc::SIGTERM);
+    let exited = up.wait_exit(Duration::from_secs(10)).is_some();
+    drop(up);
     assert!(finished, "the task was blocked by the terminal");
     assert_eq!(log_lines, 100_000);
     assert!(exited, "bts exits although its stdout is stalled");

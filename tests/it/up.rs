@@ -119,10 +119,8 @@ tasks:
     assert!(r.stdout.contains("plain port=unset"), "{}", r.stdout);
 
     // A PORT from the calling environment wins.
-    let mut c = p.cmd(&["up", "api"]);
-    c.env("PORT", "9999");
-    let out = c.output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("api port=9999"));
+    let r = p.cmd(&["up", "api"]).env("PORT", "9999").run();
+    assert!(r.stdout.contains("api port=9999"), "{}", r.all());
 }
 
 #[test]
@@ -148,10 +146,8 @@ tasks:
         "{}",
         r.stdout
     );
-    let mut c = p.cmd(&["up"]);
-    c.env("MODE_FROM_CALLER", "given");
-    let out = String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned();
-    assert!(out.contains("mode=given"), "{out}");
+    let r = p.cmd(&["up"]).env("MODE_FROM_CALLER", "given").run();
+    assert!(r.stdout.contains("mode=given"), "{}", r.all());
 }
 
 #[test]

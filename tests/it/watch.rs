@@ -49,10 +49,8 @@ fn a_destructive_task_is_never_restarted_by_a_watch() {
 #[test]
 fn github_actions_get_error_annotations_and_a_log_group() {
     let p = Project::new("tasks:\n  api:\n    cmd: |\n      echo 'connecting to db'; echo 'fatal: refused'; exit 2\n");
-    let mut c = p.cmd(&["up"]);
-    c.env("GITHUB_ACTIONS", "true");
-    let out = c.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = p.cmd(&["up"]).env("GITHUB_ACTIONS", "true").run();
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("::error title=bts api::FAILED%3A")
             || stdout.contains("::error title=bts api::FAILED:"),
@@ -63,11 +61,9 @@ fn github_actions_get_error_annotations_and_a_log_group() {
 
     // And `up --wait`.
     let _g = DaemonGuard { project: &p };
-    let mut c = p.cmd(&["up", "--wait"]);
-    c.env("GITHUB_ACTIONS", "true");
-    let out = c.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = p.cmd(&["up", "--wait"]).env("GITHUB_ACTIONS", "true").run();
+    assert_eq!(out.code(), 1, "{}", out.all());
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("::error title=bts api::bts up --wait"),
         "{stdout}"
