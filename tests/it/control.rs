@@ -26,7 +26,7 @@ fn up_wait_returns_when_up_and_leaves_tasks_running() {
         "{}",
         r.stdout
     );
-    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("worker.pid");
     assert!(alive(pid), "tasks keep running after --wait returns");
     let st = task_status(&p, "worker");
     assert_eq!(st["status"], "UP");
@@ -300,21 +300,8 @@ fn only_one_supervisor_per_state_dir() {
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
     assert_eq!(status_supervisor(&p), sup);
-    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("worker.pid");
     assert_eq!(task_status(&p, "worker")["pid"], pid, "no duplicate worker");
-}
-
-/// `kill -9` the project's supervisor, as a crash would.
-fn kill_supervisor(p: &Project) {
-    let sup = status_supervisor(p) as i32;
-    unsafe {
-        libc::kill(sup, libc::SIGKILL);
-    }
-}
-
-fn status_supervisor(p: &Project) -> i64 {
-    let v: serde_json::Value = serde_json::from_str(&p.read(".bts/state.json")).unwrap();
-    v["supervisor_pid"].as_i64().unwrap()
 }
 
 #[test]
@@ -324,8 +311,8 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
-    let leader: i32 = wait_file(&p.file("leader.pid")).trim().parse().unwrap();
+    let gc = p.wait_pid("gc.pid");
+    let leader = p.wait_pid("leader.pid");
     let other = task_status(&p, "other")["pid"].as_i64().unwrap() as i32;
     kill_supervisor(&p);
     assert!(
@@ -346,19 +333,13 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
 fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
     // Simulate leftovers: a recorded group that is still alive with its start time.
     let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
-    let mut child = std::process::Command::new("sleep")
-        .arg("300")
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let mut child = TestChild::spawn(
+        std::process::Command::new("sleep")
+            .arg("300")
+            .process_group(0),
+    );
+    let pid = child.pid();
+    let start = child.start_time().expect("start time");
     std::fs::create_dir_all(p.file(".bts")).unwrap();
     p.write(
         ".bts/state.json",
@@ -374,8 +355,11 @@ fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
         .to_string(),
     );
     let r = p.run(&["cleanup"]);
-    let _ = child.wait();
     assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        child.wait(DEADLINE).is_some(),
+        "the leftover was not stopped"
+    );
     assert!(
         r.stdout
             .contains(&format!("stopped leftover a (pid {pid})")),
@@ -517,7 +501,7 @@ fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let member: i32 = wait_file(&p.file("member.pid")).trim().parse().unwrap();
+    let member = p.wait_pid("member.pid");
     let leader = task_status(&p, "t")["pid"].as_i64().unwrap() as i32;
     // The stop kills the leader; the member ignores SIGTERM, so the stop waits 60 s.
     let _down = p.spawn(&["down", "t"]);
@@ -537,7 +521,7 @@ fn kill_9_right_after_start_leaves_no_setsid_daemon() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
+    let daemon = p.wait_pid("daemon.pid");
     kill_supervisor(&p);
     assert!(
         eventually(Duration::from_secs(5), || !alive(daemon)),
@@ -630,7 +614,7 @@ fn down_that_gets_no_answer_checks_what_the_supervisor_left() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let pid: i32 = wait_file(&p.file("t.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("t.pid");
     let mut down = p.spawn(&["down"]);
     assert!(
         eventually(DEADLINE, || p

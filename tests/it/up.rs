@@ -269,7 +269,7 @@ fn sigterm_ignoring_task_is_killed_at_stop_timeout() {
     );
     let mut r = p.spawn(&["up"]);
     r.wait_for("| ready");
-    let pid: i32 = p.read("pid").trim().parse().unwrap();
+    let pid = p.wait_pid("pid");
     let t0 = Instant::now();
     r.signal(libc::SIGTERM);
     r.wait_exit(DEADLINE).expect("bts exits");
@@ -320,7 +320,7 @@ fn no_grandchild_survives_a_stop() {
     );
     let mut r = p.spawn(&["up"]);
     r.wait_for("| ready");
-    let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
+    let gc = p.wait_pid("gc.pid");
     assert!(alive(gc));
     r.signal(libc::SIGINT);
     r.wait_exit(DEADLINE).expect("bts exits");
@@ -335,7 +335,7 @@ fn leftovers_of_an_exited_leader_are_stopped() {
     let p = Project::new("tasks:\n  leaky:\n    cmd: sleep 300 & echo $! > gc.pid; exit 4\n");
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 1, "{}", r.all());
-    let gc: i32 = p.read("gc.pid").trim().parse().unwrap();
+    let gc = p.wait_pid("gc.pid");
     assert!(
         !alive(gc),
         "the leader's background child must not outlive the task"
@@ -408,8 +408,7 @@ fn a_setsid_daemon_of_a_task_is_stopped_with_it() {
     );
     let mut r = p.spawn(&["up"]);
     r.wait_for("| db-up");
-    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
-    let guard = PidGuard(daemon);
+    let daemon = p.wait_pid("daemon.pid");
     assert!(alive(daemon));
     r.signal(libc::SIGINT);
     r.wait_exit(DEADLINE).expect("bts exits");
@@ -418,7 +417,6 @@ fn a_setsid_daemon_of_a_task_is_stopped_with_it() {
         "setsid daemon survived:\n{}",
         r.output()
     );
-    drop(guard);
 }
 
 #[cfg(target_os = "linux")]
@@ -429,28 +427,13 @@ fn an_orphaned_setsid_daemon_is_stopped_when_its_task_exits() {
     );
     let mut r = p.spawn(&["up"]);
     r.wait_for("launcher: EXITED");
-    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
-    let guard = PidGuard(daemon);
+    let daemon = p.wait_pid("daemon.pid");
     // The supervisor keeps running (keep), yet the daemon its task left is gone.
     assert!(
         eventually(Duration::from_secs(5), || !alive(daemon)),
         "orphan survived:\n{}",
         r.output()
     );
-    drop(guard);
-}
-
-/// Kills a pid a test started indirectly, should the test fail.
-struct PidGuard(i32);
-
-impl Drop for PidGuard {
-    fn drop(&mut self) {
-        if alive(self.0) {
-            unsafe {
-                libc::kill(self.0, libc::SIGKILL);
-            }
-        }
-    }
 }
 
 #[test]
