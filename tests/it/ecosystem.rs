@@ -1,5 +1,9 @@
 //! Fitting the ecosystem: Procfiles (run and `init`), the JSON Schema against every
 //! shipped manifest, shell completions, and the systemd and Procfile exports.
+//!
+//! The fixed port numbers in this file are never bound or checked by bts: a Procfile's
+//! PORT (foreman's 5000, 5100, … convention, under test here) only reaches a process's
+//! environment — it is not a declared port — and the exports only write files.
 
 use std::path::PathBuf;
 
@@ -13,6 +17,7 @@ fn procfile_project(procfile: &str) -> Project {
     p
 }
 
+/// 5000, 5100, 5200: foreman's convention, only echoed (see the module doc).
 #[test]
 fn procfile_runs_with_foreman_ports_and_dot_env() {
     let p = procfile_project(

@@ -94,31 +94,40 @@ fn unknown_task_name_is_a_usage_error_listing_known_tasks() {
 
 #[test]
 fn task_environment_has_port_and_bts_variables() {
-    let p = Project::new(
+    // Declared ports are checked free before a start: they come from the kernel.
+    let [web, api, api2] = free_ports(3)[..] else {
+        unreachable!()
+    };
+    let p = Project::new(&format!(
         r#"name: shop
 tasks:
   web-dev:
     cmd: echo "port=$PORT task=$BTS_TASK project=$BTS_PROJECT api=$BTS_PORT_API web=$BTS_PORT_WEB_DEV"
-    ports: [4100]
+    ports: [{web}]
   api:
     cmd: echo "api port=$PORT"
-    ports: [4200, 4201]
+    ports: [{api}, {api2}]
   plain:
-    cmd: echo "plain port=${PORT:-unset}"
-"#,
-    );
+    cmd: echo "plain port=${{PORT:-unset}}"
+"#
+    ));
     let r = p.run(&["up"]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(
-        r.stdout
-            .contains("port=4100 task=web-dev project=shop api=4200 web=4100"),
+        r.stdout.contains(&format!(
+            "port={web} task=web-dev project=shop api={api} web={web}"
+        )),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("api port=4200"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("api port={api}")),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("plain port=unset"), "{}", r.stdout);
 
-    // A PORT from the calling environment wins.
+    // A PORT from the calling environment wins (only echoed: bts checks declared ports).
     let r = p.cmd(&["up", "api"]).env("PORT", "9999").run();
     assert!(r.stdout.contains("api port=9999"), "{}", r.all());
 }
