@@ -224,14 +224,6 @@ fn completions_are_printed_for_each_shell() {
     assert_eq!(r.code(), 2, "{}", r.all());
 }
 
-fn systemd_analyze() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("systemd-analyze"))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn systemd_export_writes_units_that_verify() {
     let p = Project::new(
@@ -334,8 +326,8 @@ tasks:
     assert!(!target.contains("shop-migrate"), "{target}");
     assert!(!target.contains("shop-cron"), "{target}");
 
-    let Some(analyze) = systemd_analyze() else {
-        eprintln!("skipped: systemd-analyze not found on PATH; the units were not verified");
+    let Some(analyze) = require_tool("systemd-analyze", "the units' `systemd-analyze verify`")
+    else {
         return;
     };
     let files: Vec<PathBuf> = std::fs::read_dir(p.file("units"))

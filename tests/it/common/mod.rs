@@ -16,10 +16,12 @@ mod procs;
 mod project;
 #[cfg(test)]
 mod selftest;
+mod skip;
 
 pub use invocation::*;
 pub use procs::*;
 pub use project::*;
+pub use skip::*;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
