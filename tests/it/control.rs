@@ -34,7 +34,7 @@ fn up_wait_returns_when_up_and_leaves_tasks_running() {
     let down = p.run(&["down"]);
     assert_eq!(down.code(), 0, "{}", down.all());
     assert!(down.stdout.contains("worker: stopped"), "{}", down.stdout);
-    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    assert!(eventually(DEADLINE, || !alive(pid)));
 }
 
 #[test]
@@ -257,9 +257,7 @@ fn second_up_reconciles_an_edited_manifest() {
         keep,
         "same pid for the unchanged task"
     );
-    assert!(eventually(Duration::from_secs(5), || !alive(
-        dropped as i32
-    )));
+    assert!(eventually(DEADLINE, || !alive(dropped as i32)));
     let names: Vec<String> = status_json(&p)["tasks"]
         .as_array()
         .unwrap()
@@ -316,9 +314,7 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
     let other = task_status(&p, "other")["pid"].as_i64().unwrap() as i32;
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(3), || !alive(gc)
-            && !alive(leader)
-            && !alive(other)),
+        eventually(DEADLINE, || !alive(gc) && !alive(leader) && !alive(other)),
         "tasks outlived their supervisor"
     );
     let r = p.run(&["cleanup"]);
@@ -509,7 +505,7 @@ fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
     assert!(alive(member));
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(5), || !alive(member)),
+        eventually(DEADLINE, || !alive(member)),
         "a member of the leaderless group survived"
     );
 }
@@ -524,7 +520,7 @@ fn kill_9_right_after_start_leaves_no_setsid_daemon() {
     let daemon = p.wait_pid("daemon.pid");
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(5), || !alive(daemon)),
+        eventually(DEADLINE, || !alive(daemon)),
         "the daemon survived its supervisor"
     );
     let r = p.run(&["cleanup"]);
@@ -638,7 +634,7 @@ fn down_that_gets_no_answer_checks_what_the_supervisor_left() {
         down.output()
     );
     assert_eq!(status.code(), Some(0), "{}", down.output());
-    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    assert!(eventually(DEADLINE, || !alive(pid)));
 }
 
 /// The control server, in-process on one thread: an answer handed to a connection is

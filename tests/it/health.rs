@@ -226,8 +226,9 @@ fn quick_server_is_seen_up_long_before_its_interval() {
     let t0 = Instant::now();
     let mut r = p.spawn(&["up"]);
     r.wait_for("fast: UP — healthy");
-    // With a 30 s interval, only the fast initial probing can see it this soon.
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    // With a 30 s interval, only the fast initial probing sees it in half of that, however
+    // loaded the machine.
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
 }
 
 #[test]

@@ -348,14 +348,14 @@ fn a_stalled_terminal_never_stalls_a_task() {
     ));
     // stdout is a pipe nobody reads: it fills after 64 KiB.
     let mut up = p.cmd(&["up", "--output", "full"]).stdout_unread().spawn();
-    let finished = eventually(Duration::from_secs(30), || p.file("finished").exists());
+    let finished = eventually(Duration::from_secs(60), || p.file("finished").exists());
     let mut log_lines = 0;
-    eventually(Duration::from_secs(10), || {
+    eventually(DEADLINE, || {
         log_lines = p.read(".bts/logs/chatty.log").lines().count();
         log_lines == 100_000
     });
     up.signal(libc::SIGTERM);
-    let exited = up.wait_exit(Duration::from_secs(10)).is_some();
+    let exited = up.wait_exit(DEADLINE).is_some();
     drop(up);
     assert!(finished, "the task was blocked by the terminal");
     assert_eq!(log_lines, 100_000);

@@ -289,8 +289,9 @@ fn sigterm_ignoring_task_is_killed_at_stop_timeout() {
         took >= Duration::from_millis(900),
         "SIGKILL only after stop_timeout: {took:?}\n{out}"
     );
+    // The default stop_timeout is 10 s: well before it, the task's own 1 s was used.
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(8),
         "killed near stop_timeout: {took:?}\n{out}"
     );
     assert!(
@@ -312,9 +313,10 @@ fn second_signal_kills_at_once() {
     r.wait_for("stubborn: stopping");
     let t0 = Instant::now();
     r.signal(libc::SIGINT);
-    r.wait_exit(DEADLINE)
+    r.wait_exit(Duration::from_secs(45))
         .expect("bts exits after the second signal");
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    // The stop_timeout is 60 s: in half of it, the kill came at once.
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     assert!(
         r.stdout().contains("killing every task now"),
         "{}",
@@ -334,7 +336,7 @@ fn no_grandchild_survives_a_stop() {
     r.signal(libc::SIGINT);
     r.wait_exit(DEADLINE).expect("bts exits");
     assert!(
-        eventually(Duration::from_secs(2), || !alive(gc)),
+        eventually(DEADLINE, || !alive(gc)),
         "grandchild {gc} survived"
     );
 }
@@ -422,7 +424,7 @@ fn a_setsid_daemon_of_a_task_is_stopped_with_it() {
     r.signal(libc::SIGINT);
     r.wait_exit(DEADLINE).expect("bts exits");
     assert!(
-        eventually(Duration::from_secs(3), || !alive(daemon)),
+        eventually(DEADLINE, || !alive(daemon)),
         "setsid daemon survived:\n{}",
         r.output()
     );
@@ -439,7 +441,7 @@ fn an_orphaned_setsid_daemon_is_stopped_when_its_task_exits() {
     let daemon = p.wait_pid("daemon.pid");
     // The supervisor keeps running (keep), yet the daemon its task left is gone.
     assert!(
-        eventually(Duration::from_secs(5), || !alive(daemon)),
+        eventually(DEADLINE, || !alive(daemon)),
         "orphan survived:\n{}",
         r.output()
     );
@@ -486,12 +488,9 @@ fn a_manifest_error_makes_every_command_exit_two_with_location_and_hint() {
 fn exit_code_from_stops_everything_when_any_task_exits() {
     let p =
         Project::new("tasks:\n  a:\n    cmd: sleep 0.2; exit 0\n  b:\n    cmd: exec sleep 300\n");
-    let t0 = Instant::now();
+    // b sleeps 300 s: finishing within the run's timeout means it was stopped when a
+    // exited.
     let r = p.run(&["up", "--exit-code-from", "b"]);
-    assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "b was stopped when a exited"
-    );
     assert!(r.stdout.contains("b: STOPPED"), "{}", r.stdout);
     // b was stopped by SIGTERM: its code is 128 + 15.
     assert_eq!(r.code(), 143, "{}", r.all());

@@ -32,7 +32,16 @@ pub const BTS: &str = env!("CARGO_BIN_EXE_bts");
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Poll `pred` until it holds or the deadline passes; returns whether it held.
-pub fn eventually(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
+pub fn eventually(timeout: Duration, pred: impl FnMut() -> bool) -> bool {
+    eventually_every(timeout, Duration::from_millis(10), pred)
+}
+
+/// [`eventually`], polling every `every` (for a `pred` that runs a command).
+pub fn eventually_every(
+    timeout: Duration,
+    every: Duration,
+    mut pred: impl FnMut() -> bool,
+) -> bool {
     let end = Instant::now() + timeout;
     loop {
         if pred() {
@@ -41,8 +50,15 @@ pub fn eventually(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
         if Instant::now() > end {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(every);
     }
+}
+
+/// Whether `pred` holds all through `window`, polled; false as soon as it does not. For
+/// asserting that something does not happen: `window` is how long it would take if it
+/// did, so on a slow machine this can miss the event, never invent one.
+pub fn stays(window: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    !eventually(window, || !pred())
 }
 
 /// Wait for a file to exist with non-empty content and return it.
