@@ -75,12 +75,7 @@ fn status_json_and_ps_describe_every_task() {
     wait_state(&p, "web", "UP");
     let v = status_json(&p);
     assert!(v["project"].as_str().unwrap().starts_with("bts-test-"));
-    let web = v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task"] == "web")
-        .unwrap();
+    let web = find_task(&v, "web");
     for field in [
         "task",
         "status",
@@ -95,12 +90,7 @@ fn status_json_and_ps_describe_every_task() {
         assert!(web.get(field).is_some(), "field {field} in {web}");
     }
     assert!(web["pid"].as_i64().unwrap() > 1);
-    let later = v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task"] == "later")
-        .unwrap();
+    let later = find_task(&v, "later");
     assert_eq!(later["status"], "STOPPED");
     assert_eq!(later["detail"], "not started");
 
@@ -218,9 +208,7 @@ fn restart_changes_the_pid_and_down_one_task_leaves_the_others() {
 
 #[test]
 fn second_up_reconciles_an_edited_manifest() {
-    let p = Project::new(
-        "tasks:\n  keep:\n    cmd: exec sleep 300\n  change:\n    cmd: exec sleep 300\n  drop:\n    cmd: exec sleep 300\n",
-    );
+    let p = Project::new(&sleepers(&["keep", "change", "drop"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "-d"]).code(), 0);
     let keep = wait_state(&p, "keep", "UP")["pid"].as_i64().unwrap();
@@ -272,7 +260,7 @@ fn second_up_reconciles_an_edited_manifest() {
 
 #[test]
 fn sighup_reloads_the_manifest() {
-    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["a"]));
     let mut r = p.spawn(&["up"]);
     r.wait_for("a: UP");
     p.write(
@@ -328,7 +316,7 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
 #[test]
 fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
     // Simulate leftovers: a recorded group that is still alive with its start time.
-    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["a"]));
     let mut child = TestChild::spawn(
         std::process::Command::new("sleep")
             .arg("300")
@@ -430,15 +418,7 @@ fn status_without_a_supervisor_shows_how_the_last_run_ended() {
     let p = Project::new("tasks:\n  ok:\n    cmd: 'true'\n  bad:\n    cmd: exit 3\n  never:\n    cmd: 'true'\n    autostart: false\n");
     assert_eq!(p.run(&["up"]).code(), 1);
     let v = status_json(&p);
-    let find = |n: &str| {
-        v["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["task"] == n)
-            .unwrap()
-            .clone()
-    };
+    let find = |n: &str| find_task(&v, n);
     assert_eq!(find("ok")["status"], "EXITED");
     assert_eq!(find("bad")["status"], "FAILED");
     assert_eq!(find("bad")["exit_code"], 3);
@@ -448,7 +428,7 @@ fn status_without_a_supervisor_shows_how_the_last_run_ended() {
 
 #[test]
 fn restart_wait_answers_with_the_new_run() {
-    let p = Project::new("tasks:\n  w:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["w"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
     let old = task_status(&p, "w")["pid"].as_i64().unwrap();
@@ -464,7 +444,7 @@ fn restart_wait_answers_with_the_new_run() {
 
 #[test]
 fn a_second_up_exits_one_when_a_new_task_fails_at_once() {
-    let p = Project::new("tasks:\n  web:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["web"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "-d"]).code(), 0);
     p.write(
@@ -482,7 +462,7 @@ fn a_task_removed_then_added_back_serves_its_dependents_again() {
     let p = Project::new(v1);
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    p.write("bts.yaml", "tasks:\n  other:\n    cmd: exec sleep 300\n");
+    p.write("bts.yaml", &sleepers(&["other"]));
     assert_eq!(p.run(&["up"]).code(), 0);
     p.write("bts.yaml", v1);
     let r = p.run(&["up"]);

@@ -169,7 +169,7 @@ fn digests_events_receipts_and_archives() {
     cmd: |
       echo 'warning: cache cold'; echo 'error: bad row 7'; echo done
 "#,
-        server = example_bin("probe_server").display()
+        server = probe_server()
     ));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
@@ -235,13 +235,7 @@ fn digests_events_receipts_and_archives() {
     let down = p.run(&["down", "--json"]);
     assert_eq!(down.code(), 0, "{}", down.all());
     let doc: serde_json::Value = serde_json::from_str(down.stdout.trim()).unwrap();
-    let receipt = doc["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["task"] == "web")
-        .unwrap()
-        .clone();
+    let receipt = find_task(&doc, "web");
     for f in [
         "task",
         "exit_code",
@@ -307,7 +301,7 @@ fn notes_section_is_kept_current_and_the_rest_untouched() {
     let port = free_port();
     let p = Project::new(&format!(
         "settings:\n  notes: NOTES.md\ntasks:\n  web:\n    cmd: {} --port {port}\n    health: {{ http: 'http://127.0.0.1:{port}/health' }}\n",
-        example_bin("probe_server").display()
+        probe_server()
     ));
     let before = "# Team notes\n\nDo not touch this.\n\n## Background Tasks\n\n<!-- bts:begin -->\nold\n<!-- bts:end -->\n\n## Later\ntrailing text  \n";
     p.write("NOTES.md", before);

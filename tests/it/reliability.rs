@@ -21,7 +21,7 @@ fn flood_does_not_starve_health_checks_or_control() {
   worker:
     cmd: echo worker ready; exec sleep 300
 "#,
-        server = example_bin("probe_server").display()
+        server = probe_server()
     ));
     let _g = DaemonGuard { project: &p };
     let r = p.run(&["up", "-d"]);

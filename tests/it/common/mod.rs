@@ -88,6 +88,27 @@ pub fn example_bin(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
+/// The path of `examples/probe_server.rs`, a loopback server for health checks, as it
+/// goes into a manifest's `cmd`.
+pub fn probe_server() -> String {
+    example_bin("probe_server").display().to_string()
+}
+
+/// The command of a task that only has to stay up: longer than any test, and exec'd so
+/// that the task's pid is the sleep's own.
+pub const SLEEP: &str = "exec sleep 300";
+
+/// The manifest entry of a task `name` that only stays up (see [`SLEEP`]).
+pub fn sleeping(name: &str) -> String {
+    format!("  {name}:\n    cmd: {SLEEP}\n")
+}
+
+/// A manifest of tasks that only stay up, in this order.
+pub fn sleepers(names: &[&str]) -> String {
+    let tasks: String = names.iter().map(|n| sleeping(n)).collect();
+    format!("tasks:\n{tasks}")
+}
+
 /// A port that was free a moment ago on 127.0.0.1, from the kernel. Tests never use a
 /// fixed port that bts binds or checks: another program (or test) may hold it.
 pub fn free_port() -> u16 {
