@@ -120,27 +120,32 @@ impl Supervisor {
                 confirm,
             } => match self.add_adhoc(&name, &yaml, replace, confirm) {
                 Ok((task, swap)) => {
-                    if let Some(other) = swap {
-                        // --replace of a task running the same command: it stops (and,
-                        // ad-hoc, is forgotten).
-                        let s = self.core.slot(other);
-                        if s.origin == lifecycle::Origin::Adhoc {
-                            crate::adhoc::remove(&self.state_dir, &s.task.name);
-                        }
-                        let w = self.new_waiter();
-                        self.feed(Event::Request(lifecycle::Request::Down {
-                            waiter: w,
-                            tasks: Some(vec![other]),
-                        }));
-                    }
                     let waiter = self.new_waiter();
                     self.replies.open(waiter, reply, vec![]);
-                    self.feed(Event::Request(lifecycle::Request::Add {
+                    let add = Event::Request(lifecycle::Request::Add {
                         waiter: Some(waiter),
                         task: Box::new(task),
                         wait,
                         approval: confirm.then(|| "run --confirm".to_string()),
-                    }));
+                    });
+                    match swap {
+                        Some(other) => {
+                            // --replace of a task running the same command: it stops
+                            // (and, ad-hoc, is forgotten) and the new one starts once it
+                            // has (it may hold the same port).
+                            let s = self.core.slot(other);
+                            if s.origin == lifecycle::Origin::Adhoc {
+                                crate::adhoc::remove(&self.state_dir, &s.task.name);
+                            }
+                            let w = self.new_waiter();
+                            self.after_answer.insert(w, add);
+                            self.feed(Event::Request(lifecycle::Request::Down {
+                                waiter: w,
+                                tasks: Some(vec![other]),
+                            }));
+                        }
+                        None => self.feed(add),
+                    }
                     self.refresh_stack_env();
                 }
                 Err(e) => {
@@ -184,6 +189,10 @@ impl Supervisor {
         messages: Vec<String>,
         failed: bool,
     ) {
+        if let Some(next) = self.after_answer.remove(&waiter) {
+            self.enqueue(next);
+            return;
+        }
         let Some((reply, jobs, receipts)) = self.replies.take(waiter) else {
             return;
         };

@@ -125,6 +125,9 @@ pub struct Supervisor {
     pub(super) archiving: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
     /// Work beside the loop the supervisor waits for before it exits (archive-logs).
     pub(super) side_jobs: Vec<tokio::task::JoinHandle<()>>,
+    /// Events fed when the core answers the supervisor's own request (a `--replace`
+    /// swap starts the new task once the old one has stopped).
+    pub(super) after_answer: std::collections::HashMap<u64, Event>,
     /// Tasks whose runs were asked to stop in this turn (their escapees are looked for
     /// once, at its end).
     pub(super) stopping: Vec<TaskId>,
@@ -196,6 +199,7 @@ impl Supervisor {
             archiving: Default::default(),
             side_jobs: Vec::new(),
             stopping: Vec::new(),
+            after_answer: Default::default(),
             errors_due: None,
         }
     }

@@ -210,17 +210,6 @@ fn redirections_are_not_taken_for_the_command() {
         "tasks:\n  a:\n    cmd: exec 2>&1; echo ok\n  b:\n    cmd: '>&2 echo hi'\n  c:\n    cmd: exec >&- 2>&-; sleep 1\n",
     )
     .unwrap();
-    let out = assert_cmd::Command::cargo_bin("bts")
-        .unwrap()
-        .arg("-f")
-        .arg(&m)
-        .arg("check")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bts(dir.path(), &["-f", m.to_str().unwrap(), "check"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }

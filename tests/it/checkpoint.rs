@@ -6,48 +6,25 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// Kills the process group of a pid a test learnt, if it is still the same process
-/// (its start time unchanged), whatever the test's outcome.
-struct GroupGuard(Vec<(i32, Option<u64>)>);
-
-impl GroupGuard {
-    fn watch(&mut self, pid: i32) {
-        self.0.push((pid, bts::process::process_start_time(pid)));
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        for &(pid, start) in &self.0 {
-            if start.is_some() && bts::process::process_start_time(pid) == start {
-                unsafe {
-                    libc::killpg(pid, libc::SIGKILL);
-                }
-            }
-        }
-    }
-}
-
 fn manifest(checkpoint: &str, extra: &str) -> String {
     format!(
         "tasks:\n  migrate:\n    cmd: touch migrated\n    destructive: true\n    checkpoint: \"echo $$ > ck.pid; {checkpoint}\"\n{extra}  other:\n    cmd: exec sleep 300\n"
     )
 }
 
-/// Start `bts up --yes` and wait for the checkpoint to run; returns it and its pid.
-fn up_until_checkpoint(p: &Project, guard: &mut GroupGuard) -> (Running, i32) {
+/// Start `bts up --yes` and wait for the checkpoint to run; returns it and its pid (its
+/// group is killed with the project, whatever the test's outcome).
+fn up_until_checkpoint(p: &Project) -> (Running, i32) {
     let mut up = p.spawn(&["up", "--yes"]);
     up.wait_for("migrate: running checkpoint");
-    let pid: i32 = wait_file(&p.file("ck.pid")).trim().parse().unwrap();
-    guard.watch(pid);
+    let pid = p.wait_pid("ck.pid");
     (up, pid)
 }
 
 #[test]
 fn ctrl_c_stops_a_running_checkpoint_and_bts_exits() {
     let p = Project::new(&manifest("sleep 300; echo dumped", ""));
-    let mut guard = GroupGuard(vec![]);
-    let (mut up, ck) = up_until_checkpoint(&p, &mut guard);
+    let (mut up, ck) = up_until_checkpoint(&p);
     let t = Instant::now();
     up.signal(libc::SIGINT);
     let status = up.wait_exit(Duration::from_secs(20));
@@ -70,8 +47,7 @@ fn ctrl_c_stops_a_running_checkpoint_and_bts_exits() {
 #[test]
 fn a_second_ctrl_c_kills_a_checkpoint_that_ignores_sigterm() {
     let p = Project::new(&manifest("trap '' TERM; sleep 300; echo dumped", ""));
-    let mut guard = GroupGuard(vec![]);
-    let (mut up, ck) = up_until_checkpoint(&p, &mut guard);
+    let (mut up, ck) = up_until_checkpoint(&p);
     up.signal(libc::SIGINT);
     up.wait_for("migrate: stopping");
     std::thread::sleep(Duration::from_millis(100)); // let the first signal be handled
@@ -92,8 +68,7 @@ fn a_second_ctrl_c_kills_a_checkpoint_that_ignores_sigterm() {
 #[test]
 fn kill_9_of_bts_during_a_checkpoint_leaves_it_to_the_watchdog() {
     let p = Project::new(&manifest("sleep 300; echo dumped", ""));
-    let mut guard = GroupGuard(vec![]);
-    let (up, ck) = up_until_checkpoint(&p, &mut guard);
+    let (up, ck) = up_until_checkpoint(&p);
     up.signal(libc::SIGKILL);
     assert!(
         eventually(Duration::from_secs(5), || !alive(ck)),
@@ -108,9 +83,8 @@ fn a_checkpoint_past_its_timeout_is_killed_with_its_group() {
         "sleep 300 & echo $! > gc.pid; wait",
         "    checkpoint_timeout: 1s\n",
     ));
-    let mut guard = GroupGuard(vec![]);
-    let (mut up, ck) = up_until_checkpoint(&p, &mut guard);
-    let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
+    let (mut up, ck) = up_until_checkpoint(&p);
+    let gc = p.wait_pid("gc.pid");
     up.wait_for("migrate: FAILED — checkpoint failed (timed out after 1s); the task was not run");
     assert!(
         eventually(Duration::from_secs(5), || !alive(ck) && !alive(gc)),

@@ -26,7 +26,7 @@ fn up_wait_returns_when_up_and_leaves_tasks_running() {
         "{}",
         r.stdout
     );
-    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("worker.pid");
     assert!(alive(pid), "tasks keep running after --wait returns");
     let st = task_status(&p, "worker");
     assert_eq!(st["status"], "UP");
@@ -34,7 +34,7 @@ fn up_wait_returns_when_up_and_leaves_tasks_running() {
     let down = p.run(&["down"]);
     assert_eq!(down.code(), 0, "{}", down.all());
     assert!(down.stdout.contains("worker: stopped"), "{}", down.stdout);
-    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    assert!(eventually(DEADLINE, || !alive(pid)));
 }
 
 #[test]
@@ -75,12 +75,7 @@ fn status_json_and_ps_describe_every_task() {
     wait_state(&p, "web", "UP");
     let v = status_json(&p);
     assert!(v["project"].as_str().unwrap().starts_with("bts-test-"));
-    let web = v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task"] == "web")
-        .unwrap();
+    let web = find_task(&v, "web");
     for field in [
         "task",
         "status",
@@ -95,12 +90,7 @@ fn status_json_and_ps_describe_every_task() {
         assert!(web.get(field).is_some(), "field {field} in {web}");
     }
     assert!(web["pid"].as_i64().unwrap() > 1);
-    let later = v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task"] == "later")
-        .unwrap();
+    let later = find_task(&v, "later");
     assert_eq!(later["status"], "STOPPED");
     assert_eq!(later["detail"], "not started");
 
@@ -218,9 +208,7 @@ fn restart_changes_the_pid_and_down_one_task_leaves_the_others() {
 
 #[test]
 fn second_up_reconciles_an_edited_manifest() {
-    let p = Project::new(
-        "tasks:\n  keep:\n    cmd: exec sleep 300\n  change:\n    cmd: exec sleep 300\n  drop:\n    cmd: exec sleep 300\n",
-    );
+    let p = Project::new(&sleepers(&["keep", "change", "drop"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "-d"]).code(), 0);
     let keep = wait_state(&p, "keep", "UP")["pid"].as_i64().unwrap();
@@ -257,9 +245,7 @@ fn second_up_reconciles_an_edited_manifest() {
         keep,
         "same pid for the unchanged task"
     );
-    assert!(eventually(Duration::from_secs(5), || !alive(
-        dropped as i32
-    )));
+    assert!(eventually(DEADLINE, || !alive(dropped as i32)));
     let names: Vec<String> = status_json(&p)["tasks"]
         .as_array()
         .unwrap()
@@ -274,7 +260,7 @@ fn second_up_reconciles_an_edited_manifest() {
 
 #[test]
 fn sighup_reloads_the_manifest() {
-    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["a"]));
     let mut r = p.spawn(&["up"]);
     r.wait_for("a: UP");
     p.write(
@@ -300,21 +286,8 @@ fn only_one_supervisor_per_state_dir() {
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
     assert_eq!(status_supervisor(&p), sup);
-    let pid: i32 = wait_file(&p.file("worker.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("worker.pid");
     assert_eq!(task_status(&p, "worker")["pid"], pid, "no duplicate worker");
-}
-
-/// `kill -9` the project's supervisor, as a crash would.
-fn kill_supervisor(p: &Project) {
-    let sup = status_supervisor(p) as i32;
-    unsafe {
-        libc::kill(sup, libc::SIGKILL);
-    }
-}
-
-fn status_supervisor(p: &Project) -> i64 {
-    let v: serde_json::Value = serde_json::from_str(&p.read(".bts/state.json")).unwrap();
-    v["supervisor_pid"].as_i64().unwrap()
 }
 
 #[test]
@@ -324,14 +297,12 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let gc: i32 = wait_file(&p.file("gc.pid")).trim().parse().unwrap();
-    let leader: i32 = wait_file(&p.file("leader.pid")).trim().parse().unwrap();
+    let gc = p.wait_pid("gc.pid");
+    let leader = p.wait_pid("leader.pid");
     let other = task_status(&p, "other")["pid"].as_i64().unwrap() as i32;
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(3), || !alive(gc)
-            && !alive(leader)
-            && !alive(other)),
+        eventually(DEADLINE, || !alive(gc) && !alive(leader) && !alive(other)),
         "tasks outlived their supervisor"
     );
     let r = p.run(&["cleanup"]);
@@ -345,20 +316,14 @@ fn kill_9_of_the_supervisor_leaves_no_task_behind() {
 #[test]
 fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
     // Simulate leftovers: a recorded group that is still alive with its start time.
-    let p = Project::new("tasks:\n  a:\n    cmd: exec sleep 300\n");
-    let mut child = std::process::Command::new("sleep")
-        .arg("300")
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let p = Project::new(&sleepers(&["a"]));
+    let mut child = TestChild::spawn(
+        std::process::Command::new("sleep")
+            .arg("300")
+            .process_group(0),
+    );
+    let pid = child.pid();
+    let start = child.start_time().expect("start time");
     std::fs::create_dir_all(p.file(".bts")).unwrap();
     p.write(
         ".bts/state.json",
@@ -374,8 +339,11 @@ fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
         .to_string(),
     );
     let r = p.run(&["cleanup"]);
-    let _ = child.wait();
     assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        child.wait(DEADLINE).is_some(),
+        "the leftover was not stopped"
+    );
     assert!(
         r.stdout
             .contains(&format!("stopped leftover a (pid {pid})")),
@@ -450,15 +418,7 @@ fn status_without_a_supervisor_shows_how_the_last_run_ended() {
     let p = Project::new("tasks:\n  ok:\n    cmd: 'true'\n  bad:\n    cmd: exit 3\n  never:\n    cmd: 'true'\n    autostart: false\n");
     assert_eq!(p.run(&["up"]).code(), 1);
     let v = status_json(&p);
-    let find = |n: &str| {
-        v["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["task"] == n)
-            .unwrap()
-            .clone()
-    };
+    let find = |n: &str| find_task(&v, n);
     assert_eq!(find("ok")["status"], "EXITED");
     assert_eq!(find("bad")["status"], "FAILED");
     assert_eq!(find("bad")["exit_code"], 3);
@@ -468,7 +428,7 @@ fn status_without_a_supervisor_shows_how_the_last_run_ended() {
 
 #[test]
 fn restart_wait_answers_with_the_new_run() {
-    let p = Project::new("tasks:\n  w:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["w"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
     let old = task_status(&p, "w")["pid"].as_i64().unwrap();
@@ -484,7 +444,7 @@ fn restart_wait_answers_with_the_new_run() {
 
 #[test]
 fn a_second_up_exits_one_when_a_new_task_fails_at_once() {
-    let p = Project::new("tasks:\n  web:\n    cmd: exec sleep 300\n");
+    let p = Project::new(&sleepers(&["web"]));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "-d"]).code(), 0);
     p.write(
@@ -502,7 +462,7 @@ fn a_task_removed_then_added_back_serves_its_dependents_again() {
     let p = Project::new(v1);
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    p.write("bts.yaml", "tasks:\n  other:\n    cmd: exec sleep 300\n");
+    p.write("bts.yaml", &sleepers(&["other"]));
     assert_eq!(p.run(&["up"]).code(), 0);
     p.write("bts.yaml", v1);
     let r = p.run(&["up"]);
@@ -517,7 +477,7 @@ fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let member: i32 = wait_file(&p.file("member.pid")).trim().parse().unwrap();
+    let member = p.wait_pid("member.pid");
     let leader = task_status(&p, "t")["pid"].as_i64().unwrap() as i32;
     // The stop kills the leader; the member ignores SIGTERM, so the stop waits 60 s.
     let _down = p.spawn(&["down", "t"]);
@@ -525,7 +485,7 @@ fn kill_9_during_a_stop_leaves_no_member_of_a_leaderless_group() {
     assert!(alive(member));
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(5), || !alive(member)),
+        eventually(DEADLINE, || !alive(member)),
         "a member of the leaderless group survived"
     );
 }
@@ -537,10 +497,10 @@ fn kill_9_right_after_start_leaves_no_setsid_daemon() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let daemon: i32 = wait_file(&p.file("daemon.pid")).trim().parse().unwrap();
+    let daemon = p.wait_pid("daemon.pid");
     kill_supervisor(&p);
     assert!(
-        eventually(Duration::from_secs(5), || !alive(daemon)),
+        eventually(DEADLINE, || !alive(daemon)),
         "the daemon survived its supervisor"
     );
     let r = p.run(&["cleanup"]);
@@ -630,7 +590,7 @@ fn down_that_gets_no_answer_checks_what_the_supervisor_left() {
     );
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
-    let pid: i32 = wait_file(&p.file("t.pid")).trim().parse().unwrap();
+    let pid = p.wait_pid("t.pid");
     let mut down = p.spawn(&["down"]);
     assert!(
         eventually(DEADLINE, || p
@@ -654,7 +614,7 @@ fn down_that_gets_no_answer_checks_what_the_supervisor_left() {
         down.output()
     );
     assert_eq!(status.code(), Some(0), "{}", down.output());
-    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    assert!(eventually(DEADLINE, || !alive(pid)));
 }
 
 /// The control server, in-process on one thread: an answer handed to a connection is

@@ -1,5 +1,9 @@
 //! Fitting the ecosystem: Procfiles (run and `init`), the JSON Schema against every
 //! shipped manifest, shell completions, and the systemd and Procfile exports.
+//!
+//! The fixed port numbers in this file are never bound or checked by bts: a Procfile's
+//! PORT (foreman's 5000, 5100, … convention, under test here) only reaches a process's
+//! environment — it is not a declared port — and the exports only write files.
 
 use std::path::PathBuf;
 
@@ -13,18 +17,20 @@ fn procfile_project(procfile: &str) -> Project {
     p
 }
 
+/// 5000, 5100, 5200: foreman's convention, only echoed (see the module doc).
 #[test]
 fn procfile_runs_with_foreman_ports_and_dot_env() {
     let p = procfile_project(
         "# the processes\nweb: echo \"web port=$PORT greeting=$GREETING\"\n\nworker: echo \"worker port=$PORT\"\nclock: echo \"clock port=$PORT\"\n",
     );
     p.write(".env", "GREETING=hello-from-dotenv\n");
-    let mut c = p.cmd(&["up", "--output", "full"]);
-    c.env_remove("PORT").env_remove("GREETING");
-    let mut r = Running::start(c);
-    let status = r.wait_exit(DEADLINE).expect("bts up finishes");
-    let out = r.stdout();
-    assert!(status.success(), "{}", r.output());
+    // PORT of the calling environment is never passed on unless a test sets it.
+    let r = p
+        .cmd(&["up", "--output", "full"])
+        .env_remove("GREETING")
+        .run();
+    let out = &r.stdout;
+    assert!(r.status.success(), "{}", r.all());
     assert!(
         out.contains("web port=5000 greeting=hello-from-dotenv"),
         "{out}"
@@ -37,12 +43,12 @@ fn procfile_runs_with_foreman_ports_and_dot_env() {
 fn procfile_port_base_comes_from_port() {
     let p = procfile_project("a: echo \"a port=$PORT\"\nb: echo \"b port=$PORT\"\n");
     let base = free_port().min(65000);
-    let mut c = p.cmd(&["up", "--output", "full"]);
-    c.env("PORT", base.to_string());
-    let mut r = Running::start(c);
-    let status = r.wait_exit(DEADLINE).expect("bts up finishes");
-    let out = r.stdout();
-    assert!(status.success(), "{}", r.output());
+    let r = p
+        .cmd(&["up", "--output", "full"])
+        .env("PORT", base.to_string())
+        .run();
+    let out = &r.stdout;
+    assert!(r.status.success(), "{}", r.all());
     assert!(out.contains(&format!("a port={base}")), "{out}");
     assert!(out.contains(&format!("b port={}", base + 100)), "{out}");
 }
@@ -218,14 +224,6 @@ fn completions_are_printed_for_each_shell() {
     assert_eq!(r.code(), 2, "{}", r.all());
 }
 
-fn systemd_analyze() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("systemd-analyze"))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn systemd_export_writes_units_that_verify() {
     let p = Project::new(
@@ -328,8 +326,8 @@ tasks:
     assert!(!target.contains("shop-migrate"), "{target}");
     assert!(!target.contains("shop-cron"), "{target}");
 
-    let Some(analyze) = systemd_analyze() else {
-        eprintln!("skipped: systemd-analyze not found on PATH; the units were not verified");
+    let Some(analyze) = require_tool("systemd-analyze", "the units' `systemd-analyze verify`")
+    else {
         return;
     };
     let files: Vec<PathBuf> = std::fs::read_dir(p.file("units"))
@@ -340,15 +338,13 @@ tasks:
                 .is_some_and(|x| x == "service" || x == "target")
         })
         .collect();
-    let out = std::process::Command::new(&analyze)
+    let out = Invocation::program(&analyze)
         .arg("verify")
         .arg("--man=no")
         .args(&files)
         .current_dir(p.file("units"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run systemd-analyze");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    let stderr = &out.stderr;
     // Without a running systemd (containers), verify may complain about the manager
     // itself; the units are what we check.
     let unit_problems: Vec<&str> = stderr.lines().filter(|l| l.contains("shop")).collect();

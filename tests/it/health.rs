@@ -4,10 +4,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn server() -> String {
-    example_bin("probe_server").display().to_string()
-}
-
 #[test]
 fn http_probe_up_then_degraded_down_and_recovered() {
     let port = free_port();
@@ -22,7 +18,7 @@ fn http_probe_up_then_degraded_down_and_recovered() {
       retries: 2
       start_period: 0s
 "#,
-        server = server()
+        server = probe_server()
     ));
     p.write("status", "200");
     let mut r = p.spawn(&["up"]);
@@ -50,7 +46,7 @@ fn tcp_probe_healthy_and_refused() {
     cmd: exec sleep 300
     health: {{ tcp: "127.0.0.1:{closed}", interval: 100ms, retries: 2, start_period: 0s }}
 "#,
-        server = server()
+        server = probe_server()
     ));
     let mut r = p.spawn(&["up"]);
     r.wait_for("open: UP — healthy (tcp 127.0.0.1:");
@@ -124,7 +120,7 @@ fn healthy_dependency_gates_its_dependent() {
   independent:
     cmd: date +%s%N > independent.start; exec sleep 300
 "#,
-        server = server()
+        server = probe_server()
     ));
     let mut r = p.spawn(&["up"]);
     r.wait_for("api: started");
@@ -221,13 +217,14 @@ fn quick_server_is_seen_up_long_before_its_interval() {
     let port = free_port();
     let p = Project::new(&format!(
         "tasks:\n  fast:\n    cmd: {server} --port {port} --delay-ms 50\n    health: {{ http: 'http://127.0.0.1:{port}/', interval: 30s }}\n",
-        server = server()
+        server = probe_server()
     ));
     let t0 = Instant::now();
     let mut r = p.spawn(&["up"]);
     r.wait_for("fast: UP — healthy");
-    // With a 30 s interval, only the fast initial probing can see it this soon.
-    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    // With a 30 s interval, only the fast initial probing sees it in half of that, however
+    // loaded the machine.
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
 }
 
 #[test]
@@ -236,8 +233,6 @@ fn declared_port_not_bound_degrades_the_task() {
     let p = Project::new(&format!(
         "tasks:\n  idle:\n    cmd: echo idle; exec sleep 300\n    ports: [{port}]\n"
     ));
-    let mut c = p.cmd(&["up"]);
-    c.env("BTS_PORT_CHECK_AFTER", "300ms");
-    let mut r = Running::start(c);
+    let mut r = p.cmd(&["up"]).env("BTS_PORT_CHECK_AFTER", "300ms").spawn();
     r.wait_for(&format!("idle: DEGRADED — port {port} not bound"));
 }

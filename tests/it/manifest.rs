@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::Invocation;
+
 /// What a finished `bts` run printed.
 pub struct Out {
     pub code: i32,
@@ -14,19 +16,16 @@ pub struct Out {
 
 /// Run `bts args…` in `dir` with a hard timeout and a clean environment for bts.
 pub fn bts(dir: &Path, args: &[&str]) -> Out {
-    let out = assert_cmd::Command::cargo_bin("bts")
-        .expect("bts binary")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BTS_FILE")
-        .env("NO_COLOR", "1")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .expect("run bts");
+    bts_with(Invocation::bts(dir, args).timeout(Duration::from_secs(30)))
+}
+
+/// Run a prepared invocation; a panic of bts fails the test.
+pub fn bts_with(inv: &Invocation) -> Out {
+    let out = inv.run();
     let o = Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
     };
     assert!(
         !o.stderr.contains("panicked") && !o.stderr.contains("RUST_BACKTRACE"),
@@ -410,14 +409,7 @@ fn manifest_is_found_in_a_parent_directory_and_via_bts_file() {
     );
 
     std::fs::write(dir.path().join("other.yaml"), "tasks:\n  a: {cmdd: echo}\n").expect("write");
-    let out = assert_cmd::Command::cargo_bin("bts")
-        .expect("bts")
-        .arg("check")
-        .current_dir(dir.path())
-        .env("BTS_FILE", "other.yaml")
-        .timeout(Duration::from_secs(30))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--> other.yaml:2:7"));
+    let out = bts_with(Invocation::bts(dir.path(), &["check"]).env("BTS_FILE", "other.yaml"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("--> other.yaml:2:7"), "{}", out.stderr);
 }

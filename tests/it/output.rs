@@ -1,6 +1,5 @@
 //! Summarized output, digests, receipts, events, archives and notes.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
@@ -170,7 +169,7 @@ fn digests_events_receipts_and_archives() {
     cmd: |
       echo 'warning: cache cold'; echo 'error: bad row 7'; echo done
 "#,
-        server = example_bin("probe_server").display()
+        server = probe_server()
     ));
     let _g = DaemonGuard { project: &p };
     assert_eq!(p.run(&["up", "--wait"]).code(), 0);
@@ -236,13 +235,7 @@ fn digests_events_receipts_and_archives() {
     let down = p.run(&["down", "--json"]);
     assert_eq!(down.code(), 0, "{}", down.all());
     let doc: serde_json::Value = serde_json::from_str(down.stdout.trim()).unwrap();
-    let receipt = doc["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["task"] == "web")
-        .unwrap()
-        .clone();
+    let receipt = find_task(&doc, "web");
     for f in [
         "task",
         "exit_code",
@@ -308,7 +301,7 @@ fn notes_section_is_kept_current_and_the_rest_untouched() {
     let port = free_port();
     let p = Project::new(&format!(
         "settings:\n  notes: NOTES.md\ntasks:\n  web:\n    cmd: {} --port {port}\n    health: {{ http: 'http://127.0.0.1:{port}/health' }}\n",
-        example_bin("probe_server").display()
+        probe_server()
     ));
     let before = "# Team notes\n\nDo not touch this.\n\n## Background Tasks\n\n<!-- bts:begin -->\nold\n<!-- bts:end -->\n\n## Later\ntrailing text  \n";
     p.write("NOTES.md", before);
@@ -348,26 +341,16 @@ fn a_stalled_terminal_never_stalls_a_task() {
         varied(100_000)
     ));
     // stdout is a pipe nobody reads: it fills after 64 KiB.
-    let mut cmd = p.cmd(&["up", "--output", "full"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let finished = eventually(Duration::from_secs(30), || p.file("finished").exists());
+    let mut up = p.cmd(&["up", "--output", "full"]).stdout_unread().spawn();
+    let finished = eventually(Duration::from_secs(60), || p.file("finished").exists());
     let mut log_lines = 0;
-    eventually(Duration::from_secs(10), || {
+    eventually(DEADLINE, || {
         log_lines = p.read(".bts/logs/chatty.log").lines().count();
         log_lines == 100_000
     });
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let exited = eventually(Duration::from_secs(10), || {
-        child.try_wait().ok().flatten().is_some()
-    });
-    if !exited {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-    drop(child.stdout.take());
+    up.signal(libc::SIGTERM);
+    let exited = up.wait_exit(DEADLINE).is_some();
+    drop(up);
     assert!(finished, "the task was blocked by the terminal");
     assert_eq!(log_lines, 100_000);
     assert!(exited, "bts exits although its stdout is stalled");

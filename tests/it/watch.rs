@@ -11,23 +11,26 @@ fn a_watched_change_restarts_the_task_and_an_ignored_one_does_not() {
     );
     p.write("src/app.ts", "v1");
     p.write("node_modules/dep/index.ts", "v1");
+    let runs = || p.read("runs.txt").lines().count();
     let mut r = p.spawn(&["up"]);
     r.wait_for("dev: UP");
     // Ignored: node_modules, other extensions, the state dir.
     p.write("node_modules/dep/index.ts", "v2");
     p.write("src/notes.md", "v2");
     p.write(".bts/something.ts", "v2");
-    std::thread::sleep(Duration::from_millis(800)); // a restart would need only ~300 ms
-    assert_eq!(p.read("runs.txt").lines().count(), 1, "{}", r.output());
+    // A restart would come ~300 ms after a change.
+    assert!(
+        stays(Duration::from_millis(800), || runs() == 1),
+        "{}",
+        r.output()
+    );
     // A burst of saves restarts once.
     p.write("src/app.ts", "v2");
     p.write("src/app.ts", "v3");
     r.wait_for("dev: src/app.ts changed — restarting");
-    assert!(eventually(DEADLINE, || p.read("runs.txt").lines().count() == 2));
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(
-        p.read("runs.txt").lines().count(),
-        2,
+    assert!(eventually(DEADLINE, || runs() == 2));
+    assert!(
+        stays(Duration::from_millis(600), || runs() == 2),
         "debounced: {}",
         r.output()
     );
@@ -41,18 +44,20 @@ fn a_destructive_task_is_never_restarted_by_a_watch() {
     let mut r = p.spawn(&["up", "--yes"]);
     r.wait_for("seed: UP");
     p.write("data.sql", "x");
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(p.read("runs.txt").lines().count(), 1);
-    assert!(!r.stdout().contains("changed"), "{}", r.output());
+    let runs = || p.read("runs.txt").lines().count();
+    assert!(
+        stays(Duration::from_millis(800), || runs() == 1
+            && !r.stdout().contains("changed")),
+        "{}",
+        r.output()
+    );
 }
 
 #[test]
 fn github_actions_get_error_annotations_and_a_log_group() {
     let p = Project::new("tasks:\n  api:\n    cmd: |\n      echo 'connecting to db'; echo 'fatal: refused'; exit 2\n");
-    let mut c = p.cmd(&["up"]);
-    c.env("GITHUB_ACTIONS", "true");
-    let out = c.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = p.cmd(&["up"]).env("GITHUB_ACTIONS", "true").run();
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("::error title=bts api::FAILED%3A")
             || stdout.contains("::error title=bts api::FAILED:"),
@@ -63,11 +68,9 @@ fn github_actions_get_error_annotations_and_a_log_group() {
 
     // And `up --wait`.
     let _g = DaemonGuard { project: &p };
-    let mut c = p.cmd(&["up", "--wait"]);
-    c.env("GITHUB_ACTIONS", "true");
-    let out = c.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = p.cmd(&["up", "--wait"]).env("GITHUB_ACTIONS", "true").run();
+    assert_eq!(out.code(), 1, "{}", out.all());
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("::error title=bts api::bts up --wait"),
         "{stdout}"
