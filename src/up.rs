@@ -98,6 +98,9 @@ fn supervise(
                     &format!("stopped {t}, left running by a previous supervisor"),
                 );
             }
+            for t in &sweep.reused {
+                out.event(Level::Info, t);
+            }
             for t in &sweep.survivors {
                 out.event(Level::Error, &format!("could not stop leftover {t}"));
             }

@@ -5,6 +5,7 @@ mod check;
 mod checkpoint;
 mod common;
 mod control;
+mod crash;
 mod ecosystem;
 mod fuzz_gen;
 mod health;
