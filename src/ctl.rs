@@ -23,12 +23,12 @@ fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppError> {
     Ok((m, sd))
 }
 
-/// The running supervisor's socket, if one runs.
+/// The running supervisor's socket, if one runs (and is not on its way out).
 fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
     if !sd.supervisor_running() {
         return Ok(None);
     }
-    crate::up::running_socket(sd).map(Some)
+    crate::up::running_socket(sd)
 }
 
 fn ask(

@@ -45,10 +45,13 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             e,
         )
     })?;
-    let lock = sd
-        .try_lock()
-        .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
-    let Some(lock) = lock else {
+    let lock = loop {
+        let lock = sd
+            .try_lock()
+            .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
+        if let Some(lock) = lock {
+            break lock;
+        }
         if args.internal_daemon {
             eprintln!(
                 "bts: another supervisor started first for {}",
@@ -56,7 +59,10 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             );
             return Ok(exit::FAILURE);
         }
-        return hand_over(&manifest, &selected, &sd, &args);
+        // No socket means the supervisor was exiting: once it is gone, take its place.
+        if let Some(socket) = running_socket(&sd)? {
+            return hand_over(&manifest, &selected, &sd, &args, &socket);
+        }
     };
     if (args.detach || args.wait) && !args.internal_daemon {
         drop(lock);
@@ -253,7 +259,9 @@ fn detach(
             // Another `bts up` won the race for the lock: its supervisor runs, so hand
             // the desired state over to it as any second `up` does.
             if sd.supervisor_running() {
-                return hand_over(manifest, selected, sd, args);
+                if let Some(socket) = running_socket(sd)? {
+                    return hand_over(manifest, selected, sd, args, &socket);
+                }
             }
             // Every task may have ended already (one-shot tasks, or all failed): the
             // supervisor then exits at once, leaving its final digests.
@@ -388,8 +396,8 @@ fn hand_over(
     selected: &BTreeSet<String>,
     sd: &StateDir,
     args: &UpArgs,
+    socket: &Path,
 ) -> Result<u8, AppError> {
-    let socket = running_socket(sd)?;
     let since = std::time::SystemTime::now();
     let req = Request::Up {
         manifest: manifest.path.clone(),
@@ -397,24 +405,28 @@ fn hand_over(
         confirm: args.confirm.clone(),
         yes: args.yes,
     };
-    let r = client::request(&socket, &req, Some(Duration::from_secs(60)))
+    let r = client::request(socket, &req, Some(Duration::from_secs(60)))
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
     let code = print_response(r)?;
     if args.wait && code == exit::OK {
-        return wait_until_up(&socket, selected, args.wait_timeout, sd, since);
+        return wait_until_up(socket, selected, args.wait_timeout, sd, since);
     }
     Ok(code)
 }
 
 /// The socket of the supervisor that holds the lock (it may be a moment before it has
-/// published its state).
-pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
+/// published its state); `None` once no supervisor holds the lock: one that was exiting
+/// removes its socket a moment before it releases the lock.
+pub fn running_socket(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid > 0 && st.socket.exists() {
-                return Ok(st.socket);
+                return Ok(Some(st.socket));
             }
+        }
+        if !sd.supervisor_running() {
+            return Ok(None);
         }
         if Instant::now() > deadline {
             return Err(

@@ -3,10 +3,13 @@
 //! with its watchdog are stopped by the next `bts up` / `bts down`, and the commands
 //! that race with a supervisor's exit (or follow its kill -9) answer.
 
+use std::time::{Duration, Instant};
+
 use crate::common::extra::*;
 use crate::common::*;
 
 const ONE_SHOT: &str = "tasks:\n  a:\n    cmd: 'true'\n";
+const SLEEPER: &str = "tasks:\n  a:\n    cmd: exec sleep 300\n";
 
 /// A state.json left by a dead supervisor that recorded task `a` as `victim`'s pid and
 /// group with another start time: the pid has since been reused by `victim`. Its recorded
@@ -53,4 +56,102 @@ fn a_reused_pid_is_never_signalled_by_any_sweep() {
         assert!(!r.stdout.contains("stopped"), "bts {args:?}: {}", r.stdout);
     }
     assert!(victim.alive());
+}
+
+/// Simulates a supervisor on its way out: it holds the lock and has removed its socket,
+/// then releases the lock. Guards that `bts down` and `bts status` then treat it as gone
+/// rather than failing with "a supervisor holds the lock but publishes no socket" once
+/// their wait for a socket runs out.
+#[test]
+fn commands_that_find_a_supervisor_exiting_wait_for_it_to_go() {
+    let p = Project::new(SLEEPER);
+    // What an exiting supervisor leaves: its state, its socket already removed.
+    let state = serde_json::json!({
+        "instance": "", "project": "p", "manifest": p.file("bts.yaml"),
+        "supervisor_pid": dead_pid(), "supervisor_start": 1, "socket": p.file(".bts/bts.sock"),
+        "started_at": "", "updated_at": "", "tasks": {},
+    });
+    p.write(".bts/state.json", &state.to_string());
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(p.file(".bts/supervisor.lock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let mut down = p.spawn(&["down"]);
+    let mut status = p.spawn(&["status"]);
+    // The "exit" of the simulated supervisor takes this long; any length is correct,
+    // this one makes both commands find the lock held (it is not a synchronisation).
+    std::thread::sleep(Duration::from_millis(500));
+    drop(lock);
+    for (what, r) in [("down", &mut down), ("status", &mut status)] {
+        let code = r.wait_exit(DEADLINE).expect("it answers");
+        assert_eq!(code.code(), Some(0), "{what}: {}", r.output());
+        assert!(
+            !r.output().contains("publishes no socket"),
+            "{what}: {}",
+            r.output()
+        );
+    }
+}
+
+/// Guards the race at the end for real: `bts down NAME` of the last running task makes
+/// the supervisor exit, and a `bts down` right after it must succeed whichever moment
+/// of that exit it lands on.
+#[test]
+fn down_of_the_last_task_then_down_at_once_succeeds() {
+    let p = Project::new(SLEEPER);
+    let _g = DaemonGuard { project: &p };
+    for round in 0..5 {
+        let up = p.run(&["up", "-d"]);
+        assert_eq!(up.code(), 0, "round {round}: {}", up.all());
+        let (sup, sup_start) = supervisor_of(&p);
+        let one = p.run(&["down", "a"]);
+        assert_eq!(one.code(), 0, "round {round}: {}", one.all());
+        let all = p.run(&["down"]);
+        assert_eq!(all.code(), 0, "round {round}: {}", all.all());
+        assert!(!all.all().contains("publishes no socket"), "{}", all.all());
+        assert!(
+            eventually(DEADLINE, || !same(sup, sup_start)),
+            "round {round}: the supervisor did not exit"
+        );
+    }
+}
+
+/// Guards that `bts status` right after a kill -9 of the supervisor answers at once from
+/// the last digest (no hang on the dead socket, no error).
+#[test]
+fn status_right_after_kill_9_answers_from_the_last_digest() {
+    let p = Project::new(SLEEPER);
+    let _g = DaemonGuard { project: &p };
+    let mut groups = GroupGuard::default();
+    assert_eq!(p.run(&["up", "-d"]).code(), 0);
+    let pid = wait_state(&p, "a", "UP")["pid"].as_i64().unwrap() as i32;
+    groups.add(pid);
+    assert!(
+        eventually(DEADLINE, || p.read(".bts/digest.json").contains("\"UP\"")),
+        "the digest records UP"
+    );
+    let (sup, sup_start) = supervisor_of(&p);
+    assert!(signal_checked(sup, sup_start, libc::SIGKILL));
+    // Dead (a zombie at most), its socket file and state.json left behind as they were.
+    assert!(eventually(DEADLINE, || !same(sup, sup_start)));
+    assert!(p.file(".bts/bts.sock").exists());
+    let t0 = Instant::now();
+    let r = p.run(&["status"]);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(r.stdout.contains("no supervisor running"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("the supervisor is gone (it last saw it UP)"),
+        "{}",
+        r.stdout
+    );
+    let j = status_json(&p);
+    assert_eq!(j["tasks"][0]["status"], "STOPPED", "{j}");
 }
