@@ -65,6 +65,9 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
         }
     };
     if (args.detach || args.wait) && !args.internal_daemon {
+        // Sweep here, under the lock, so that what it stopped is told on this terminal
+        // (the daemon's own sweep then finds nothing; its output goes to a file).
+        sweep_leftovers(&sd);
         drop(lock);
         return detach(global, &manifest, &selected, &sd, &args);
     }
@@ -158,6 +161,25 @@ fn supervise(
     drop(watchdog);
     drop(lock);
     Ok(code)
+}
+
+/// `bts up -d`: stop the leftovers of a supervisor that died and say so. The caller
+/// holds the lock.
+fn sweep_leftovers(sd: &StateDir) {
+    match orphans::sweep_dir(sd.root()) {
+        Ok(sweep) => {
+            for t in &sweep.stopped {
+                println!("bts: stopped {t}, left running by a previous supervisor");
+            }
+            for t in &sweep.reused {
+                println!("bts: {t}");
+            }
+            for t in &sweep.survivors {
+                eprintln!("bts: could not stop leftover {t}");
+            }
+        }
+        Err(e) => eprintln!("bts: cannot read the previous state: {e}"),
+    }
 }
 
 /// Start the watchdog: it holds the read end of a pipe whose write end only this process

@@ -155,3 +155,96 @@ fn status_right_after_kill_9_answers_from_the_last_digest() {
     let j = status_json(&p);
     assert_eq!(j["tasks"][0]["status"], "STOPPED", "{j}");
 }
+
+/// Start a detached supervisor with task `a`, then kill -9 its watchdog (so nothing
+/// sweeps) and the supervisor itself. Returns the task's pid and start time; the task is
+/// still running and in `groups`.
+#[cfg(target_os = "linux")]
+fn crash_leaving_the_task(p: &Project, groups: &mut GroupGuard) -> (i32, Option<u64>) {
+    let up = p.run(&["up", "-d"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let pid = wait_state(p, "a", "UP")["pid"].as_i64().unwrap() as i32;
+    groups.add(pid);
+    let start = start_time(pid);
+    let (sup, sup_start) = supervisor_of(p);
+    let mut wd = None;
+    assert!(
+        eventually(DEADLINE, || {
+            wd = find_watchdog(p, sup);
+            wd.is_some()
+        }),
+        "no watchdog for supervisor {sup}"
+    );
+    let wd = wd.unwrap();
+    let wd_start = start_time(wd);
+    assert!(signal_checked(wd, wd_start, libc::SIGKILL));
+    assert!(eventually(DEADLINE, || !same(wd, wd_start)));
+    assert!(signal_checked(sup, sup_start, libc::SIGKILL));
+    assert!(eventually(DEADLINE, || !same(sup, sup_start)));
+    assert!(same(pid, start), "the task was left running");
+    (pid, start)
+}
+
+/// Guards the sweep of `bts up` (foreground) after a crash nobody cleaned up: the old
+/// task is stopped and reported before the new one starts.
+#[cfg(target_os = "linux")]
+#[test]
+fn up_stops_what_a_crashed_supervisor_left() {
+    let p = Project::new(SLEEPER);
+    let _g = DaemonGuard { project: &p };
+    let mut groups = GroupGuard::default();
+    let (pid, start) = crash_leaving_the_task(&p, &mut groups);
+    let mut r = p.spawn(&["up"]);
+    r.wait_for(&format!(
+        "stopped a (pid {pid}), left running by a previous supervisor"
+    ));
+    assert!(eventually(DEADLINE, || !same(pid, start)), "old task gone");
+    r.wait_for("a: UP");
+    r.signal(libc::SIGINT);
+    assert!(r.wait_exit(DEADLINE).is_some(), "{}", r.output());
+}
+
+/// Guards the same for `bts up -d`: the sweep is reported to the terminal that ran it,
+/// not only to supervisor.log.
+#[cfg(target_os = "linux")]
+#[test]
+fn up_detached_stops_and_reports_what_a_crashed_supervisor_left() {
+    let p = Project::new(SLEEPER);
+    let _g = DaemonGuard { project: &p };
+    let mut groups = GroupGuard::default();
+    let (pid, start) = crash_leaving_the_task(&p, &mut groups);
+    let r = p.run(&["up", "-d"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.all().contains(&format!(
+            "stopped a (pid {pid}), left running by a previous supervisor"
+        )),
+        "{}",
+        r.all()
+    );
+    assert!(eventually(DEADLINE, || !same(pid, start)), "old task gone");
+    let new = wait_state(&p, "a", "UP")["pid"].as_i64().unwrap() as i32;
+    groups.add(new);
+    assert_ne!(new, pid);
+}
+
+/// Guards the sweep of `bts down` with no supervisor after a crash.
+#[cfg(target_os = "linux")]
+#[test]
+fn down_stops_what_a_crashed_supervisor_left() {
+    let p = Project::new(SLEEPER);
+    let _g = DaemonGuard { project: &p };
+    let mut groups = GroupGuard::default();
+    let (pid, start) = crash_leaving_the_task(&p, &mut groups);
+    let r = p.run(&["down"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains(&format!("stopped leftover a (pid {pid})")),
+        "{}",
+        r.stdout
+    );
+    assert!(!same(pid, start), "old task gone");
+    let again = p.run(&["down"]);
+    assert!(again.stdout.contains("clean"), "{}", again.stdout);
+}
