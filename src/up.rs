@@ -429,7 +429,17 @@ fn hand_over(
     };
     let r = client::request(socket, &req, Some(Duration::from_secs(60)))
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
+    // The tasks that make it exit 1, with why (for BLOCKED: the command that approves).
+    let bad: Vec<String> = r
+        .tasks
+        .iter()
+        .filter(|d| d.status.is_bad())
+        .map(digest::receipt_line)
+        .collect();
     let code = print_response(r)?;
+    for line in &bad {
+        println!("bts: {line}");
+    }
     if args.wait && code == exit::OK {
         return wait_until_up(socket, selected, args.wait_timeout, sd, since);
     }

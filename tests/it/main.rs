@@ -8,6 +8,7 @@ mod control;
 mod crash;
 mod ecosystem;
 mod fuzz_gen;
+mod guarantees;
 mod health;
 mod loader_fuzz;
 mod manifest;
