@@ -32,12 +32,12 @@ pub(crate) fn context(global: &GlobalArgs) -> Result<(Manifest, StateDir), AppEr
     Ok((m, sd))
 }
 
-/// The running supervisor's socket, if one runs.
+/// The running supervisor's socket, if one runs (and is not on its way out).
 pub(crate) fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
     if !sd.supervisor_running() {
         return Ok(None);
     }
-    crate::up::running_socket(sd).map(Some)
+    crate::up::running_socket(sd)
 }
 
 pub(crate) fn ask(

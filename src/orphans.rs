@@ -41,6 +41,10 @@ pub fn sweep(state: &StateFile) -> Sweep {
             // reported, never signalled.
             out.reused
                 .push(format!("{label}: cannot verify, left alone"));
+        } else if rec.start_time.is_some() && process_start_time(pid).is_some() {
+            // The pid lives on with another start time: it was reused.
+            out.reused
+                .push(format!("{label}: now another process, left alone"));
         }
     }
     for (_, pgid) in &targets {

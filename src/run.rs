@@ -67,8 +67,8 @@ fn ensure_supervisor(
     m: &manifest::Manifest,
     sd: &StateDir,
 ) -> Result<std::path::PathBuf, AppError> {
-    if sd.supervisor_running() {
-        return crate::up::running_socket(sd);
+    if let Some(s) = crate::up::running_socket(sd)? {
+        return Ok(s);
     }
     let mut cmd = crate::up::daemon_command(global, m, sd)?;
     cmd.arg("--internal-adhoc");
@@ -78,7 +78,7 @@ fn ensure_supervisor(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if sd.supervisor_running() {
-            if let Ok(s) = crate::up::running_socket(sd) {
+            if let Ok(Some(s)) = crate::up::running_socket(sd) {
                 if client::request(&s, &Request::Status { tasks: vec![] }, None).is_ok() {
                     return Ok(s);
                 }
@@ -86,8 +86,8 @@ fn ensure_supervisor(
         }
         if let Ok(Some(status)) = child.try_wait() {
             // Another one may have won the race for the lock.
-            if sd.supervisor_running() {
-                return crate::up::running_socket(sd);
+            if let Some(s) = crate::up::running_socket(sd)? {
+                return Ok(s);
             }
             return Err(
                 AppError::new(format!("the supervisor exited at start ({status})"))

@@ -58,10 +58,13 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             e,
         )
     })?;
-    let lock = sd
-        .try_lock()
-        .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
-    let Some(lock) = lock else {
+    let lock = loop {
+        let lock = sd
+            .try_lock()
+            .map_err(|e| AppError::io(format!("cannot lock {}", sd.root().display()), e))?;
+        if let Some(lock) = lock {
+            break lock;
+        }
         if args.internal_daemon {
             eprintln!(
                 "bts: another supervisor started first for {}",
@@ -73,9 +76,15 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             // A supervisor runs: `bts run` hands it the task itself.
             return Ok(exit::OK);
         }
-        return hand_over(&manifest, &selected, &sd, &args);
+        // No socket means the supervisor was exiting: once it is gone, take its place.
+        if let Some(socket) = running_socket(&sd)? {
+            return hand_over(&manifest, &selected, &sd, &args, &socket);
+        }
     };
     if (args.detach || args.wait) && !args.internal_daemon {
+        // Sweep here, under the lock, so that what it stopped is told on this terminal
+        // (the daemon's own sweep then finds nothing; its output goes to a file).
+        sweep_leftovers(&sd);
         drop(lock);
         return detach(global, &manifest, &selected, &sd, &args);
     }
@@ -114,6 +123,9 @@ fn supervise(
                     Level::Warn,
                     &format!("stopped {t}, left running by a previous supervisor"),
                 );
+            }
+            for t in &sweep.reused {
+                out.event(Level::Info, t);
             }
             for t in &sweep.survivors {
                 out.event(Level::Error, &format!("could not stop leftover {t}"));
@@ -167,6 +179,25 @@ fn supervise(
     drop(watchdog);
     drop(lock);
     Ok(code)
+}
+
+/// `bts up -d`: stop the leftovers of a supervisor that died and say so. The caller
+/// holds the lock.
+fn sweep_leftovers(sd: &StateDir) {
+    match orphans::sweep_dir(sd.root()) {
+        Ok(sweep) => {
+            for t in &sweep.stopped {
+                println!("bts: stopped {t}, left running by a previous supervisor");
+            }
+            for t in &sweep.reused {
+                println!("bts: {t}");
+            }
+            for t in &sweep.survivors {
+                eprintln!("bts: could not stop leftover {t}");
+            }
+        }
+        Err(e) => eprintln!("bts: cannot read the previous state: {e}"),
+    }
 }
 
 /// Start the watchdog: it holds the read end of a pipe whose write end only this process
@@ -280,7 +311,9 @@ fn detach(
             // Another `bts up` won the race for the lock: its supervisor runs, so hand
             // the desired state over to it as any second `up` does.
             if sd.supervisor_running() {
-                return hand_over(manifest, selected, sd, args);
+                if let Some(socket) = running_socket(sd)? {
+                    return hand_over(manifest, selected, sd, args, &socket);
+                }
             }
             // Every task may have ended already (one-shot tasks, or all failed): the
             // supervisor then exits at once, leaving its final digests.
@@ -415,8 +448,8 @@ fn hand_over(
     selected: &BTreeSet<String>,
     sd: &StateDir,
     args: &UpArgs,
+    socket: &Path,
 ) -> Result<u8, AppError> {
-    let socket = running_socket(sd)?;
     let since = std::time::SystemTime::now();
     let req = Request::Up {
         manifest: manifest.path.clone(),
@@ -424,24 +457,38 @@ fn hand_over(
         confirm: args.confirm.clone(),
         yes: args.yes,
     };
-    let r = client::request(&socket, &req, Some(Duration::from_secs(60)))
+    let r = client::request(socket, &req, Some(Duration::from_secs(60)))
         .map_err(|e| AppError::io("cannot reach the running supervisor", e))?;
+    // The tasks that make it exit 1, with why (for BLOCKED: the command that approves).
+    let bad: Vec<String> = r
+        .tasks
+        .iter()
+        .filter(|d| d.status.is_bad())
+        .map(digest::receipt_line)
+        .collect();
     let code = print_response(r)?;
+    for line in &bad {
+        println!("bts: {line}");
+    }
     if args.wait && code == exit::OK {
-        return wait_until_up(&socket, selected, args.wait_timeout, sd, since);
+        return wait_until_up(socket, selected, args.wait_timeout, sd, since);
     }
     Ok(code)
 }
 
 /// The socket of the supervisor that holds the lock (it may be a moment before it has
-/// published its state).
-pub fn running_socket(sd: &StateDir) -> Result<std::path::PathBuf, AppError> {
+/// published its state); `None` once no supervisor holds the lock: one that was exiting
+/// removes its socket a moment before it releases the lock.
+pub fn running_socket(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Ok(Some(st)) = state_file::read(sd.root()) {
             if st.supervisor_pid > 0 && st.socket.exists() {
-                return Ok(st.socket);
+                return Ok(Some(st.socket));
             }
+        }
+        if !sd.supervisor_running() {
+            return Ok(None);
         }
         if Instant::now() > deadline {
             return Err(

@@ -331,10 +331,7 @@ fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
             "project": "x", "manifest": "bts.yaml", "supervisor_pid": 999999, "supervisor_start": null,
             "socket": p.file(".bts/bts.sock"), "started_at": "", "updated_at": "",
             "tasks": { "a": { "state": "UP", "pid": pid, "pgid": pid, "start_time": start, "ports": [],
-                              "restarts": 0, "config_hash": "", "started_at": null, "env_keys": [] },
-                       "reused": { "state": "UP", "pid": std::process::id(), "pgid": std::process::id(),
-                                   "start_time": 1, "ports": [], "restarts": 0, "config_hash": "",
-                                   "started_at": null, "env_keys": [] } }
+                              "restarts": 0, "config_hash": "", "started_at": null, "env_keys": [] } }
         })
         .to_string(),
     );
@@ -350,8 +347,6 @@ fn leftovers_are_stopped_by_cleanup_when_no_watchdog_did() {
         "{}",
         r.stdout
     );
-    // The test process itself was recorded with a wrong start time: never signalled.
-    assert!(alive(std::process::id() as i32));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod extra;
 mod invocation;
 mod procs;
 mod project;
