@@ -253,6 +253,40 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_exactly_one_window_ago_still_counts() {
+        let t = task(RestartPolicy::Always, 1);
+        let mut tr = RestartTracker::default();
+        let t0 = Instant::now();
+        assert!(matches!(
+            after_exit(&t, &mut tr, FAIL, Duration::ZERO, t0),
+            AfterExit::Restart { .. }
+        ));
+        // restart_window is 600 s: the first restart is still inside it.
+        assert!(matches!(
+            after_exit(
+                &t,
+                &mut tr,
+                FAIL,
+                Duration::ZERO,
+                t0 + Duration::from_secs(600)
+            ),
+            AfterExit::Failed(FailReason::CrashLoop { .. })
+        ));
+        let mut tr = RestartTracker::default();
+        after_exit(&t, &mut tr, FAIL, Duration::ZERO, t0);
+        assert!(matches!(
+            after_exit(
+                &t,
+                &mut tr,
+                FAIL,
+                Duration::ZERO,
+                t0 + Duration::from_millis(600_001)
+            ),
+            AfterExit::Restart { .. }
+        ));
+    }
+
+    #[test]
     fn health_sequence() {
         let mut h = HealthTracker::default();
         assert_eq!(on_probe(3, &mut h, false, true), HealthChange::Unchanged);

@@ -115,6 +115,25 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", s.as_str()));
             assert_eq!(serde_json::from_str::<TaskState>(&json).unwrap(), s);
             assert_eq!(s.as_str().parse::<TaskState>().unwrap(), s);
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert!("sleepy".parse::<TaskState>().is_err());
+    }
+
+    #[test]
+    fn each_state_is_in_its_groups() {
+        use TaskState::*;
+        let running = [Starting, Up, Degraded, Down];
+        let finals = [Exited, Failed, Stopped, Blocked];
+        for s in TaskState::ALL {
+            assert_eq!(s.is_running(), running.contains(&s), "{s}");
+            assert_eq!(s.is_final(), finals.contains(&s), "{s}");
+            assert_eq!(s.is_bad(), matches!(s, Failed | Blocked), "{s}");
+            assert_eq!(
+                s.is_active(),
+                running.contains(&s) || matches!(s, Pending | Restarting),
+                "{s}"
+            );
         }
     }
 }
