@@ -156,8 +156,18 @@ pub struct DownArgs {
     /// Tasks to stop (default: all, and the supervisor exits).
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
+    /// Send this signal first instead of each task's stop_signal (SIGKILL still follows
+    /// after its stop_timeout).
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal_arg)]
+    pub signal: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_signal_arg(s: &str) -> Result<String, String> {
+    crate::manifest::validate::parse_signal(s)
+        .map(|sig| sig.as_str().to_string())
+        .ok_or_else(|| format!("`{s}` is not a signal name (examples: SIGTERM, INT, SIGQUIT)"))
 }
 
 #[derive(Debug, Args)]

@@ -243,7 +243,11 @@ pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     if let Some(socket) = supervisor(&sd)? {
         let all = args.tasks.is_empty();
-        let r = match client::request(&socket, &Request::Down { tasks: args.tasks }, None) {
+        let req = Request::Down {
+            tasks: args.tasks,
+            signal: args.signal.clone(),
+        };
+        let r = match client::request(&socket, &req, None) {
             // Only a supervisor that is already exiting refuses a full down.
             Ok(r) if !r.ok && all => {
                 let why = r.error.unwrap_or_else(|| "it refused".into());

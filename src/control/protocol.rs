@@ -36,6 +36,9 @@ pub enum Request {
     Down {
         #[serde(default)]
         tasks: Vec<String>,
+        /// The signal to send first instead of each task's `stop_signal` (a name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
     },
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs { tasks: Vec<String> },

@@ -116,6 +116,8 @@ pub enum Request {
     Down {
         waiter: WaiterId,
         tasks: Option<Vec<TaskId>>,
+        /// Send this signal instead of each task's `stop_signal`.
+        signal: Option<i32>,
     },
     /// Restart these; destructive ones were approved as `approval` says.
     Restart {

@@ -140,6 +140,8 @@ pub struct Core {
     pub(super) approvals: HashMap<String, String>,
     /// Tasks a `down TASK…` still has to stop (after their dependents).
     pub(super) pending_stops: BTreeSet<TaskId>,
+    /// The signal a `down --signal` asked for, per task, used by its next stop.
+    pub(super) stop_signals: HashMap<TaskId, i32>,
     pub(super) waiters: Vec<Waiter>,
     /// The code of the `--exit-code-from` task, once it ended.
     pub(super) exit_code_from: Option<i32>,
@@ -171,6 +173,7 @@ impl Core {
             approvals: opts.approvals.iter().cloned().collect(),
             opts,
             pending_stops: BTreeSet::new(),
+            stop_signals: HashMap::new(),
             waiters: Vec::new(),
             exit_code_from: None,
             next_run: 0,

@@ -19,8 +19,12 @@ impl Core {
             Request::Down {
                 waiter,
                 tasks: None,
+                signal,
             } => {
                 let all = self.live();
+                if let Some(sig) = signal {
+                    self.stop_signals.extend(all.iter().map(|&i| (i, sig)));
+                }
                 self.park(waiter, all, Until::Stopped, vec![]);
                 if self.mode == Mode::Serving {
                     self.say(Level::Info, "bts down: stopping all tasks".into());
@@ -30,7 +34,11 @@ impl Core {
             Request::Down {
                 waiter,
                 tasks: Some(tasks),
+                signal,
             } => {
+                if let Some(sig) = signal {
+                    self.stop_signals.extend(tasks.iter().map(|&i| (i, sig)));
+                }
                 // Dependents among them stop first: queue them all and let each stop
                 // once what depends on it has stopped.
                 if self.mode == Mode::Serving {

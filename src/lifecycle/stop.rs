@@ -82,12 +82,13 @@ impl Core {
         };
         let first = r.stop.is_none();
         r.stop = Some(intent);
+        let signal = self.stop_signals.remove(&i).unwrap_or(task.stop_signal);
         if first {
             let run = r.run;
             self.emit(Effect::Stop {
                 task: i,
                 run,
-                signal: task.stop_signal,
+                signal,
                 grace: task.stop_timeout,
                 why,
             });
@@ -102,12 +103,13 @@ impl Core {
         };
         let first = end.is_none();
         *end = Some(CheckpointEnd::Cancelled(detail));
+        let run = *attempt;
+        let signal = self.stop_signals.remove(&i).unwrap_or(task.stop_signal);
         if first {
-            let run = *attempt;
             self.emit(Effect::Stop {
                 task: i,
                 run,
-                signal: task.stop_signal,
+                signal,
                 grace: task.stop_timeout,
                 why,
             });

@@ -72,9 +72,12 @@ pub struct StartArgs {
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NameArg {
+pub struct StopArgs {
     /// The task's name.
     pub name: String,
+    /// The signal to send first instead of its stop_signal (e.g. SIGINT); SIGKILL
+    /// follows after its stop_timeout.
+    pub signal: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -357,8 +360,12 @@ impl Bts {
     #[tool(
         description = "Stop a task (its stop signal, then SIGKILL after its stop_timeout); returns the stop receipt with the archived log's path."
     )]
-    async fn stop(&self, Parameters(a): Parameters<NameArg>) -> Result<CallToolResult, McpError> {
-        let ran = self.bts(args(&["down", &a.name]), CALL_TIMEOUT).await;
+    async fn stop(&self, Parameters(a): Parameters<StopArgs>) -> Result<CallToolResult, McpError> {
+        let mut l = args(&["down", &a.name]);
+        if let Some(sig) = &a.signal {
+            l.extend(["--signal".into(), sig.clone()]);
+        }
+        let ran = self.bts(l, CALL_TIMEOUT).await;
         Ok(relay(ran, None))
     }
 

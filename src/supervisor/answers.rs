@@ -36,7 +36,21 @@ impl Supervisor {
                 };
                 let _ = reply.send(r);
             }
-            Request::Down { tasks } => {
+            Request::Down { tasks, signal } => {
+                let signal = match signal
+                    .as_deref()
+                    .map(crate::manifest::validate::parse_signal)
+                {
+                    None => None,
+                    Some(Some(s)) => Some(s as i32),
+                    Some(None) => {
+                        let _ = reply.send(Response::error(
+                            format!("`{}` is not a signal name", signal.unwrap_or_default()),
+                            Some("examples: SIGTERM, INT, SIGQUIT".into()),
+                        ));
+                        return;
+                    }
+                };
                 let resolved = if tasks.is_empty() {
                     Ok(None)
                 } else {
@@ -54,7 +68,11 @@ impl Supervisor {
                             }
                         }
                         let waiter = self.park(reply, tasks.clone());
-                        self.feed(Event::Request(lifecycle::Request::Down { waiter, tasks }));
+                        self.feed(Event::Request(lifecycle::Request::Down {
+                            waiter,
+                            tasks,
+                            signal,
+                        }));
                     }
                     Err(e) => {
                         let _ = reply.send(*e);
@@ -141,6 +159,7 @@ impl Supervisor {
                             self.after_answer.insert(w, add);
                             self.feed(Event::Request(lifecycle::Request::Down {
                                 waiter: w,
+                                signal: None,
                                 tasks: Some(vec![other]),
                             }));
                         }

@@ -636,12 +636,21 @@ fn the_control_server_writes_the_answers_it_was_handed_before_closing() {
         let asking = std::thread::spawn(move || {
             client::request(
                 &p,
-                &Request::Down { tasks: vec![] },
+                &Request::Down {
+                    tasks: vec![],
+                    signal: None,
+                },
                 Some(Duration::from_secs(10)),
             )
         });
         let incoming = rx.recv().await.unwrap();
-        assert_eq!(incoming.request, Request::Down { tasks: vec![] });
+        assert_eq!(
+            incoming.request,
+            Request::Down {
+                tasks: vec![],
+                signal: None
+            }
+        );
         // Shut down and answer with no await in between: on this one thread the server
         // sees the shutdown before the connection has written anything.
         drop(rx);

@@ -185,6 +185,7 @@ fn down_during_the_checkpoint_answers_and_never_runs_the_task() {
     h.boot();
     let w = h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     assert_eq!(

@@ -77,6 +77,7 @@ fn results_for_an_old_run_or_a_stopping_run_are_ignored() {
     assert_eq!(h.state("web"), TaskState::Starting);
     h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     h.probe("web", true);
@@ -184,6 +185,7 @@ fn down_while_recovering_from_health_down_stops_it_for_good() {
     h.probe("web", false);
     let w = h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     let fx = h.exit("web", 143);

@@ -122,6 +122,7 @@ fn down_of_one_task_stops_it_with_a_receipt_and_leaves_the_others() {
     h.boot_and_spawn();
     let w = h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     assert_eq!(
@@ -147,6 +148,7 @@ fn down_of_a_task_waiting_to_start_stops_it_at_once() {
     h.boot_and_spawn();
     let w = h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![1]),
     });
     assert_eq!(h.state("app"), TaskState::Stopped);
@@ -169,6 +171,7 @@ fn down_of_several_tasks_stops_dependents_first() {
     h.boot_and_spawn();
     h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0, 1, 2]),
     });
     assert_eq!(
@@ -188,9 +191,31 @@ fn down_overrides_a_restart_under_way() {
     restart(&mut h, &["a"], false);
     h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     let fx = h.exit("a", 143);
     assert!(h.spawns(&fx).is_empty());
     assert_eq!(h.state("a"), TaskState::Stopped);
+}
+
+#[test]
+fn down_with_a_signal_sends_it_instead_of_the_stop_signal() {
+    let mut h = Harness::new(vec![task("a"), task("b")]);
+    h.boot_and_spawn();
+    let fx = h.step(Event::Request(Request::Down {
+        waiter: 1,
+        tasks: Some(vec![0]),
+        signal: Some(libc::SIGINT),
+    }));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Stop { task: 0, signal, .. } if *signal == libc::SIGINT
+    )));
+    // The override was for that stop only.
+    let fx = h.interrupt();
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Stop { task: 1, signal, .. } if *signal == libc::SIGTERM
+    )));
 }

@@ -86,6 +86,7 @@ fn a_restart_timer_from_before_a_stop_does_nothing() {
     h.exit("a", 1);
     h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     assert_eq!(h.state("a"), TaskState::Stopped);

@@ -118,6 +118,7 @@ fn a_stopped_dependency_fails_its_pending_dependents() {
     h.boot_and_spawn();
     h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: Some(vec![0]),
     });
     h.exit("db", 143);

@@ -138,6 +138,7 @@ fn down_of_everything_is_answered_when_all_have_stopped() {
     h.boot_and_spawn();
     let w = h.request(|w| Request::Down {
         waiter: w,
+        signal: None,
         tasks: None,
     });
     assert_eq!(h.core.mode(), Mode::ShuttingDown);
