@@ -214,6 +214,10 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
         ctl::match_names(&m, &args.tasks)?;
     }
     let Some(socket) = ctl::supervisor(&sd)? else {
+        // Every task may have ended already (and the supervisor with them).
+        if let Some(code) = judge_final(&args, &sd) {
+            return Ok(code);
+        }
         return Err(
             AppError::new(format!("no supervisor running for {}", m.project))
                 .with_hint("start the stack with `bts up -d` (or `bts up --wait`)")
@@ -229,8 +233,13 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
     };
     loop {
         let tasks: Vec<Digest> = match ctl::ask(&socket, &req, Some(Duration::from_secs(10))) {
-            Ok(r) => r.tasks,
+            Ok(r) => waited_for(&args, r.tasks),
             Err(_) if !sd.supervisor_running() => {
+                // It exits once every task has ended: judge the states it left.
+                sd.wait_until_no_supervisor(Duration::from_secs(5));
+                if let Some(code) = judge_final(&args, &sd) {
+                    return Ok(code);
+                }
                 return Err(AppError::new("the supervisor exited while waiting")
                     .with_hint("`bts status` shows how the tasks ended")
                     .with_code(exit::FAILURE));
@@ -277,6 +286,63 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The tasks a wait is about: those named, or — with no names — every task that is or
+/// was part of the stack (not those never started).
+fn waited_for(args: &WaitArgs, tasks: Vec<Digest>) -> Vec<Digest> {
+    if !args.tasks.is_empty() {
+        return tasks;
+    }
+    let never = crate::lifecycle::StopDetail::NotStarted.to_string();
+    tasks
+        .into_iter()
+        .filter(|d| !(d.status == TaskState::Stopped && d.detail == never))
+        .collect()
+}
+
+/// With no supervisor: the states the last one left (digest.json) decide, when they
+/// can — all ended (`--for exit`), or all UP/EXITED can no longer change. Returns the
+/// exit code, or `None` when there is nothing to judge.
+fn judge_final(args: &WaitArgs, sd: &crate::state_dir::StateDir) -> Option<u8> {
+    let all = digest::read_digest_file(&sd.digest_path(), None)?;
+    let names = if args.tasks.is_empty() {
+        None
+    } else {
+        let known: Vec<&str> = all.iter().map(|d| d.task.as_str()).collect();
+        Some(crate::selector::select_names(&known, &args.tasks).ok()?)
+    };
+    let tasks: Vec<Digest> = all
+        .into_iter()
+        .filter(|d| names.as_ref().is_none_or(|n| n.contains(&d.task)))
+        .collect();
+    let tasks = waited_for(args, tasks);
+    if tasks.is_empty() {
+        return None;
+    }
+    let refs: Vec<&Digest> = tasks.iter().collect();
+    let bad = tasks.iter().any(|d| d.status.is_bad());
+    let ended = tasks
+        .iter()
+        .all(|d| matches!(d.status, TaskState::Exited | TaskState::Stopped));
+    let code = match args.until {
+        _ if bad => exit::FAILURE,
+        WaitFor::Exit if ended => exit::OK,
+        WaitFor::Up if tasks.iter().all(|d| d.status == TaskState::Exited) => exit::OK,
+        // Nothing runs any more: what it waits for cannot happen.
+        _ => exit::FAILURE,
+    };
+    report(
+        args,
+        if code == exit::OK {
+            "happened"
+        } else {
+            "failed"
+        },
+        &refs,
+        &[],
+    );
+    Some(code)
 }
 
 /// What `bts wait` saw, compactly: the events that ended it, then a line per task.

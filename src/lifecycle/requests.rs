@@ -185,7 +185,10 @@ impl Core {
                 }
                 continue;
             };
-            let changed = *self.slots[i].task != *t;
+            let changed = !self.slots[i].task.same_definition(t);
+            // A bts.yaml task of this name is the manifest's from now on (a task saved
+            // with `bts run --save`, or one the manifest took over).
+            self.slots[i].origin = Origin::Manifest;
             if changed && full {
                 self.slots[i].task = Arc::new(t.clone());
                 if matches!(self.slots[i].phase, Phase::Running(_)) {

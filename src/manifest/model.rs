@@ -107,13 +107,25 @@ pub struct Task {
 }
 
 impl Task {
-    /// A hash of everything in the definition: a reload restarts the task when it
-    /// changes. FNV-1a over the Debug form, which lists every field.
+    /// A hash of everything in the definition (not where it stands in the file): a
+    /// reload restarts the task when it changes. FNV-1a over the Debug form, which lists
+    /// every field.
     pub fn config_hash(&self) -> String {
-        format!(
-            "{:016x}",
-            crate::hash::fnv1a(format!("{self:?}").as_bytes())
-        )
+        let t = Task {
+            line: 0,
+            ..self.clone()
+        };
+        format!("{:016x}", crate::hash::fnv1a(format!("{t:?}").as_bytes()))
+    }
+
+    /// The same definition, wherever each stands in its file (a comment added above a
+    /// task does not change it).
+    pub fn same_definition(&self, other: &Task) -> bool {
+        let at = |t: &Task| Task {
+            line: 0,
+            ..t.clone()
+        };
+        at(self) == at(other)
     }
 
     /// A task with every field at its documented default: the loader's starting point,

@@ -106,3 +106,23 @@ fn events_since_a_cursor_are_only_the_newer_ones() {
     assert_eq!(bad.code(), 2, "{}", bad.all());
     assert!(bad.stderr.contains("is not a cursor"), "{}", bad.stderr);
 }
+
+#[test]
+fn wait_for_exit_is_satisfied_when_the_stack_has_finished() {
+    let p = Project::new(
+        "tasks:\n  job:\n    cmd: sleep 0.5\n  later:\n    cmd: exec sleep 300\n    autostart: false\n",
+    );
+    let _g = DaemonGuard { project: &p };
+    p.run(&["up", "-d"]);
+    // Whether it catches the supervisor before or after it exits, the job ended well.
+    let r = p.run(&["wait", "--for", "exit", "--timeout", "20s"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("job: EXITED"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("later"),
+        "never-started tasks are not waited for: {}",
+        r.stdout
+    );
+    let again = p.run(&["wait", "job", "--for", "exit"]);
+    assert_eq!(again.code(), 0, "{}", again.all());
+}

@@ -241,3 +241,32 @@ fn a_reload_of_the_manifest_leaves_adhoc_tasks_alone() {
     assert!(h.stops(&h.last.clone()).is_empty(), "{:?}", h.last);
     assert_eq!(h.run_of("tool"), run);
 }
+
+#[test]
+fn a_task_that_only_moved_in_its_file_keeps_its_run() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    let run = h.run_of("a");
+    let mut moved = task("a");
+    moved.line = 42;
+    let w = reload(&mut h, vec![moved], &["a"]);
+    assert!(h.stops(&h.last.clone()).is_empty());
+    assert_eq!(h.run_of("a"), run);
+    assert_eq!(
+        h.answer(w).unwrap().0,
+        vec!["nothing to do: every task is up to date".to_string()]
+    );
+}
+
+#[test]
+fn a_manifest_task_takes_over_an_adhoc_one_of_its_name() {
+    let mut h = Harness::new(vec![]);
+    h.boot();
+    add(&mut h, task("web"));
+    h.spawned("web");
+    reload(&mut h, vec![task("web")], &["web"]);
+    assert_eq!(
+        h.core.slot(h.id("web")).origin,
+        bts::lifecycle::Origin::Manifest
+    );
+}
