@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark bts against its peers (honcho, foreman, concurrently) and raw baselines.
 
-Scenarios (SPEC section 8, issue 8):
+Scenarios (the targets are in bench/RESULTS.md):
   S1  one task printing N lines of 80 bytes: wall and CPU time until done, every line
       checked; bts in `full` and `summary` modes vs `gen | cat > file`.
   S2  20 and 100 tasks `sh -c 'echo ready; exec sleep 60'`: time until every ready

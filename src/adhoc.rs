@@ -212,10 +212,10 @@ fn strip_depends_on(yaml: &str) -> (String, Vec<crate::manifest::Dependency>) {
     (serde_yaml::to_string(&doc).unwrap_or_default(), deps)
 }
 
-/// Add the task of `spec` to the manifest at `path` (created when missing) under
-/// `tasks:`, leaving every other byte as it was; its `cwd` is made relative to the
-/// manifest. The result is validated before it replaces the file (temp file + rename).
-pub fn save_to_manifest(path: &Path, spec: &Spec) -> Result<(), AppError> {
+/// The text of the manifest at `path` (empty when missing) with the task of `spec`
+/// added under `tasks:`, every other byte kept, its `cwd` made relative to the
+/// manifest; validated, so that writing it (atomically) cannot break bts.yaml.
+pub fn manifest_with(path: &Path, spec: &Spec) -> Result<String, AppError> {
     let old = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -241,11 +241,40 @@ pub fn save_to_manifest(path: &Path, spec: &Spec) -> Result<(), AppError> {
             "bts.yaml with `{}` would not be valid: {}",
             spec.name, diags[0].message
         ))
-        .with_hint("nothing was written")
+        .with_hint("nothing was started or written")
         .with_code(exit::FAILURE));
     }
-    crate::state_file::write_atomic(path, new.as_bytes())
-        .map_err(|e| AppError::io(format!("cannot write {}", path.display()), e))
+    Ok(new)
+}
+
+/// `spec` with the task's env as plain values (`$` written `$$`): what `bts run`
+/// expanded with its caller's variables reaches the supervisor unchanged, and an
+/// env file's values travel with it.
+pub fn with_plain_env(spec: &Spec, task: &Task) -> Result<Spec, AppError> {
+    let mut doc: Value = serde_yaml::from_str(&spec.yaml)
+        .map_err(|e| AppError::new(format!("cannot read the task back: {e}")))?;
+    if let Some(t) = doc
+        .get_mut("tasks")
+        .and_then(|t| t.get_mut(spec.name.as_str()))
+        .and_then(Value::as_mapping_mut)
+    {
+        t.remove("env_file");
+        t.remove("env");
+        if !task.env.is_empty() {
+            let env: Mapping = task
+                .env
+                .iter()
+                .map(|(k, v)| (Value::from(k.clone()), Value::from(v.replace('$', "$$"))))
+                .collect();
+            t.insert(Value::from("env"), Value::Mapping(env));
+        }
+    }
+    let yaml = serde_yaml::to_string(&doc)
+        .map_err(|e| AppError::new(format!("cannot write the task: {e}")))?;
+    Ok(Spec {
+        name: spec.name.clone(),
+        yaml,
+    })
 }
 
 /// The task's lines as they go under `tasks:` (two spaces deep), `cwd` relative to
@@ -374,8 +403,16 @@ pub fn load_all(sd: &StateDir) -> (Vec<(Task, String)>, Vec<String>) {
             continue;
         };
         let base = p.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
         match validate(&yaml, &base) {
-            Ok(t) => tasks.push((t, yaml)),
+            // The file is named for its task (that is how `down` forgets it).
+            Ok(t) if stem.as_deref() == Some(t.name.as_str()) => tasks.push((t, yaml)),
+            Ok(t) => problems.push(format!(
+                "{}: holds task `{}`, not `{}`",
+                p.display(),
+                t.name,
+                stem.unwrap_or_default()
+            )),
             Err(e) => problems.push(format!("{}: {}", p.display(), e.message)),
         }
     }
@@ -416,6 +453,8 @@ mod tests {
         ]);
         let s = spec(&a, dir.path()).unwrap();
         let t = validate(&s.yaml, dir.path()).unwrap();
+        let plain = with_plain_env(&s, &t).unwrap();
+        assert_eq!(validate(&plain.yaml, dir.path()).unwrap().env, t.env);
         assert_eq!(t.name, "web");
         assert_eq!(t.ports, vec![3999]);
         assert_eq!(t.env["A"], "1");

@@ -24,9 +24,25 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8, AppError> {
         );
     }
     let spec = crate::adhoc::spec(&args, &cwd)?;
-    // Checked here first, so a mistake is reported before a supervisor is started.
-    crate::adhoc::validate(&spec.yaml, &cwd)?;
+    // Checked here first, so a mistake is reported before a supervisor is started; the
+    // env is expanded here, with this shell's variables, and sent as plain values.
+    let task = crate::adhoc::validate(&spec.yaml, &cwd)?;
+    let spec = crate::adhoc::with_plain_env(&spec, &task)?;
+    if task.destructive && !args.confirm {
+        return Err(AppError::new(format!(
+            "`{}` is destructive: running it needs approval",
+            args.name
+        ))
+        .with_hint("add --confirm")
+        .with_code(exit::FAILURE));
+    }
     let m = manifest::load_or_implicit(global.file.as_deref(), |_| true)?;
+    // --save: the new bts.yaml is built and checked before anything starts.
+    let saved = if args.save {
+        Some(crate::adhoc::manifest_with(&m.path, &spec)?)
+    } else {
+        None
+    };
     let sd = StateDir::ensure(&m.settings.state_dir)
         .map_err(|e| AppError::io("cannot create the state dir", e))?;
     let socket = ensure_supervisor(global, &m, &sd)?;
@@ -37,13 +53,32 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8, AppError> {
         wait: args.wait,
         confirm: args.confirm,
     };
-    let timeout = if args.wait { 300 } else { 60 };
-    let r = client::request(&socket, &req, Some(Duration::from_secs(timeout)))
-        .map_err(|e| AppError::io("cannot reach the supervisor", e))?
-        .into_result()?;
-    if args.save {
-        // After the start: the supervisor runs it as the ad-hoc task it was given.
-        crate::adhoc::save_to_manifest(&m.path, &spec)?;
+    let timeout = Duration::from_secs(if args.wait { 600 } else { 60 });
+    let r = match client::request(&socket, &req, Some(timeout)) {
+        Ok(r) => r.into_result()?,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            return Err(AppError::new(format!(
+                "`{}` was not {} within {}",
+                spec.name,
+                if args.wait { "UP" } else { "started" },
+                humantime::format_duration(timeout)
+            ))
+            .with_hint(format!("it may still start: `bts status {}`", spec.name))
+            .with_code(exit::TIMED_OUT));
+        }
+        Err(e) => return Err(AppError::io("cannot reach the supervisor", e)),
+    };
+    if let Some(text) = saved {
+        // After the start. The task is bts.yaml's from now on: the ad-hoc copy goes (a
+        // reload of the manifest takes the running task over).
+        crate::state_file::write_atomic(&m.path, text.as_bytes())
+            .map_err(|e| AppError::io(format!("cannot write {}", m.path.display()), e))?;
+        crate::adhoc::remove(&sd, &spec.name);
     }
     let mut out = std::io::stdout().lock();
     if args.json {

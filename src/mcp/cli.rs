@@ -123,7 +123,14 @@ pub fn budget(text: &str, max: usize) -> String {
     let mut out = String::new();
     let mut left = 0;
     for line in text.lines() {
-        if out.chars().count() + line.chars().count() + 1 > max.saturating_sub(60) {
+        // Lines in order, none skipped in the middle: the first that does not fit (cut
+        // to what room is left, when it is the first) ends the text.
+        let room = max.saturating_sub(60).saturating_sub(out.chars().count());
+        if left > 0 || line.chars().count() + 1 > room {
+            if out.is_empty() && room > 1 {
+                out.extend(line.chars().take(room - 1));
+                out.push('\n');
+            }
             left += 1;
             continue;
         }

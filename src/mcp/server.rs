@@ -169,11 +169,15 @@ fn relay(ran: Ran, data: Option<Value>) -> CallToolResult {
     }
 }
 
-/// The compact form of digests for structured content.
+/// Tasks in structured content, at most (the text says the rest).
+const MAX_STRUCTURED: usize = 8;
+
+/// The compact form of digests for structured content (at most [`MAX_STRUCTURED`]).
 fn compact(tasks: &Value) -> Value {
     let list = tasks.as_array().cloned().unwrap_or_default();
     Value::Array(
         list.iter()
+            .take(MAX_STRUCTURED)
             .map(|d| {
                 let mut o = serde_json::Map::new();
                 for k in ["task", "status", "pid", "ports"] {
@@ -190,6 +194,15 @@ fn compact(tasks: &Value) -> Value {
             })
             .collect(),
     )
+}
+
+/// A path as the user sees it: relative to the current directory when under it.
+fn relative(p: &str) -> String {
+    let path = std::path::Path::new(p);
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| p.to_string())
 }
 
 impl Bts {
@@ -317,7 +330,10 @@ impl Bts {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let log = format!(".bts/logs/{name}.log");
+        let log = doc["tasks"][0]["log_path"]
+            .as_str()
+            .map(relative)
+            .unwrap_or_else(|| format!(".bts/logs/{name}.log"));
         let data = json!({ "tasks": tasks, "log": log });
         let text = format!("{text}\nlog: {log}");
         Ok(if ran.ok() {
@@ -396,7 +412,11 @@ impl Bts {
         let lines: Vec<String> = ran.stdout.lines().map(str::to_string).collect();
         let classifier = crate::output::summary::Classifier::new(None, None)
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        let log = format!(".bts/logs/{}.log", a.name);
+        let log = self
+            .digests(std::slice::from_ref(&a.name))
+            .await
+            .and_then(|t| t[0]["log_path"].as_str().map(relative))
+            .unwrap_or_else(|| format!(".bts/logs/{}.log", a.name));
         let text = format!(
             "{}log: {log}",
             super::tail::fold(&lines, &classifier, TEXT_BUDGET - 200)

@@ -247,6 +247,25 @@ impl Supervisor {
         }
         let live = |s: &&lifecycle::TaskSlot| s.is_live();
         for dep in &task.depends_on {
+            if dep.task == name {
+                return Err(refuse(
+                    "--depends-on: a task cannot depend on itself".into(),
+                    None,
+                ));
+            }
+            if let Some(d) = self.core.find(&dep.task) {
+                let d = self.core.slot(d);
+                if !d.state().is_active() && d.state() != lifecycle::TaskState::Exited {
+                    return Err(refuse(
+                        format!(
+                            "--depends-on: `{}` is not running ({})",
+                            dep.task,
+                            d.state()
+                        ),
+                        Some(format!("start it first: `bts up {}`", dep.task)),
+                    ));
+                }
+            }
             if self.core.find(&dep.task).is_none() {
                 let known: Vec<&str> = self
                     .core
@@ -331,6 +350,22 @@ impl Supervisor {
             .filter(|s| s.task.name != name)
             .flat_map(|s| s.task.ports.iter().copied())
             .collect();
+        // A port another task of the stack declares is refused, running or not.
+        for &p in &task.ports {
+            let holder = self.core.slots().iter().filter(live).find(|s| {
+                s.task.name != name
+                    && Some(&s.task.name) != same.map(|i| &self.core.slot(i).task.name)
+                    && s.task.ports.contains(&p)
+            });
+            if let Some(h) = holder {
+                let mut r = Response::error(
+                    format!("--port: {p} is declared by task `{}`", h.task.name),
+                    Some("choose another port".into()),
+                );
+                r.code = exit::FAILURE;
+                return Err(Box::new(r));
+            }
+        }
         let busy = task
             .ports
             .iter()

@@ -226,6 +226,18 @@ impl Supervisor {
                 .event(Level::Warn, &format!("ad-hoc task not started: {p}"));
         }
         for (task, _) in adhoc {
+            if self.core.find(&task.name).is_some() {
+                // bts.yaml has a task of that name now: it wins.
+                self.out.event(
+                    Level::Warn,
+                    &format!(
+                        "ad-hoc task {} not started: bts.yaml has a task of that name (forgotten)",
+                        task.name
+                    ),
+                );
+                crate::adhoc::remove(&self.state_dir, &task.name);
+                continue;
+            }
             self.feed(Event::Request(crate::lifecycle::Request::Add {
                 waiter: None,
                 task: Box::new(task),

@@ -66,12 +66,36 @@ fn an_adhoc_server_runs_and_is_managed_by_name() {
         "{}",
         same.stderr
     );
-    let busy = p.run(&["run", "other", "--port", &port_s, "--", "sleep", "300"]);
+    let declared = p.run(&["run", "other", "--port", &port_s, "--", "sleep", "300"]);
+    assert_eq!(declared.code(), 1, "{}", declared.all());
+    assert!(
+        declared.stderr.contains("is declared by task `web`"),
+        "{}",
+        declared.stderr
+    );
+    // A port something outside the stack holds: refused, naming the holder.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port().to_string();
+    let busy = p.run(&["run", "other", "--port", &held_port, "--", "sleep", "300"]);
     assert_eq!(busy.code(), 1, "{}", busy.all());
     assert!(
-        busy.stderr.contains(&format!("port {port} is in use")),
+        busy.stderr.contains(&format!("port {held_port} is in use")),
         "{}",
         busy.stderr
+    );
+    let dep = p.run(&[
+        "run",
+        "other",
+        "--depends-on",
+        "other",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    assert!(
+        dep.stderr.contains("cannot depend on itself"),
+        "{}",
+        dep.stderr
     );
     let bad = p.run(&["run", "x", "--restart", "sometimes", "--", "sleep", "1"]);
     assert_eq!(bad.code(), 2, "{}", bad.all());
