@@ -250,3 +250,41 @@ fn a_failed_spawn_after_pre_flight_uses_the_approval() {
     });
     assert_eq!(h.state("migrate"), TaskState::Blocked);
 }
+
+#[test]
+fn an_approval_in_a_reload_starts_only_the_blocked_task() {
+    let mut other = migrate(None);
+    other.name = "seed".into();
+    let opts = CoreOptions {
+        approvals: vec![("seed".into(), "--yes".into())],
+        ..Default::default()
+    };
+    let mut h = Harness::with(
+        vec![migrate(None), other.clone()],
+        &["migrate", "seed"],
+        opts,
+    );
+    h.boot_and_spawn();
+    h.exit("seed", 0);
+    assert_eq!(h.state("migrate"), TaskState::Blocked);
+    assert_eq!(h.state("seed"), TaskState::Exited);
+    h.request(|w| Request::Reload {
+        waiter: Some(w),
+        tasks: vec![migrate(None), other],
+        selected: ["migrate".to_string()].into(),
+        full: true,
+        approvals: vec![
+            ("migrate".into(), "up --confirm".into()),
+            ("seed".into(), "up --confirm".into()),
+        ],
+    });
+    assert_eq!(
+        h.spawns(&h.last.clone()),
+        vec![("migrate".to_string(), true)]
+    );
+    assert_eq!(
+        h.state("seed"),
+        TaskState::Exited,
+        "an ended task is not started again"
+    );
+}

@@ -219,3 +219,38 @@ fn down_with_a_signal_sends_it_instead_of_the_stop_signal() {
         Effect::Stop { task: 1, signal, .. } if *signal == libc::SIGTERM
     )));
 }
+
+#[test]
+fn the_waiters_still_open_are_answered_when_the_supervisor_exits() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot_and_spawn();
+    let w = h.request(|w| Request::Restart {
+        waiter: w,
+        tasks: vec![0],
+        approval: None,
+        wait: true,
+    });
+    assert!(h.answer(w).is_none());
+    let fx = h.core.finish_waiters();
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Answer { waiter, .. } if *waiter == w)));
+}
+
+#[test]
+fn a_spawn_failure_for_another_run_is_ignored() {
+    let mut h = Harness::new(vec![task("a")]);
+    h.boot();
+    let run = h.run_of("a");
+    h.step(Event::SpawnFailed {
+        task: 0,
+        run: RunId(run.0 + 7),
+        reason: bts::lifecycle::FailReason::Spawn {
+            command: "x".into(),
+            error: "late".into(),
+        },
+    });
+    assert_eq!(h.state("a"), TaskState::Pending, "still being spawned");
+    h.spawned("a");
+    assert_eq!(h.state("a"), TaskState::Starting);
+}
