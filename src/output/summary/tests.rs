@@ -588,3 +588,44 @@ fn digits() {
     assert_eq!(group_digits(1204), "1,204");
     assert_eq!(group_digits(1_000_000), "1,000,000");
 }
+
+#[test]
+fn a_slow_identical_repetition_is_noted_as_repeated() {
+    let t0 = Instant::now();
+    let mut f = Fold::new();
+    assert!(!f.f.has_run(), "nothing to flush yet");
+    // The same line every 2 s for 40 s (a health-check access log).
+    let mut t = 0;
+    while t <= 40_000 {
+        if t % 2000 == 0 {
+            f.push("GET /health 200", Class::Normal, ms(t0, t));
+            assert!(f.f.has_run(), "a run or a slow repetition is open");
+        }
+        f.flush(ms(t0, t + 250));
+        t += 250;
+    }
+    let out = f.finish();
+    assert_eq!(out[0], "GET /health 200");
+    assert!(
+        out.iter().any(|l| l.starts_with("[… repeated ")),
+        "identical lines are said to repeat: {out:?}"
+    );
+    assert!(!f.f.has_run());
+}
+
+#[test]
+fn a_slow_repetition_ends_only_past_its_gap() {
+    let t0 = Instant::now();
+    let mut f = Fold::new();
+    f.push("tick 1", Class::Normal, t0);
+    f.flush(ms(t0, 300));
+    f.push("tick 2", Class::Normal, ms(t0, 2000));
+    f.flush(ms(t0, 2300));
+    // Exactly SLOW_GAP after its last line the repetition is still counted...
+    f.flush(ms(t0, 2000) + SLOW_GAP);
+    assert!(f.f.has_run(), "still counting at exactly the gap");
+    // ...and just past it, it is over and says what it hid.
+    f.flush(ms(t0, 2001) + SLOW_GAP);
+    assert!(!f.f.has_run());
+    assert_eq!(f.finish(), vec!["tick 1", "tick 2"]);
+}
