@@ -247,17 +247,23 @@ pub fn manifest_with(path: &Path, spec: &Spec) -> Result<String, AppError> {
     Ok(new)
 }
 
+/// The manifest form of `spec` as a YAML value.
+fn read_back(spec: &Spec) -> Result<Value, AppError> {
+    serde_yaml::from_str(&spec.yaml)
+        .map_err(|e| AppError::new(format!("cannot read the task back: {e}")))
+}
+
+/// The task's own map in a manifest-form document.
+fn task_map<'a>(doc: &'a mut Value, name: &str) -> Option<&'a mut Mapping> {
+    doc.get_mut("tasks")?.get_mut(name)?.as_mapping_mut()
+}
+
 /// `spec` with the task's env as plain values (`$` written `$$`): what `bts run`
 /// expanded with its caller's variables reaches the supervisor unchanged, and an
 /// env file's values travel with it.
 pub fn with_plain_env(spec: &Spec, task: &Task) -> Result<Spec, AppError> {
-    let mut doc: Value = serde_yaml::from_str(&spec.yaml)
-        .map_err(|e| AppError::new(format!("cannot read the task back: {e}")))?;
-    if let Some(t) = doc
-        .get_mut("tasks")
-        .and_then(|t| t.get_mut(spec.name.as_str()))
-        .and_then(Value::as_mapping_mut)
-    {
+    let mut doc = read_back(spec)?;
+    if let Some(t) = task_map(&mut doc, &spec.name) {
         t.remove("env_file");
         t.remove("env");
         if !task.env.is_empty() {
@@ -280,13 +286,8 @@ pub fn with_plain_env(spec: &Spec, task: &Task) -> Result<Spec, AppError> {
 /// The task's lines as they go under `tasks:` (two spaces deep), `cwd` relative to
 /// `dir` (left out when it is `dir`).
 fn task_block(spec: &Spec, dir: &Path) -> Result<String, AppError> {
-    let mut doc: Value = serde_yaml::from_str(&spec.yaml)
-        .map_err(|e| AppError::new(format!("cannot read the task back: {e}")))?;
-    if let Some(t) = doc
-        .get_mut("tasks")
-        .and_then(|t| t.get_mut(spec.name.as_str()))
-        .and_then(Value::as_mapping_mut)
-    {
+    let mut doc = read_back(spec)?;
+    if let Some(t) = task_map(&mut doc, &spec.name) {
         let cwd = t.get("cwd").and_then(Value::as_str).map(PathBuf::from);
         if let Some(cwd) = cwd {
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());

@@ -124,22 +124,12 @@ pub fn event_line(e: &Value) -> Option<String> {
             format!(
                 "{n} error line{}, last: {}",
                 if n == 1 { "" } else { "s" },
-                cut(last, 120)
+                crate::digest::shorten(last, 120)
             )
         }
         _ => return None,
     };
     Some(format!("{time} {task} {text}"))
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn parse_cursor(s: &str) -> Result<Cursor, AppError> {

@@ -168,7 +168,8 @@ pub fn render_text(d: &Digest) -> String {
     s
 }
 
-fn shorten(s: &str, max: usize) -> String {
+/// `s` trimmed and cut to `max` characters, with `…` when cut.
+pub fn shorten(s: &str, max: usize) -> String {
     let s = s.trim();
     if s.chars().count() <= max {
         s.to_string()
@@ -225,7 +226,7 @@ pub fn next_action(d: &Digest) -> Option<String> {
 }
 
 /// `path` relative to the current directory when it lies under it (`.bts/logs/web.log`).
-fn relative(path: &std::path::Path) -> std::path::PathBuf {
+pub fn relative(path: &std::path::Path) -> std::path::PathBuf {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| {

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::digest::Digest;
+use crate::digest::{shorten, Digest};
 use crate::lifecycle::TaskState;
 
 /// Fine tasks listed one per line; those past it fold into `… N more UP: a, b, c`.
@@ -110,7 +110,7 @@ fn fine_line(d: &Digest, width: usize, url: Option<String>) -> String {
             }
         }
         // PENDING, STOPPED, EXITED: why, in a few words.
-        _ if !d.detail.is_empty() => line.push_str(&format!("  {}", cut(&d.detail, 60))),
+        _ if !d.detail.is_empty() => line.push_str(&format!("  {}", shorten(&d.detail, 60))),
         _ => {}
     }
     line
@@ -145,7 +145,7 @@ fn attention_block(d: &Digest) -> String {
     let mut head = format!("! {}  {}", d.task, d.status.as_str());
     // A BLOCKED task's detail is its approve command, which `next` says already.
     if !d.detail.is_empty() && d.status != TaskState::Blocked {
-        head.push_str(&format!("  {}", cut(&d.detail, TEXT_MAX)));
+        head.push_str(&format!("  {}", shorten(&d.detail, TEXT_MAX)));
     }
     if d.restarts > 0 {
         head.push_str(&format!("  (restarts {})", d.restarts));
@@ -153,26 +153,19 @@ fn attention_block(d: &Digest) -> String {
     let _ = writeln!(s, "{head}");
     if let Some(e) = &d.last_error {
         let time = e.time.get(11..19).unwrap_or(&e.time);
-        let _ = writeln!(s, "  last error ({time}): {}", cut(&e.line, TEXT_MAX));
+        let _ = writeln!(s, "  last error ({time}): {}", shorten(&e.line, TEXT_MAX));
     } else if d.errors > 0 {
         let _ = writeln!(s, "  {} error lines since the last digest", d.errors);
     }
     if let Some(n) = &d.next_action {
         let _ = writeln!(s, "  next: {n}");
     }
-    let _ = writeln!(s, "  log: {}", relative(&d.log_path).display());
+    let _ = writeln!(
+        s,
+        "  log: {}",
+        crate::digest::relative(&d.log_path).display()
+    );
     s
-}
-
-fn cut(s: &str, max: usize) -> String {
-    let s = s.trim();
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -181,18 +174,6 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
-}
-
-/// `path` relative to the current directory when it lies under it.
-fn relative(path: &std::path::Path) -> std::path::PathBuf {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| {
-            path.strip_prefix(cwd)
-                .ok()
-                .map(std::path::Path::to_path_buf)
-        })
-        .unwrap_or_else(|| path.to_path_buf())
 }
 
 #[cfg(test)]

@@ -196,15 +196,6 @@ fn compact(tasks: &Value) -> Value {
     )
 }
 
-/// A path as the user sees it: relative to the current directory when under it.
-fn relative(p: &str) -> String {
-    let path = std::path::Path::new(p);
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| p.to_string())
-}
-
 impl Bts {
     async fn bts(&self, list: Vec<String>, timeout: Duration) -> Ran {
         let runner = self.runner.clone();
@@ -332,7 +323,11 @@ impl Bts {
             .join("\n");
         let log = doc["tasks"][0]["log_path"]
             .as_str()
-            .map(relative)
+            .map(|p| {
+                crate::digest::relative(std::path::Path::new(p))
+                    .display()
+                    .to_string()
+            })
             .unwrap_or_else(|| format!(".bts/logs/{name}.log"));
         let data = json!({ "tasks": tasks, "log": log });
         let text = format!("{text}\nlog: {log}");
@@ -415,7 +410,13 @@ impl Bts {
         let log = self
             .digests(std::slice::from_ref(&a.name))
             .await
-            .and_then(|t| t[0]["log_path"].as_str().map(relative))
+            .and_then(|t| {
+                t[0]["log_path"].as_str().map(|p| {
+                    crate::digest::relative(std::path::Path::new(p))
+                        .display()
+                        .to_string()
+                })
+            })
             .unwrap_or_else(|| format!(".bts/logs/{}.log", a.name));
         let text = format!(
             "{}log: {log}",

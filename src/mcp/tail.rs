@@ -20,7 +20,7 @@ pub fn fold(lines: &[String], classifier: &Classifier, max_chars: usize) -> Stri
         }
     }
     let render = |(t, n, _): &(String, usize, bool)| {
-        let t = cut(t, 200);
+        let t = crate::digest::shorten(t, 200);
         if *n > 1 {
             format!("{t}   (×{n} like it)")
         } else {
@@ -79,16 +79,6 @@ fn shape(s: &str) -> String {
         }
     }
     out
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ impl Supervisor {
             re,
             on_match: Box::new(move |line: String| {
                 matched.store(true, std::sync::atomic::Ordering::Relaxed);
-                let detail = format!("log matched: {}", truncate(&line, 80));
+                let detail = format!("log matched: {}", crate::digest::shorten(&line, 81));
                 let _ = tx.send(Msg::Core(Event::Probe {
                     task: i,
                     run,
@@ -416,15 +416,5 @@ impl Supervisor {
             }
         }
         self.dirty |= added;
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
     }
 }
