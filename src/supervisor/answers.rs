@@ -253,20 +253,7 @@ impl Supervisor {
                     None,
                 ));
             }
-            if let Some(d) = self.core.find(&dep.task) {
-                let d = self.core.slot(d);
-                if !d.state().is_active() && d.state() != lifecycle::TaskState::Exited {
-                    return Err(refuse(
-                        format!(
-                            "--depends-on: `{}` is not running ({})",
-                            dep.task,
-                            d.state()
-                        ),
-                        Some(format!("start it first: `bts up {}`", dep.task)),
-                    ));
-                }
-            }
-            if self.core.find(&dep.task).is_none() {
+            let Some(d) = self.core.find(&dep.task) else {
                 let known: Vec<&str> = self
                     .core
                     .slots()
@@ -277,6 +264,14 @@ impl Supervisor {
                 return Err(refuse(
                     format!("--depends-on: no task `{}`", dep.task),
                     Some(format!("known tasks: {}", known.join(", "))),
+                ));
+            };
+            // It must be on its way: nothing would ever start it for this task.
+            let state = self.core.slot(d).state();
+            if !state.is_active() && state != lifecycle::TaskState::Exited {
+                return Err(refuse(
+                    format!("--depends-on: `{}` is not running ({state})", dep.task),
+                    Some(format!("start it first: `bts up {}`", dep.task)),
                 ));
             }
         }
