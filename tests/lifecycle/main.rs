@@ -3,6 +3,7 @@
 //! passes them, and records every effect for the assertions.
 
 mod destructive;
+mod guards;
 mod health;
 mod reload;
 mod requests;
