@@ -233,16 +233,14 @@ impl Core {
             .position(|s| s.is_live() && s.task.name == name)
     }
 
-    /// Nothing is left running or due to start: every selected task is final, or
-    /// PENDING on something only a person can give (an approval).
+    /// Nothing is left running or due to start: no process alive, being spawned or
+    /// checkpointed, no backoff under way. Every task is then final, or PENDING on
+    /// something only a person can give (an approval of a BLOCKED dependency).
     pub fn finished(&self) -> bool {
         if self.opts.keep_alive && self.mode == Mode::Serving {
             return false;
         }
         !self.slots.iter().any(|s| s.phase.is_busy())
-            && self.slots.iter().all(|s| {
-                !s.is_selected() || s.state().is_final() || s.state() == TaskState::Pending
-            })
     }
 
     /// The exit code of `bts up` once it is finished.

@@ -16,7 +16,11 @@ fn a_shutdown_during_a_health_down_recovery_stops_for_good() {
     assert_eq!(h.stops(&fx), vec![("web".to_string(), StopWhy::HealthDown)]);
     h.interrupt();
     let fx = h.exit("web", 143);
-    assert_eq!(h.state("web"), TaskState::Stopped, "no backoff while shutting down");
+    assert_eq!(
+        h.state("web"),
+        TaskState::Stopped,
+        "no backoff while shutting down"
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::StopReceipt { .. })));
     assert!(h.core.finished());
 }
@@ -118,7 +122,15 @@ fn file_changes_during_a_shutdown_do_nothing() {
     let restarts = h
         .log
         .iter()
-        .filter(|e| matches!(e, Effect::Stop { why: StopWhy::Restart, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Stop {
+                    why: StopWhy::Restart,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(restarts, 0);
 }
