@@ -162,3 +162,28 @@ fn a_down_is_not_answered_while_the_task_still_runs() {
     h.exit("a", 143);
     assert!(h.answer(w).is_some());
 }
+
+#[test]
+fn restart_wait_of_a_task_waiting_for_its_dependency_waits() {
+    let mut h = Harness::new(vec![
+        probed(task("db"), 3, secs(60)),
+        depends(task("app"), "db", Condition::Healthy),
+    ]);
+    h.boot_and_spawn();
+    h.probe("db", true);
+    h.spawned("app");
+    h.exit("app", 0);
+    h.probe("db", false); // DEGRADED: app must wait for healthy again
+    let w = h.request(|w| Request::Restart {
+        waiter: w,
+        tasks: vec![1],
+        approval: None,
+        wait: true,
+    });
+    assert_eq!(h.state("app"), TaskState::Pending);
+    assert!(h.answer(w).is_none(), "waiting is not UP");
+    h.probe("db", true);
+    h.spawned("app");
+    h.advance(secs(1));
+    assert!(h.answer(w).is_some());
+}
