@@ -288,3 +288,16 @@ fn an_approval_in_a_reload_starts_only_the_blocked_task() {
         "an ended task is not started again"
     );
 }
+
+#[test]
+fn a_spawn_failure_of_another_attempt_leaves_the_checkpoint_running() {
+    let mut h = Harness::with(vec![migrate(Some("dump"))], &["migrate"], approved());
+    h.boot();
+    let attempt = h.run_of("migrate");
+    h.step(Event::SpawnFailed {
+        task: 0,
+        run: RunId(attempt.0 + 5),
+        reason: FailReason::Checkpoint { why: "late".into() },
+    });
+    assert!(matches!(h.phase("migrate"), Phase::Checkpointing { .. }));
+}
