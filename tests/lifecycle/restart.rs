@@ -165,3 +165,27 @@ fn abort_on_exit_stops_the_rest_when_one_ends() {
     let fx = h.exit("a", 0);
     assert_eq!(h.stops(&fx), vec![("b".to_string(), StopWhy::Shutdown)]);
 }
+
+#[test]
+fn a_stale_restart_timer_cannot_end_a_later_backoff_early() {
+    let mut h = Harness::new(vec![restarting("a", RestartPolicy::Always)]);
+    h.boot_and_spawn();
+    h.exit("a", 1); // backoff 1 s: a timer at +1 s
+    h.advance(ms(500));
+    h.request(|w| Request::Restart {
+        waiter: w,
+        tasks: vec![0],
+        approval: None,
+        wait: false,
+    }); // starts now
+    h.spawned("a");
+    h.advance(ms(100));
+    h.exit("a", 1); // a new backoff of 1 s: due at +1.6 s
+    let spawns = |h: &Harness| h.spawns(&h.log.clone()).len();
+    let before = spawns(&h);
+    h.advance(ms(450)); // +1.05 s: the first timer fires, stale
+    assert_eq!(h.state("a"), TaskState::Restarting);
+    assert_eq!(spawns(&h), before);
+    h.advance(ms(600)); // +1.65 s
+    assert_eq!(spawns(&h), before + 1);
+}
