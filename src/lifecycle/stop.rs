@@ -6,7 +6,7 @@ use super::effect::Level;
 use super::effect::{Effect, StopWhy};
 use super::event::TaskId;
 use super::machine::{Core, Member, Mode};
-use super::phase::{CheckpointEnd, Phase, StopDetail, StopIntent};
+use super::phase::{CheckpointEnd, Phase, RunId, StopDetail, StopIntent};
 
 impl Core {
     pub(super) fn on_interrupt(&mut self, signal: &str) {
@@ -76,41 +76,40 @@ impl Core {
 
     /// Mark the run of slot `i` as stopping with `intent` and send its stop signal.
     pub(super) fn send_stop(&mut self, i: TaskId, intent: StopIntent, why: StopWhy) {
-        let task = self.slots[i].task.clone();
         let Phase::Running(r) = &mut self.slots[i].phase else {
             return;
         };
         let first = r.stop.is_none();
         r.stop = Some(intent);
-        let signal = self.stop_signals.remove(&i).unwrap_or(task.stop_signal);
-        if first {
-            let run = r.run;
-            self.emit(Effect::Stop {
-                task: i,
-                run,
-                signal,
-                grace: task.stop_timeout,
-                why,
-            });
-        }
+        let run = r.run;
+        self.emit_stop(i, run, first, why);
     }
 
     /// Stop a running checkpoint; its task ends STOPPED with `detail` and never starts.
     fn end_checkpoint(&mut self, i: TaskId, detail: StopDetail, why: StopWhy) {
-        let task = self.slots[i].task.clone();
         let Phase::Checkpointing { attempt, end, .. } = &mut self.slots[i].phase else {
             return;
         };
         let first = end.is_none();
         *end = Some(CheckpointEnd::Cancelled(detail));
         let run = *attempt;
-        let signal = self.stop_signals.remove(&i).unwrap_or(task.stop_signal);
+        self.emit_stop(i, run, first, why);
+    }
+
+    /// Take the signal a request chose for slot `i` (else the task's own) and, on the
+    /// `first` stop of `run`, tell the executor to send it; a repeated stop only consumes it.
+    fn emit_stop(&mut self, i: TaskId, run: RunId, first: bool, why: StopWhy) {
+        let (own, grace) = (
+            self.slots[i].task.stop_signal,
+            self.slots[i].task.stop_timeout,
+        );
+        let signal = self.stop_signals.remove(&i).unwrap_or(own);
         if first {
             self.emit(Effect::Stop {
                 task: i,
                 run,
                 signal,
-                grace: task.stop_timeout,
+                grace,
                 why,
             });
         }
