@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{FailReason, TaskState};
+use crate::lifecycle::{FailReason, Origin, TaskState};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Digest {
@@ -181,9 +181,10 @@ pub fn shorten(s: &str, max: usize) -> String {
 }
 
 /// What a person (or an agent) should do next about a task, derived from its state:
-/// nothing when it is fine.
-pub fn next_action(d: &Digest) -> Option<String> {
+/// nothing when it is fine. `origin` picks the command that starts the task again.
+pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
     let t = &d.task;
+    let start = |confirm| origin.start_command(t, confirm);
     let detail = d.detail.as_str();
     match (d.status, &d.reason) {
         (TaskState::Failed, Some(FailReason::CrashLoop { .. })) => Some(format!(
@@ -204,10 +205,12 @@ pub fn next_action(d: &Digest) -> Option<String> {
                 | FailReason::DependencyStopped { dependency: dep },
             ),
         ) => Some(format!(
-            "fix {dep} first (`bts status {dep}`), then `bts up {t}`"
+            "fix {dep} first (`bts status {dep}`), then `{}`",
+            start(false)
         )),
         (TaskState::Failed, Some(FailReason::Checkpoint { .. })) => Some(format!(
-            "fix the checkpoint (see `bts logs {t}`), then `bts up --confirm {t}`"
+            "fix the checkpoint (see `bts logs {t}`), then `{}`",
+            start(true)
         )),
         (TaskState::Failed, _) => Some(format!(
             "see `bts logs {t} -n 50`, fix it, then `bts restart {t}`"
@@ -215,9 +218,7 @@ pub fn next_action(d: &Digest) -> Option<String> {
         (TaskState::Down | TaskState::Degraded, _) => Some(format!(
             "health check failing ({detail}) — `bts logs {t} --errors`"
         )),
-        (TaskState::Blocked, _) => {
-            Some(format!("destructive: approve with `bts up --confirm {t}`"))
-        }
+        (TaskState::Blocked, _) => Some(format!("destructive: approve with `{}`", start(true))),
         (TaskState::Up | TaskState::Starting, _) if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
@@ -325,13 +326,17 @@ mod tests {
         assert!(json.get("reason").is_none(), "the JSON is as it was");
         let back = serde_json::from_value::<Digest>(json).unwrap();
         assert_eq!(back.detail, d.detail);
-        assert!(next_action(&d).unwrap().starts_with("it keeps crashing"));
+        assert!(next_action(&d, Origin::Manifest)
+            .unwrap()
+            .starts_with("it keeps crashing"));
         // The action follows the reason, whatever the text says.
         d.detail = "crash loop (a task's own words)".into();
         d.reason = Some(FailReason::DependencyFailed {
             dependency: "db".into(),
         });
-        assert!(next_action(&d).unwrap().starts_with("fix db first"));
+        assert!(next_action(&d, Origin::Manifest)
+            .unwrap()
+            .starts_with("fix db first"));
         d.reason = Some(FailReason::Preflight {
             problems: vec![
                 PreflightProblem {
@@ -345,17 +350,47 @@ mod tests {
             ],
         });
         assert_eq!(
-            next_action(&d).unwrap(),
+            next_action(&d, Origin::Manifest).unwrap(),
             "port 3000 is in use by pid 7 — stop it, or use 3001 (free) — then `bts restart api`"
         );
         d.reason = None;
-        assert!(next_action(&d).unwrap().starts_with("see `bts logs api"));
+        assert!(next_action(&d, Origin::Manifest)
+            .unwrap()
+            .starts_with("see `bts logs api"));
         d.status = TaskState::Blocked;
-        assert!(next_action(&d).unwrap().starts_with("destructive"));
+        assert!(next_action(&d, Origin::Manifest)
+            .unwrap()
+            .starts_with("destructive"));
         d.status = TaskState::Up;
-        assert_eq!(next_action(&d), None);
+        assert_eq!(next_action(&d, Origin::Manifest), None);
         d.errors = 1;
-        assert!(next_action(&d).unwrap().starts_with("check the errors"));
+        assert!(next_action(&d, Origin::Manifest)
+            .unwrap()
+            .starts_with("check the errors"));
+    }
+
+    #[test]
+    fn an_adhoc_task_is_started_again_by_restart_not_up() {
+        let mut d = Digest {
+            task: "job".into(),
+            status: TaskState::Blocked,
+            ..Digest::default()
+        };
+        assert_eq!(
+            next_action(&d, Origin::Adhoc).unwrap(),
+            "destructive: approve with `bts restart job --confirm job`"
+        );
+        assert_eq!(
+            next_action(&d, Origin::Manifest).unwrap(),
+            "destructive: approve with `bts up --confirm job`"
+        );
+        d.status = TaskState::Failed;
+        d.reason = Some(FailReason::DependencyFailed {
+            dependency: "db".into(),
+        });
+        assert!(next_action(&d, Origin::Adhoc)
+            .unwrap()
+            .ends_with("then `bts restart job`"));
     }
 
     #[test]

@@ -40,6 +40,20 @@ pub enum Origin {
     Adhoc,
 }
 
+impl Origin {
+    /// The command that starts `task` again (approving it with `confirm`): a manifest task
+    /// is started by `bts up`; an ad-hoc task is not in bts.yaml, so only `bts restart`
+    /// reaches it.
+    pub fn start_command(self, task: &str, confirm: bool) -> String {
+        match (self, confirm) {
+            (Origin::Manifest, false) => format!("bts up {task}"),
+            (Origin::Manifest, true) => format!("bts up --confirm {task}"),
+            (Origin::Adhoc, false) => format!("bts restart {task}"),
+            (Origin::Adhoc, true) => format!("bts restart {task} --confirm {task}"),
+        }
+    }
+}
+
 /// Whether a task belongs to the stack this supervisor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Member {

@@ -73,18 +73,7 @@ impl Supervisor {
             next_action: None,
             log_path: self.state_dir.log_path(&slot.task.name),
         };
-        d.next_action = digest::next_action(&d);
-        if slot.origin == crate::lifecycle::Origin::Adhoc {
-            // An ad-hoc task is not in bts.yaml: `bts up NAME` cannot start it.
-            d.next_action = d.next_action.map(|n| {
-                let t = &slot.task.name;
-                n.replace(
-                    &format!("`bts up --confirm {t}`"),
-                    &format!("`bts restart {t} --confirm {t}`"),
-                )
-                .replace(&format!("`bts up {t}`"), &format!("`bts restart {t}`"))
-            });
-        }
+        d.next_action = digest::next_action(&d, slot.origin);
         d
     }
 
