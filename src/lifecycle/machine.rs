@@ -287,10 +287,10 @@ impl Core {
     /// changed. `note` is said after the detail on the terminal.
     pub(super) fn set_phase(&mut self, i: TaskId, phase: Phase, note: &str) {
         let slot = &mut self.slots[i];
-        let name = &slot.task.name;
-        let (from, old_detail) = (slot.phase.state(), slot.phase.detail(name));
+        let (name, origin) = (&slot.task.name, slot.origin);
+        let (from, old_detail) = (slot.phase.state(), slot.phase.detail(name, origin));
         let to = phase.state();
-        let detail = phase.detail(name);
+        let detail = phase.detail(name, origin);
         slot.phase = phase;
         slot.epoch += 1;
         if from == to && old_detail == detail && note.is_empty() {

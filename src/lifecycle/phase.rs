@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::origin::Origin;
 use super::policy::{AfterExit, HealthTracker};
 use super::reason::FailReason;
 use super::task_state::TaskState;
@@ -165,13 +166,14 @@ impl Phase {
         }
     }
 
-    /// Why it is in that state, for digests and the terminal; empty when obvious.
-    pub fn detail(&self, task: &str) -> String {
+    /// Why it is in that state, for digests and the terminal; empty when obvious. `origin`
+    /// picks the command that approves a BLOCKED task.
+    pub fn detail(&self, task: &str, origin: Origin) -> String {
         match self {
             Phase::Stopped(d) => d.to_string(),
             Phase::Waiting { on } if !on.is_empty() => format!("waiting for {on}"),
             Phase::Checkpointing { .. } => "waiting for its checkpoint".into(),
-            Phase::Blocked => format!("approve with: {}", approve_command(task)),
+            Phase::Blocked => format!("approve with: {}", origin.start_command(task, true)),
             Phase::Running(r) => match &r.health {
                 Health::Degraded(d) => d.to_string(),
                 Health::Down { detail, failures } => {
@@ -226,9 +228,4 @@ impl Phase {
             _ => None,
         }
     }
-}
-
-/// The command that approves a BLOCKED destructive task.
-pub fn approve_command(task: &str) -> String {
-    format!("bts up --confirm {task}")
 }

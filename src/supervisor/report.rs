@@ -26,7 +26,7 @@ impl Supervisor {
         let h = &self.handles[i];
         let red = self.out.redactor();
         let detail = red
-            .redact_str(&slot.phase.detail(&slot.task.name))
+            .redact_str(&slot.phase.detail(&slot.task.name, slot.origin))
             .into_owned();
         let running = slot.phase.running();
         // A stopped task has no health to speak of.

@@ -1,7 +1,7 @@
 //! Destructive tasks: approval, checkpoint, audit, one approval per run.
 
 use super::*;
-use bts::lifecycle::{Audit, FailReason};
+use bts::lifecycle::{Audit, FailReason, Origin};
 
 fn migrate(checkpoint: Option<&str>) -> Task {
     let mut t = task("migrate");
@@ -23,7 +23,7 @@ fn without_approval_it_is_blocked_with_the_command_to_approve() {
     h.boot();
     assert_eq!(h.state("migrate"), TaskState::Blocked);
     assert_eq!(
-        h.core.slot(0).phase.detail("migrate"),
+        h.core.slot(0).phase.detail("migrate", Origin::Manifest),
         "approve with: bts up --confirm migrate"
     );
 }

@@ -1,7 +1,7 @@
 //! Probes: UP, DEGRADED, DOWN, restarts on DOWN, port checks, stale results.
 
 use super::*;
-use bts::lifecycle::{Degraded, FailReason, Health as H};
+use bts::lifecycle::{Degraded, FailReason, Health as H, Origin};
 
 #[test]
 fn failures_inside_the_start_period_do_not_count() {
@@ -113,7 +113,10 @@ fn an_unbound_port_degrades_and_a_bound_one_recovers() {
         unbound: Some(3000),
     });
     assert_eq!(h.state("web"), TaskState::Degraded);
-    assert_eq!(h.core.slot(0).phase.detail("web"), "port 3000 not bound");
+    assert_eq!(
+        h.core.slot(0).phase.detail("web", Origin::Manifest),
+        "port 3000 not bound"
+    );
     h.step(Event::PortCheck {
         task: 0,
         run,

@@ -4,10 +4,10 @@
 
 use super::*;
 use bts::lifecycle::policy::Cause;
-use bts::lifecycle::{Degraded, FailReason, Health as H, StopDetail};
+use bts::lifecycle::{Degraded, FailReason, Health as H, Origin, StopDetail};
 
 fn detail(p: &Phase) -> String {
-    p.detail("t")
+    p.detail("t", Origin::Manifest)
 }
 
 #[test]
@@ -56,6 +56,10 @@ fn each_phase_says_why() {
     };
     assert_eq!(detail(&Phase::Failed(reason)), "dependency db failed");
     assert_eq!(detail(&Phase::Blocked), "approve with: bts up --confirm t");
+    assert_eq!(
+        Phase::Blocked.detail("t", Origin::Adhoc),
+        "approve with: bts restart t --confirm t"
+    );
     assert_eq!(detail(&Phase::Exited), "");
 }
 
@@ -67,10 +71,13 @@ fn a_running_phase_says_its_health() {
     assert!(Phase::Exited.running().is_none());
     h.probe("web", true);
     h.probe("web", false);
-    assert_eq!(h.phase("web").detail("web"), "refused (1/2 failures)");
+    assert_eq!(
+        h.phase("web").detail("web", Origin::Manifest),
+        "refused (1/2 failures)"
+    );
     h.probe("web", false);
     assert_eq!(
-        h.phase("web").detail("web"),
+        h.phase("web").detail("web", Origin::Manifest),
         "refused (2 failures in a row)"
     );
     assert!(matches!(
