@@ -50,6 +50,8 @@ pub enum Command {
     Down(DownArgs),
     /// Show the digest of each task.
     Status(StatusArgs),
+    /// A live dashboard of the running stack: tasks, logs, search, restart/stop/start.
+    Ui(FileArg),
     /// One line per task: name, state, pid, ports, uptime, restarts, health, cpu, memory.
     #[command(visible_aliases = ["list", "ls"])]
     Ps(PsArgs),
@@ -126,6 +128,10 @@ pub struct UpArgs {
     /// Run the supervisor in the background and return after the start receipts.
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Show the live dashboard instead of the line stream (quitting it stops the stack,
+    /// as Ctrl-C does).
+    #[arg(long, conflicts_with_all = ["detach", "wait", "output", "json"])]
+    pub ui: bool,
     /// Start in the background and return once every selected task is up (implies --detach).
     #[arg(long)]
     pub wait: bool,
@@ -422,7 +428,7 @@ impl Command {
             Command::Run(a) => a.m.file.as_ref(),
             Command::Mcp(a) => a.m.file.as_ref(),
             Command::Events(a) => a.m.file.as_ref(),
-            Command::Cleanup(a) | Command::Check(a) => a.file.as_ref(),
+            Command::Cleanup(a) | Command::Check(a) | Command::Ui(a) => a.file.as_ref(),
             Command::Init(a) => a.m.file.as_ref(),
             Command::Export(a) => a.m.file.as_ref(),
             Command::Schema | Command::Completions(_) => None,

@@ -38,5 +38,6 @@ pub mod state_dir;
 pub mod state_file;
 pub mod supervisor;
 pub mod task_env;
+pub mod ui;
 pub mod up;
 pub mod usage;

@@ -30,6 +30,7 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Up(args) => up::run(g, args),
         Command::Down(args) => ctl::down(g, args),
         Command::Status(args) => ctl::status(g, args),
+        Command::Ui(_) => bts::ui::attach(g),
         Command::Ps(args) => ctl::ps(g, args),
         Command::Logs(args) => ctl::logs(g, args),
         Command::Restart(args) => ctl::restart(g, args),

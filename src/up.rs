@@ -24,6 +24,9 @@ use crate::state_file;
 use crate::supervisor::{Options, Supervisor};
 
 pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
+    if args.ui {
+        crate::ui::require_terminal()?;
+    }
     let manifest = if args.internal_adhoc {
         // Started by `bts run`, perhaps where no bts.yaml exists.
         match global.file.as_deref() {
@@ -78,7 +81,12 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
         }
         // No socket means the supervisor was exiting: once it is gone, take its place.
         if let Some(socket) = running_socket(&sd)? {
-            return hand_over(&manifest, &selected, &sd, &args, &socket);
+            let code = hand_over(&manifest, &selected, &sd, &args, &socket)?;
+            if args.ui {
+                // A supervisor runs already: its dashboard, attached.
+                return crate::ui::attach(global);
+            }
+            return Ok(code);
         }
     };
     if (args.detach || args.wait) && !args.internal_daemon {
@@ -111,8 +119,19 @@ fn supervise(
         AppError::new(format!("secrets settings: {e}"))
             .with_hint("fix `settings.secrets` in the manifest")
     })?;
-    let (term, writer) = Terminal::start();
-    let color = !args.internal_daemon && output::use_color(global.no_color);
+    let (term, writer) = if args.ui {
+        // The terminal is the dashboard's: bts's own lines go to supervisor.log.
+        let log = sd.supervisor_log_path();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| AppError::io(format!("cannot open {}", log.display()), e))?;
+        Terminal::start_on(file)
+    } else {
+        Terminal::start()
+    };
+    let color = !args.internal_daemon && !args.ui && output::use_color(global.no_color);
     let out = Output::new(term.clone(), color, width, mode, args.json, redactor);
 
     // Leftovers of a supervisor that died (kill -9) are stopped before anything starts.
@@ -162,6 +181,14 @@ fn supervise(
         keep_alive: args.internal_adhoc,
     };
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
+    let dashboard = args.ui.then(|| {
+        crate::ui::Foreground::start(
+            &manifest,
+            &sd,
+            socket.clone(),
+            output::use_color(global.no_color),
+        )
+    });
     let code = runtime.block_on(async move {
         let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -173,6 +200,16 @@ fn supervise(
         let _ = server.await;
         code
     });
+    if let Some(d) = dashboard {
+        if let Some(why) = d.finish() {
+            eprintln!("bts: {why}");
+        }
+        println!(
+            "bts: every task of {} is stopped; bts's own lines are in {}",
+            manifest.project,
+            crate::digest::relative(&sd.supervisor_log_path()).display()
+        );
+    }
     let _ = std::fs::remove_file(&socket);
     runtime.shutdown_timeout(Duration::from_millis(100));
     term.close_and_wait(writer, Duration::from_secs(2));
@@ -627,7 +664,11 @@ fn approvals(
     use std::io::IsTerminal;
     let mut out = vec![];
     let interactive =
-        !args.internal_daemon && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        // Under `--ui` a BLOCKED task is approved in the dashboard (`A`).
+        !args.internal_daemon
+            && !args.ui
+            && std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal();
     for t in manifest
         .tasks
         .iter()

@@ -33,6 +33,12 @@ pub struct Terminal {
 impl Terminal {
     /// Start the writer thread on stdout.
     pub fn start() -> (Arc<Terminal>, JoinHandle<()>) {
+        Terminal::start_on(io::stdout())
+    }
+
+    /// Start the writer thread on `out` (`bts up --ui`: the supervisor's log file, the
+    /// terminal being the dashboard's).
+    pub fn start_on(out: impl Write + Send + 'static) -> (Arc<Terminal>, JoinHandle<()>) {
         let term = Arc::new(Terminal {
             q: Mutex::new(Queue::default()),
             cv: Condvar::new(),
@@ -40,7 +46,7 @@ impl Terminal {
         let t = Arc::clone(&term);
         let handle = std::thread::Builder::new()
             .name("bts-terminal".into())
-            .spawn(move || t.write_loop(io::stdout()))
+            .spawn(move || t.write_loop(out))
             .expect("spawning the terminal thread at start-up");
         (term, handle)
     }
@@ -97,8 +103,7 @@ impl Terminal {
         self.q.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_loop(&self, out: io::Stdout) {
-        let mut out = out.lock();
+    fn write_loop(&self, mut out: impl Write) {
         loop {
             let batch: Vec<(Vec<u8>, bool)> = {
                 let mut q = self.lock();

@@ -69,6 +69,13 @@ pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
+/// Send SIGINT to this process: the dashboard of `bts up --ui` owns the keyboard (raw
+/// mode: Ctrl-C is a key, not a signal) and hands a Ctrl-C to the supervisor this way,
+/// so it is handled exactly as the line stream's Ctrl-C is.
+pub fn interrupt_self() {
+    let _ = signal_pid(std::process::id() as i32, libc::SIGINT);
+}
+
 /// Name of a signal number, e.g. `SIGTERM` (or `signal 42` for unnamed ones), for text
 /// people read.
 pub fn signal_name(sig: i32) -> String {

@@ -20,5 +20,6 @@ mod reliability;
 mod responsive;
 mod run;
 mod safety;
+mod ui;
 mod up;
 mod watch;

@@ -18,11 +18,13 @@ mod project;
 #[cfg(test)]
 mod selftest;
 mod skip;
+mod tmux;
 
 pub use invocation::*;
 pub use procs::*;
 pub use project::*;
 pub use skip::*;
+pub use tmux::*;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
