@@ -98,6 +98,9 @@ pub struct Follower {
     head: Vec<u8>,
     /// Modification time of `.1.gz` when last looked at.
     rotated_at: Option<std::time::SystemTime>,
+    /// Reading starts mid-line (after [`Follower::skip_to_newest`]): drop up to the
+    /// first newline.
+    cut: bool,
 }
 
 impl Follower {
@@ -110,6 +113,25 @@ impl Follower {
             carry: vec![],
             head: read_head(path),
             rotated_at: modified(&crate::logs::writer::rotated_path(path, 1)),
+            cut: false,
+        }
+    }
+
+    /// For a reader that shows only the newest lines (the dashboard): when more than
+    /// `max` bytes were appended since the last look, go on from the last `max` bytes
+    /// (the line cut there is dropped) instead of reading a flood whole. The skipped
+    /// lines stay in the file.
+    pub fn skip_to_newest(&mut self, max: u64) {
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return;
+        };
+        let head = read_head(&self.path);
+        let n = head.len().min(self.head.len());
+        // Only within the file as we know it: a rotation is poll's to follow.
+        if meta.len() > self.pos.saturating_add(max) && head[..n] == self.head[..n] {
+            self.pos = meta.len() - max;
+            self.carry.clear();
+            self.cut = true;
         }
     }
 
@@ -204,7 +226,17 @@ impl Follower {
     /// Move the complete lines of `carry` to `out`.
     fn take_lines(&mut self, out: &mut Vec<String>) {
         let mut start = 0;
-        for i in memchr::memchr_iter(b'\n', &self.carry) {
+        if self.cut {
+            let Some(i) = memchr::memchr(b'\n', &self.carry) else {
+                self.carry.clear();
+                return;
+            };
+            start = i + 1;
+            self.cut = false;
+        }
+        let from = start;
+        for i in memchr::memchr_iter(b'\n', &self.carry[from..]) {
+            let i = from + i;
             out.push(String::from_utf8_lossy(&self.carry[start..i]).into_owned());
             start = i + 1;
         }
@@ -236,6 +268,31 @@ fn read_gz(path: &Path) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_skips_a_flood_to_its_newest_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.log");
+        std::fs::write(&p, "first\n").unwrap();
+        let mut f = Follower::at_end(&p);
+        let text: String = (1..=1000).map(|i| format!("line {i:04}\n")).collect();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut w| std::io::Write::write_all(&mut w, text.as_bytes()))
+            .unwrap();
+        // 25 bytes back from the end cut "line 0998" in half: that half is dropped.
+        f.skip_to_newest(25);
+        assert_eq!(f.poll(), ["line 0999", "line 1000"]);
+        // Less than `max` new: nothing skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut w| std::io::Write::write_all(&mut w, b"a\nb\n"))
+            .unwrap();
+        f.skip_to_newest(25);
+        assert_eq!(f.poll(), ["a", "b"]);
+    }
 
     #[test]
     fn last_lines_of_a_big_file() {

@@ -31,6 +31,10 @@ const FRAME: Duration = Duration::from_millis(33);
 const LOG_POLL: Duration = Duration::from_millis(100);
 /// How often the supervisor is asked for digests when nothing happens.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Bytes of log read per look at most (split between the logs followed): under a flood
+/// the dashboard jumps to the newest lines rather than reading all of them, which it
+/// could not show anyway.
+const FLOOD_BYTES: u64 = 128 * 1024;
 /// Lines a log starts with when the dashboard shows it.
 const FIRST_LINES: usize = 2000;
 
@@ -328,7 +332,9 @@ fn logs(
             continue;
         };
         let mut new: Vec<(String, String)> = vec![];
+        let budget = (FLOOD_BYTES / followers.len().max(1) as u64).max(8 * 1024);
         for (t, f) in followers.iter_mut() {
+            f.skip_to_newest(budget);
             new.extend(f.poll().into_iter().map(|l| (t.clone(), l)));
         }
         if new.is_empty() {
