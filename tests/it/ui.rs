@@ -175,3 +175,39 @@ fn ui_without_a_supervisor_or_a_terminal_says_what_to_use() {
     let r = p.run(&["up", "--ui", "--detach"]);
     assert_eq!(r.code(), 2, "{}", r.all());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_gives_the_terminal_back_and_no_color_draws_without_colour() {
+    let p = Project::new(&sleepers(&["api"]));
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let Some(t) = Tmux::bts_env(&p, "NO_COLOR=1", "ui", 80, 24) else {
+        return;
+    };
+    t.wait_screen("api UP", |s| s.contains("> api UP"));
+    let escaped = t.screen_escaped();
+    // Reversed and bold, never a colour: no SGR 30-37, 38, 90-97.
+    let sgr = regex::Regex::new(r"\x1b\[([0-9;]*)m").unwrap();
+    for c in sgr.captures_iter(&escaped) {
+        for code in c[1].split(';').filter_map(|n| n.parse::<u32>().ok()) {
+            assert!(
+                !(30..=38).contains(&code) && !(90..=97).contains(&code),
+                "a colour under NO_COLOR: {:?}",
+                &c[0]
+            );
+        }
+    }
+    assert!(t.alternate_on());
+    let pid = t.bts_pid().expect("the pid of bts ui");
+    // SAFETY: a plain kill of the process this test started (found as the pane's child).
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let screen = t.wait_screen("bts ui exited", |s| s.contains("EXITED"));
+    assert!(!t.alternate_on(), "{screen}");
+    assert_eq!(
+        task_status(&p, "api")["status"],
+        "UP",
+        "bts ui leaves the tasks running"
+    );
+}

@@ -17,11 +17,16 @@ impl Tmux {
     /// [`require_tool`] said so) without tmux. When bts exits, the pane prints
     /// `EXITED <code>` and stays.
     pub fn bts(p: &Project, args: &str, width: u16, height: u16) -> Option<Tmux> {
+        Tmux::bts_env(p, "", args, width, height)
+    }
+
+    /// [`Tmux::bts`] with `env` (`NAME=value …`) set for bts.
+    pub fn bts_env(p: &Project, env: &str, args: &str, width: u16, height: u16) -> Option<Tmux> {
         require_tool("tmux", "the dashboard in a real terminal")?;
         let t = Tmux {
             socket: p.file("tmux.sock"),
         };
-        let script = format!("{BTS} {args}; echo \"EXITED $?\"; exec sleep 600");
+        let script = format!("{env} {BTS} {args}; echo \"EXITED $?\"; exec sleep 600");
         let ok = t
             .tmux(&[
                 "-f",
@@ -81,6 +86,25 @@ impl Tmux {
         });
         assert!(ok, "the screen never showed {what}:\n{last}");
         last
+    }
+
+    /// The screen with its colours and attributes as escape sequences.
+    pub fn screen_escaped(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-e", "-t", "t"]).stdout)
+            .into_owned()
+    }
+
+    /// The pid of the bts the pane runs (the child of the pane's shell), on Linux.
+    pub fn bts_pid(&self) -> Option<i32> {
+        let out = self.tmux(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
+        let shell: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == shell && stat.contains("(bts)")).then_some(pid)
+        })
     }
 
     /// Whether the pane is on the alternate screen (a full-screen program owns it).
