@@ -71,6 +71,7 @@ fn ty(t: Ty) -> Value {
     match t {
         Ty::Version => json!({ "enum": [1, "1"] }),
         Ty::Str | Ty::Path => json!({ "type": "string", "pattern": "\\S" }),
+        Ty::Image => json!({ "type": "string", "pattern": "^\\S+$" }),
         Ty::Paths => json!({
             "anyOf": [
                 { "type": "string", "pattern": "\\S" },
@@ -234,6 +235,7 @@ mod tests {
         match t {
             Ty::Version => "1".into(),
             Ty::Str | Ty::Regex => "\"echo x\"".into(),
+            Ty::Image => "\"ghcr.io/acme/api:1.4\"".into(),
             Ty::Path => "\".\"".into(),
             Ty::Paths => "[]".into(),
             Ty::Bool => "true".into(),
@@ -324,6 +326,7 @@ mod tests {
         let validator = jsonschema::draft7::new(&schema()).unwrap();
         for bad in [
             "tasks: {web: {cmd: x, colour: red}}",
+            "tasks: {web: {cmd: x, image: \"node 20\"}}",
             "tasks: {web: {cmd: x, restart: sometimes}}",
             "tasks: {web: {cmd: x, health: {tcp: 1, http: \"http://x\"}}}",
             "tasks: {web: {cmd: x, health: {interval: 2s}}}",

@@ -12,6 +12,8 @@ pub enum Ty {
     Version,
     /// A non-empty string.
     Str,
+    /// A container image reference: a string without whitespace.
+    Image,
     /// A non-empty path, relative to the manifest's directory.
     Path,
     /// A path or a list of paths.
@@ -170,7 +172,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 23] = [
+pub const TASK: [Field; 24] = [
     f(
         "cmd",
         Ty::Command,
@@ -286,6 +288,11 @@ pub const TASK: [Field; 23] = [
         "autostart",
         Ty::Bool,
         "Start with a plain `bts up` (default true); false: only when named.",
+    ),
+    f(
+        "image",
+        Ty::Image,
+        "The container image the task runs in when exported (bts export kubernetes | compose); local runs ignore it.",
     ),
 ];
 

@@ -102,6 +102,8 @@ pub struct Task {
     pub checkpoint_timeout: Duration,
     /// Default true.
     pub autostart: bool,
+    /// The container image for `bts export kubernetes | compose`; unused locally.
+    pub image: Option<String>,
     /// 1-based line of the task's key in the manifest, for messages.
     pub line: usize,
 }
@@ -154,6 +156,7 @@ impl Task {
             checkpoint: None,
             checkpoint_timeout: Duration::from_secs(300),
             autostart: true,
+            image: None,
             line: 1,
         }
     }

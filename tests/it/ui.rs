@@ -115,8 +115,8 @@ fn up_ui_owns_the_stack_q_stops_it_and_gives_the_terminal_back() {
 #[test]
 fn up_ui_approves_a_blocked_task_after_showing_it() {
     let p = Project::new(&format!(
-        "tasks:\n  migrate:\n    cmd: echo migrated; sleep 30\n    destructive: true\n    \
-         checkpoint: echo dumped\n{}",
+        "tasks:\n  migrate:\n    cmd: trap '' TERM; echo migrated; sleep 60\n    \
+         destructive: true\n    checkpoint: echo dumped\n    stop_timeout: 60s\n{}",
         sleeping("web")
     ));
     let Some(t) = Tmux::bts(&p, "up --ui migrate web", 100, 30) else {
@@ -128,7 +128,7 @@ fn up_ui_approves_a_blocked_task_after_showing_it() {
     t.keys(&["A"]);
     let screen = t.wait_screen("the approval prompt", |s| s.contains("[y/N]"));
     assert!(
-        screen.contains("command: echo migrated; sleep 30"),
+        screen.contains("command: trap '' TERM; echo migrated; sleep 60"),
         "{screen}"
     );
     assert!(screen.contains("checkpoint first: echo dumped"), "{screen}");
@@ -137,8 +137,10 @@ fn up_ui_approves_a_blocked_task_after_showing_it() {
     t.wait_screen("the checkpoint's and the task's lines", |s| {
         s.contains("dumped") && s.contains("migrated")
     });
-    // Ctrl-C twice: the second kills at once.
+    // Ctrl-C: a graceful stop, which `migrate` ignores (its stop_timeout is a minute);
+    // a second Ctrl-C kills it at once.
     t.keys(&["C-c"]);
+    t.wait_screen("the stop under way", |s| s.contains("stopping every task"));
     t.keys(&["C-c"]);
     t.wait_screen("bts up exited", |s| s.contains("EXITED"));
     assert!(!t.alternate_on());

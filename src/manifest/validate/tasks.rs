@@ -289,6 +289,22 @@ impl V<'_> {
         if let Some(f) = pick("autostart") {
             task.autostart = self.boolean(f.value, &lbl("autostart", &f)).unwrap_or(true);
         }
+        if let Some(f) = pick("image") {
+            let label = lbl("image", &f);
+            task.image = self.nonempty_string(f.value, &label);
+            if task
+                .image
+                .as_ref()
+                .is_some_and(|i| i.contains(char::is_whitespace))
+            {
+                self.err(
+                    f.value.pos,
+                    format!("{label} is not an image reference (it has a space)"),
+                    "e.g. `node:20-alpine` or `ghcr.io/acme/api:1.4`",
+                );
+                task.image = None;
+            }
+        }
 
         Some(Draft { task, deps, ports })
     }
