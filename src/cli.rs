@@ -271,6 +271,13 @@ pub enum ExportFormat {
     Systemd,
     /// A Procfile (stdout, or --out FILE).
     Procfile,
+    /// Kubernetes objects: one multi-document YAML on stdout, or a file per object in
+    /// --out DIR. Every task needs an `image`.
+    #[value(alias = "k8s")]
+    Kubernetes,
+    /// A Docker Compose file (stdout, or --out FILE; secret variables go to an env file
+    /// beside it). Every task needs an `image`.
+    Compose,
 }
 
 #[derive(Debug, Args)]
@@ -280,12 +287,18 @@ pub struct ExportArgs {
     /// What to export.
     #[arg(value_enum)]
     pub format: ExportFormat,
-    /// Output directory (systemd) or file (procfile; default: stdout).
+    /// Output directory (systemd, kubernetes) or file (procfile, compose; default: stdout).
     #[arg(short = 'o', long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// systemd: user units (the target is wanted by default.target, not multi-user.target).
     #[arg(long)]
     pub user: bool,
+    /// kubernetes, compose: the image of every task that has no `image` of its own.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// kubernetes: the namespace of every object (default: none, so `kubectl -n` decides).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]

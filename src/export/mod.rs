@@ -1,11 +1,16 @@
 //! `bts export`: the same manifest under an existing production supervisor (README:
-//! Procfiles, editors, shells and production). `systemd` writes one `.service` per task and a `.target` that wants the tasks
-//! `bts up` would start; `procfile` writes a Procfile that the Procfile loader reads back
-//! as the same tasks with the same commands.
+//! Procfiles, editors, shells and production; From a laptop to a cluster). `systemd`
+//! writes one `.service` per task and a `.target` that wants the tasks `bts up` would
+//! start; `procfile` writes a Procfile that the Procfile loader reads back as the same
+//! tasks with the same commands; `kubernetes` and `compose` write the stack for a
+//! cluster (`cluster` holds what they share).
 //!
 //! What does not translate is said, in a comment of the generated file, rather than
 //! dropped silently: health probes (systemd has none), a Procfile's lack of per-task env.
 
+mod cluster;
+pub mod compose;
+pub mod kubernetes;
 mod procfile;
 mod systemd;
 
@@ -20,7 +25,12 @@ use systemd::unit_prefix;
 pub use systemd::{systemd, UnitFile};
 
 pub fn run(global: &GlobalArgs, args: ExportArgs) -> Result<u8, AppError> {
-    let m = manifest::load(global.file.as_deref())?;
+    let mut m = manifest::load(global.file.as_deref())?;
+    if let Some(image) = &args.image {
+        for t in m.tasks.iter_mut().filter(|t| t.image.is_none()) {
+            t.image = Some(image.clone());
+        }
+    }
     match args.format {
         ExportFormat::Procfile => {
             let text = procfile(&m);
@@ -31,6 +41,48 @@ pub fn run(global: &GlobalArgs, args: ExportArgs) -> Result<u8, AppError> {
                 }
                 None => crate::completions::print_stdout(text.as_bytes()),
             }
+        }
+        ExportFormat::Kubernetes => {
+            let opts = kubernetes::Options {
+                namespace: args.namespace.clone(),
+            };
+            let export = kubernetes::kubernetes(&m, &opts)?;
+            let Some(dir) = &args.out else {
+                return crate::completions::print_stdout(export.text().as_bytes());
+            };
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AppError::io(format!("cannot create {}", dir.display()), e))?;
+            for (name, text) in export.files() {
+                write_file(&dir.join(&name), &text, 0o644)?;
+                println!("wrote {}", dir.join(&name).display());
+            }
+            println!("apply: `kubectl apply -f {}`", dir.display());
+            Ok(exit::OK)
+        }
+        ExportFormat::Compose => {
+            let secrets_name = "bts.secrets.env";
+            let export = compose::compose(&m, secrets_name)?;
+            let Some(path) = &args.out else {
+                if export.secrets.is_some() {
+                    eprintln!("bts: the services read secret variables from {secrets_name}: `--out FILE` writes it beside the file");
+                }
+                return crate::completions::print_stdout(export.text.as_bytes());
+            };
+            write_file(path, &export.text, 0o644)?;
+            println!("wrote {}", path.display());
+            if let Some(secrets) = &export.secrets {
+                let dest = path.with_file_name(secrets_name);
+                if dest.exists() {
+                    println!("kept {} (it may hold your values)", dest.display());
+                } else {
+                    write_file(&dest, secrets, 0o600)?;
+                    println!(
+                        "wrote {} (fill in the values; never commit it)",
+                        dest.display()
+                    );
+                }
+            }
+            Ok(exit::OK)
         }
         ExportFormat::Systemd => {
             let Some(dir) = &args.out else {
