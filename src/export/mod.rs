@@ -121,3 +121,6 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), AppError> {
     f.write_all(text.as_bytes())
         .map_err(|e| AppError::io(format!("cannot write {}", path.display()), e))
 }
+
+#[cfg(test)]
+mod cluster_tests;

@@ -150,12 +150,12 @@ fn procfile_export_round_trips_through_the_procfile_loader() {
     assert!(r.stdout.contains("# migrate: ./migrate"), "{}", r.stdout);
 }
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// bts.example.yaml and every manifest in examples/.
-fn shipped_manifests() -> Vec<PathBuf> {
+pub fn shipped_manifests() -> Vec<PathBuf> {
     let mut out = vec![repo().join("bts.example.yaml")];
     let mut examples: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
         .expect("examples/")

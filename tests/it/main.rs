@@ -4,6 +4,7 @@
 mod catchup;
 mod check;
 mod checkpoint;
+mod cluster;
 mod common;
 mod control;
 mod crash;

@@ -124,6 +124,24 @@ fn unknown_top_level_and_settings_keys() {
 }
 
 #[test]
+fn an_image_is_one_word() {
+    expect_diag(
+        "defaults:\n  image: node 20\ntasks:\n  api: x\n",
+        "`image` in `defaults` is not an image reference (it has a space)",
+        2,
+        10,
+        "node:20-alpine",
+    );
+    expect_diag(
+        "tasks:\n  api:\n    cmd: x\n    image: \"\"\n",
+        "is empty",
+        4,
+        12,
+        "give it a value",
+    );
+}
+
+#[test]
 fn wrong_types() {
     expect_diag(
         "tasks:\n  api:\n    cmd: x\n    autostart: maybe\n",
