@@ -103,15 +103,26 @@ def main():
         idle = 100 * (c1 - c0) / (t1 - t0)
         print("U1 20 idle tasks, %.0f s: bts ui CPU %.2f %% of a core" % (t1 - t0, idle))
 
-    flood = [("f%d" % i, "exec yes 'flood line %d with some text to make it eighty bytes long....'" % i)
-             for i in range(10)]
+    floods = [
+        ("10 tasks at full speed (yes: every core saturated)",
+         [("f%d" % i, "exec yes 'flood line %d with some text to make it eighty bytes long....'" % i)
+          for i in range(10)]),
+        ("10 tasks x ~10,000 lines/s",
+         [("f%d" % i, "while :; do seq -f 'flood line %%g of task %d, padded to look like a log line' 1 500; sleep 0.05; done" % i)
+          for i in range(10)]),
+    ]
+    for label, flood in floods:
+        key_latency(bts, label, flood, args.keys)
+
+
+def key_latency(bts, label, flood, keys):
     with Stack(bts, flood) as s:
         pid = s.ui()
         s.tmux("send-keys", "-t", "t", "a")  # every log, merged
         time.sleep(2)
         c0, t0 = cpu_seconds(pid), time.time()
         lat = []
-        for _ in range(args.keys):
+        for _ in range(keys):
             before = selected(s.screen())
             start = time.time()
             s.tmux("send-keys", "-t", "t", "j" if before != "f9" else "k")
@@ -122,8 +133,8 @@ def main():
             lat.append(1000 * (time.time() - start))
             time.sleep(0.2)
         c1, t1 = cpu_seconds(pid), time.time()
-        print("U2 10 flooding tasks: key to screen median %.0f ms, max %.0f ms over %d keys; "
-              "bts ui CPU %.0f %% of a core" % (statistics.median(lat), max(lat), len(lat),
+        print("U2 %s: key to screen median %.0f ms, max %.0f ms over %d keys; "
+              "bts ui CPU %.0f %% of a core" % (label, statistics.median(lat), max(lat), len(lat),
                                                100 * (c1 - c0) / (t1 - t0)))
 
 

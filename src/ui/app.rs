@@ -75,6 +75,8 @@ pub fn run(mut model: Model, mut screen: Screen, links: Links) -> std::io::Resul
     let mut pending = model.start();
     let mut drawn: Option<u64> = None;
     let mut last_draw = Instant::now() - FRAME;
+    // A key is answered on the next frame at once; the frame limit is for floods.
+    let mut key_pressed = false;
     loop {
         for a in pending.drain(..) {
             match a {
@@ -91,12 +93,13 @@ pub fn run(mut model: Model, mut screen: Screen, links: Links) -> std::io::Resul
         if links.done.load(Ordering::SeqCst) {
             return Ok(());
         }
-        if drawn != Some(model.generation) && last_draw.elapsed() >= FRAME {
+        if drawn != Some(model.generation) && (key_pressed || last_draw.elapsed() >= FRAME) {
             screen
                 .terminal
                 .draw(|f| view::render(&model, f, links.paint))?;
             drawn = Some(model.generation);
             last_draw = Instant::now();
+            key_pressed = false;
         }
         let wait = if drawn == Some(model.generation) {
             // Idle: wake only to notice `done`.
@@ -106,9 +109,12 @@ pub fn run(mut model: Model, mut screen: Screen, links: Links) -> std::io::Resul
         };
         match rx.recv_timeout(wait) {
             Ok(input) => {
+                key_pressed |= matches!(input, Input::Key(_) | Input::Wheel(_) | Input::Resize(..));
                 pending.extend(model.update(input));
                 // Take what else has arrived before drawing (a flood's batches).
                 while let Ok(more) = rx.try_recv() {
+                    key_pressed |=
+                        matches!(more, Input::Key(_) | Input::Wheel(_) | Input::Resize(..));
                     pending.extend(model.update(more));
                 }
             }
