@@ -23,6 +23,8 @@ use super::node::{Node, Pos};
 mod deps;
 mod env;
 mod health;
+#[cfg(test)]
+mod rule_tests;
 mod settings;
 mod tasks;
 #[cfg(test)]
