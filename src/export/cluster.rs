@@ -126,7 +126,8 @@ pub fn env(
 }
 
 /// `value` with every `localhost:P`, `127.0.0.1:P`, `0.0.0.0:P` and `[::1]:P`, where `P`
-/// is a port of another task, pointed at that task's service (`api:P`).
+/// is a port of another task (written as the number, `$BTS_PORT_<TASK>` or
+/// `${BTS_PORT_<TASK>}`), pointed at that task's service (`api:P`).
 pub fn to_services(
     m: &Manifest,
     t: &Task,
@@ -135,7 +136,13 @@ pub fn to_services(
 ) -> String {
     let mut out = value.to_string();
     for other in m.tasks.iter().filter(|o| o.name != t.name) {
-        for p in &other.ports {
+        let var = format!("BTS_PORT_{}", env_suffix(&other.name));
+        let mut spellings: Vec<String> = other.ports.iter().map(u16::to_string).collect();
+        if !other.ports.is_empty() {
+            spellings.push(format!("${{{var}}}"));
+            spellings.push(format!("${var}"));
+        }
+        for p in &spellings {
             for host in ["localhost", "127.0.0.1", "0.0.0.0", "[::1]"] {
                 let from = format!("{host}:{p}");
                 let to = format!("{}:{p}", names[&other.name]);
@@ -146,14 +153,31 @@ pub fn to_services(
     out
 }
 
-/// Replace `from` where it is not followed by another digit (`:4000` is not `:40001`).
+/// A task's command with [`to_services`] applied to its text.
+pub fn command_to_services(
+    m: &Manifest,
+    t: &Task,
+    names: &BTreeMap<String, String>,
+) -> crate::manifest::CommandSpec {
+    use crate::manifest::CommandSpec;
+    match &t.command {
+        CommandSpec::Shell(s) => CommandSpec::Shell(to_services(m, t, names, s)),
+        CommandSpec::Exec { program, args } => CommandSpec::Exec {
+            program: program.clone(),
+            args: args.iter().map(|a| to_services(m, t, names, a)).collect(),
+        },
+    }
+}
+
+/// Replace `from` where it is not followed by another digit or name character (`:4000`
+/// is not `:40001`, `$BTS_PORT_API` is not `$BTS_PORT_API_2`).
 fn replace_port_ref(s: &str, from: &str, to: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find(from) {
         let after = &rest[i + from.len()..];
         out.push_str(&rest[..i]);
-        if after.starts_with(|c: char| c.is_ascii_digit()) {
+        if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
             out.push_str(from);
         } else {
             out.push_str(to);
@@ -363,6 +387,14 @@ mod tests {
         assert_eq!(
             url_parts("http://127.0.0.1:4000/healthz?a=1"),
             ("/healthz?a=1".into(), 4000, false)
+        );
+        assert_eq!(
+            replace_port_ref(
+                "localhost:$BTS_PORT_API_2",
+                "localhost:$BTS_PORT_API",
+                "api:x"
+            ),
+            "localhost:$BTS_PORT_API_2"
         );
         assert_eq!(url_parts("https://localhost"), ("/".into(), 443, true));
         assert_eq!(secs(Duration::from_millis(1500), 1), 2);

@@ -100,7 +100,7 @@ tasks:
   queue: {cmd: q, restart: always}
   migrate: {cmd: migrate up}
   api:
-    cmd: serve
+    cmd: 'serve --db 127.0.0.1:$BTS_PORT_DB'
     restart: always
     env: {DATABASE_HOST: 'localhost:5432', OTHER: 'localhost:54321'}
     depends_on: {db: healthy, migrate: completed, queue: started}
@@ -137,6 +137,7 @@ fn each_dependency_condition_and_service_names() {
     let var = |k: &str| env.iter().find(|e| e["name"] == k).unwrap()["value"].clone();
     assert_eq!(var("DATABASE_HOST"), "db:5432");
     assert_eq!(var("OTHER"), "localhost:54321");
+    assert_eq!(container(api)["command"][2], "serve --db db:$$BTS_PORT_DB");
     assert_eq!(var("BTS_HOST_DB"), "db");
     assert_eq!(var("BTS_PORT_DB"), "5432");
 }

@@ -63,7 +63,7 @@ pub fn compose(m: &Manifest, secrets_file: &str) -> Result<Export, crate::errors
             (
                 "command",
                 // compose interpolates `$VAR` everywhere: `$$` keeps a `$` for the shell.
-                Value::Sequence(match &t.command {
+                Value::Sequence(match &cluster::command_to_services(m, t, &names) {
                     CommandSpec::Shell(c) => vec![s("sh"), s("-c"), s(cluster::literal(c))],
                     CommandSpec::Exec { program, args } => {
                         std::iter::once(s(cluster::literal(program)))

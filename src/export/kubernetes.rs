@@ -152,7 +152,10 @@ pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors:
         let mut container = map([
             ("name", s(name.clone())),
             ("image", s(t.image.clone().unwrap_or_default())),
-            ("command", command(&t.command)),
+            (
+                "command",
+                command(&cluster::command_to_services(m, t, &names)),
+            ),
         ]);
         if let Some(dir) = cluster::working_dir(m, t) {
             insert(&mut container, "workingDir", s(dir));
