@@ -73,6 +73,12 @@ fn report(manifest: &Manifest, shown: &str) -> Report {
             let _ = writeln!(r.problems, "  = hint: {h}");
         }
     }
+    if let Some((message, hint)) = preflight::open_files_problem(manifest.tasks.len()) {
+        r.count += 1;
+        let _ = writeln!(r.problems, "error: {message}");
+        let _ = writeln!(r.problems, "  --> {shown}");
+        let _ = writeln!(r.problems, "  = hint: {hint}");
+    }
     for t in &manifest.tasks {
         if t.destructive && t.restart != RestartPolicy::Never {
             r.warning_count += 1;

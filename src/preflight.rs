@@ -470,6 +470,34 @@ fn parse_listeners(table: &str, port: u16) -> Vec<u64> {
         .collect()
 }
 
+/// Descriptors a supervisor holds for itself (socket, lock, state and event files, the
+/// runtime) and for each running task (two pipes, the child's pidfd, its log, a probe or
+/// checkpoint now and then): an estimate on the safe side.
+const OWN_FILES: u64 = 32;
+const FILES_PER_TASK: u64 = 5;
+
+/// Open files `tasks` tasks need, about.
+pub fn open_files_needed(tasks: usize) -> u64 {
+    OWN_FILES + FILES_PER_TASK * tasks as u64
+}
+
+/// The problem, if the hard open-files limit is too low for `tasks` tasks (bts raises
+/// the soft limit to the hard one itself, docs/behaviour.md#limits): the message and
+/// its hint.
+pub fn open_files_problem(tasks: usize) -> Option<(String, String)> {
+    let (_, hard) = crate::process::unix::open_files_limit().ok()?;
+    let need = open_files_needed(tasks);
+    (need > hard).then(|| {
+        (
+            format!("{tasks} tasks need about {need} open files; the limit is {hard}"),
+            format!(
+                "raise it (`ulimit -n {need}` where the hard limit allows, else `LimitNOFILE=` of the \
+                 service or /etc/security/limits.conf), or start fewer tasks"
+            ),
+        )
+    })
+}
+
 /// Pre-flight for every task of a manifest, problems in file order.
 pub fn check_all(tasks: &[Task]) -> Vec<Problem> {
     let declared: Vec<u16> = tasks.iter().flat_map(|t| t.ports.iter().copied()).collect();

@@ -159,6 +159,10 @@ async fn command(cmd: &str, cwd: &Path, env: &[(String, String)], timeout: Durat
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        c.pre_exec(crate::process::unix::prepare_child);
+    }
     let mut child = match c.spawn() {
         Ok(c) => c,
         Err(e) => return Verdict::fail(format!("cannot run `{cmd}`: {e}")),

@@ -42,6 +42,13 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
     } else {
         select(&manifest, &args.tasks)?
     };
+    // Before anything starts: a stack the open-files limit cannot hold fails up front,
+    // not at its 250th task.
+    if let Some((message, hint)) = crate::preflight::open_files_problem(selected.len()) {
+        return Err(AppError::new(message)
+            .with_hint(hint)
+            .with_code(exit::FAILURE));
+    }
     if let Some(t) = &args.exit_code_from {
         if !selected.contains(t) {
             return Err(unknown_task(&manifest, t, "--exit-code-from"));
@@ -119,6 +126,9 @@ fn supervise(
         AppError::new(format!("secrets settings: {e}"))
             .with_hint("fix `settings.secrets` in the manifest")
     })?;
+    // A few descriptors per task: the soft limit of most desktops (1024) would run out
+    // near 250 tasks. Tasks get the caller's soft limit back (process::unix).
+    let _ = crate::process::unix::raise_open_files();
     let (term, writer) = if args.ui {
         // The terminal is the dashboard's: bts's own lines go to supervisor.log.
         let log = sd.supervisor_log_path();

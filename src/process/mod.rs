@@ -47,9 +47,9 @@ pub fn spawn(
         // whole tree of the task (grandchildren included) with one killpg.
         .process_group(0)
         .kill_on_drop(false);
-    // SAFETY: the closure only calls async-signal-safe functions (signal(2)).
+    // SAFETY: the closure only calls async-signal-safe functions (signal, setrlimit).
     unsafe {
-        cmd.pre_exec(unix::reset_signal_dispositions);
+        cmd.pre_exec(unix::prepare_child);
     }
     let child = cmd.spawn()?;
     let pid = child

@@ -69,6 +69,82 @@ pub fn signal_pid(pid: i32, sig: i32) -> io::Result<bool> {
     }
 }
 
+/// The soft open-files limit this process started with (before
+/// [`raise_open_files`]), for its tasks; `u64::MAX` until raised.
+static STARTED_WITH_NOFILE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// The open-files limits (soft, hard) of this process.
+pub fn open_files_limit() -> io::Result<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((r.rlim_cur, r.rlim_max))
+}
+
+/// Raise the soft open-files limit to the hard one (a supervisor holds a few
+/// descriptors per task: most desktops' soft 1024 runs out near 250 tasks). Tasks get
+/// back the soft limit bts started with ([`restore_open_files`]), so bts does not change
+/// their environment. Returns the limits now in force.
+pub fn raise_open_files() -> io::Result<(u64, u64)> {
+    let (soft, hard) = open_files_limit()?;
+    // macOS refuses a soft limit above OPEN_MAX even when the hard one is unlimited.
+    let target = if cfg!(target_os = "macos") {
+        hard.min(10_240)
+    } else {
+        hard
+    };
+    if target <= soft {
+        return Ok((soft, hard));
+    }
+    let r = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    STARTED_WITH_NOFILE.store(soft, std::sync::atomic::Ordering::SeqCst);
+    Ok((target, hard))
+}
+
+/// In a task, between fork and exec: the soft open-files limit bts started with. Only
+/// async-signal-safe calls (an atomic load, setrlimit).
+pub fn restore_open_files() -> io::Result<()> {
+    let soft = STARTED_WITH_NOFILE.load(std::sync::atomic::Ordering::SeqCst);
+    if soft == u64::MAX {
+        return Ok(());
+    }
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        r.rlim_cur = soft;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// What a task's own environment must not see of bts: signal dispositions and the
+/// raised open-files limit. Runs between fork and exec.
+pub fn prepare_child() -> io::Result<()> {
+    reset_signal_dispositions()?;
+    restore_open_files()
+}
+
 /// Send SIGINT to this process: the dashboard of `bts up --ui` owns the keyboard (raw
 /// mode: Ctrl-C is a key, not a signal) and hands a Ctrl-C to the supervisor this way,
 /// so it is handled exactly as the line stream's Ctrl-C is.

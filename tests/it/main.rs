@@ -21,6 +21,7 @@ mod reliability;
 mod responsive;
 mod run;
 mod safety;
+mod scale;
 mod ui;
 mod up;
 mod watch;

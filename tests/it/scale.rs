@@ -1,0 +1,97 @@
+//! Many tasks under the open-files limit most desktops have (soft 1024): bts raises its
+//! own soft limit to the hard one, gives each task the caller's soft limit back, and
+//! says before starting anything when even the hard limit is too low.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+/// 300 tasks: `probe` writes the soft limit it got, the rest sleep.
+fn manifest() -> String {
+    let mut m =
+        String::from("tasks:\n  probe: {cmd: \"ulimit -Sn > nofile.txt; exec sleep 300\"}\n");
+    for i in 0..299 {
+        m.push_str(&format!("  t{i}: exec sleep 300\n"));
+    }
+    m
+}
+
+/// `bts args` under `ulimits` (a `ulimit` command line run first).
+fn under_limit(p: &Project, ulimits: &str, args: &str) -> Finished {
+    Invocation::program("sh")
+        .arg("-c")
+        .arg(format!("{ulimits} && exec {BTS} {args}"))
+        .current_dir(p.path())
+        .timeout(Duration::from_secs(120))
+        .run()
+}
+
+fn hard_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    r.rlim_max
+}
+
+#[test]
+fn three_hundred_tasks_run_under_a_soft_limit_of_1024() {
+    if hard_limit() < 4096 {
+        // Not a missing tool: the machine's own hard limit leaves nothing to raise to.
+        eprintln!(
+            "SKIPPED: the hard open-files limit here is {}",
+            hard_limit()
+        );
+        return;
+    }
+    let p = Project::new(&manifest());
+    let _guard = DaemonGuard { project: &p };
+    let up = under_limit(&p, "ulimit -Sn 1024", "up --wait");
+    assert_eq!(up.code(), 0, "{}", up.all());
+    assert!(up.stdout.contains("all 300 tasks are up"), "{}", up.stdout);
+    // The task got the caller's soft limit, not the supervisor's raised one.
+    assert_eq!(wait_file(&p.file("nofile.txt")).trim(), "1024");
+    let doc = status_json(&p);
+    let tasks = doc["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 300);
+    assert!(tasks.iter().all(|t| t["status"] == "UP"), "{doc}");
+    let pids: Vec<i64> = tasks.iter().filter_map(|t| t["pid"].as_i64()).collect();
+    assert_eq!(pids.len(), 300);
+    let down = p.run(&["down"]);
+    assert_eq!(down.code(), 0, "{}", down.all());
+    for pid in pids {
+        assert!(
+            eventually(DEADLINE, || !alive(pid as i32)),
+            "task pid {pid} survived down"
+        );
+    }
+}
+
+#[test]
+fn a_hard_limit_too_low_is_said_before_anything_starts() {
+    let p = Project::new(&manifest());
+    let up = under_limit(&p, "ulimit -n 512", "up");
+    assert_eq!(up.code(), 1, "{}", up.all());
+    assert!(
+        up.stderr
+            .contains("300 tasks need about 1532 open files; the limit is 512"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("hint: raise it (`ulimit -n 1532`"),
+        "{}",
+        up.stderr
+    );
+    assert!(!p.file(".bts/state.json").exists(), "something started");
+    assert!(!p.file("nofile.txt").exists());
+    let check = under_limit(&p, "ulimit -n 512", "check");
+    assert_eq!(check.code(), 1, "{}", check.all());
+    assert!(
+        check.stderr.contains("need about 1532 open files"),
+        "{}",
+        check.stderr
+    );
+}
