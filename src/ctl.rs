@@ -37,7 +37,7 @@ pub(crate) fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, Ap
     if !sd.supervisor_running() {
         return Ok(None);
     }
-    crate::up::running_socket(sd)
+    crate::control::client::running_socket(sd)
 }
 
 pub(crate) fn ask(

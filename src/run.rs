@@ -102,7 +102,7 @@ fn ensure_supervisor(
     m: &manifest::Manifest,
     sd: &StateDir,
 ) -> Result<std::path::PathBuf, AppError> {
-    if let Some(s) = crate::up::running_socket(sd)? {
+    if let Some(s) = crate::control::client::running_socket(sd)? {
         return Ok(s);
     }
     let mut cmd = crate::up::daemon_command(global, m, sd)?;
@@ -113,7 +113,7 @@ fn ensure_supervisor(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if sd.supervisor_running() {
-            if let Ok(Some(s)) = crate::up::running_socket(sd) {
+            if let Ok(Some(s)) = crate::control::client::running_socket(sd) {
                 if client::request(&s, &Request::Status { tasks: vec![] }, None).is_ok() {
                     return Ok(s);
                 }
@@ -121,7 +121,7 @@ fn ensure_supervisor(
         }
         if let Ok(Some(status)) = child.try_wait() {
             // Another one may have won the race for the lock.
-            if let Some(s) = crate::up::running_socket(sd)? {
+            if let Some(s) = crate::control::client::running_socket(sd)? {
                 return Ok(s);
             }
             return Err(

@@ -87,7 +87,7 @@ pub fn run(global: &GlobalArgs, args: UpArgs) -> Result<u8, AppError> {
             return Ok(exit::OK);
         }
         // No socket means the supervisor was exiting: once it is gone, take its place.
-        if let Some(socket) = running_socket(&sd)? {
+        if let Some(socket) = client::running_socket(&sd)? {
             let code = hand_over(&manifest, &selected, &sd, &args, &socket)?;
             if args.ui {
                 // A supervisor runs already: its dashboard, attached.
@@ -358,7 +358,7 @@ fn detach(
             // Another `bts up` won the race for the lock: its supervisor runs, so hand
             // the desired state over to it as any second `up` does.
             if sd.supervisor_running() {
-                if let Some(socket) = running_socket(sd)? {
+                if let Some(socket) = client::running_socket(sd)? {
                     return hand_over(manifest, selected, sd, args, &socket);
                 }
             }
@@ -521,31 +521,6 @@ fn hand_over(
         return wait_until_up(socket, selected, args.wait_timeout, sd, since);
     }
     Ok(code)
-}
-
-/// The socket of the supervisor that holds the lock (it may be a moment before it has
-/// published its state); `None` once no supervisor holds the lock: one that was exiting
-/// removes its socket a moment before it releases the lock.
-pub fn running_socket(sd: &StateDir) -> Result<Option<std::path::PathBuf>, AppError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Ok(Some(st)) = state_file::read(sd.root()) {
-            if st.supervisor_pid > 0 && st.socket.exists() {
-                return Ok(Some(st.socket));
-            }
-        }
-        if !sd.supervisor_running() {
-            return Ok(None);
-        }
-        if Instant::now() > deadline {
-            return Err(
-                AppError::new("a supervisor holds the lock but publishes no socket")
-                    .with_hint("run `bts cleanup`")
-                    .with_code(exit::FAILURE),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Print what a supervisor answered (its messages or its error); returns the exit code.
