@@ -45,7 +45,14 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    // A descriptor held in reserve: when the process has run out of them (EMFILE), it is
+    // let go so that a waiting client is still accepted and answered — `bts status`
+    // works while starts fail for want of descriptors (docs/behaviour.md#limits).
+    let mut reserve = reserve_fd();
     loop {
+        if reserve.is_none() {
+            reserve = reserve_fd();
+        }
         tokio::select! {
             _ = stopped(&mut stop) => break,
             // Reap ended connections so the set does not grow.
@@ -54,8 +61,13 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     connections.spawn(handle(stream, tx.clone(), stop.clone()));
                 }
+                Err(e) if is_out_of_files(&e) && reserve.is_some() => {
+                    // Accepted on the next turn, in the descriptor just freed.
+                    reserve = None;
+                }
                 Err(_) => {
-                    // EMFILE and friends: back off instead of spinning.
+                    // Out of descriptors with none in reserve (and the like): back off
+                    // instead of spinning.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -66,6 +78,14 @@ pub async fn serve(
     let drained = async { while connections.join_next().await.is_some() {} };
     // Whatever has not finished by then is aborted as the set drops.
     let _ = tokio::time::timeout(DRAIN, drained).await;
+}
+
+fn reserve_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+fn is_out_of_files(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Resolves once `stop` is true or its sender is gone.

@@ -95,3 +95,46 @@ fn a_hard_limit_too_low_is_said_before_anything_starts() {
         check.stderr
     );
 }
+
+/// The supervisor runs out of descriptors (its limit lowered to what it holds): a start
+/// fails with the reason, and the control socket still answers.
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_descriptors_a_start_fails_and_the_supervisor_still_answers() {
+    let Some(prlimit) = require_tool("prlimit", "a supervisor out of descriptors") else {
+        return;
+    };
+    let p = Project::new(&sleepers(&["a", "b"]));
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let (sup, _) = crate::common::extra::supervisor_of(&p);
+    // Its limit: what it holds now.
+    let hold_only_what_it_has = || {
+        let held = std::fs::read_dir(format!("/proc/{sup}/fd"))
+            .unwrap()
+            .count();
+        let lowered = Invocation::program(&prlimit)
+            .arg(format!("--pid={sup}"))
+            .arg(format!("--nofile={held}:{held}"))
+            .run();
+        assert_eq!(lowered.code(), 0, "{}", lowered.all());
+    };
+    hold_only_what_it_has();
+    let r = p.run(&["restart", "a"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stdout.contains("a: FAILED"), "{}", r.all());
+    assert!(r.stdout.contains("Too many open files"), "{}", r.all());
+    // The stopped run gave its descriptors back: take them away too.
+    hold_only_what_it_has();
+    for _ in 0..3 {
+        let ps = p.cmd(&["ps"]).timeout(Duration::from_secs(20)).run();
+        assert_eq!(ps.code(), 0, "{}", ps.all());
+        assert!(
+            ps.stdout.contains("FAILED") && ps.stdout.contains("UP"),
+            "{}",
+            ps.stdout
+        );
+    }
+    assert_eq!(task_status(&p, "b")["status"], "UP");
+}
