@@ -180,6 +180,13 @@ fn task_shapes() {
         "must be a number, found a string",
     );
     err_has("tasks:\n  a: {cmd: x, ports: [70000]}\n", "outside 1–65535");
+    // Digits too many for a number are a port out of range too, not a type error.
+    let (m, _, _) = one_err("tasks:\n  a: {cmd: x, ports: [99999999999999999999]}\n");
+    assert!(m.starts_with("port 99999999999999999999 in"), "{m}");
+    for not_a_port in ["''", "1.5", "true"] {
+        let (m, _, _) = one_err(&format!("tasks:\n  a: {{cmd: x, ports: [{not_a_port}]}}\n"));
+        assert!(!m.contains("outside"), "{not_a_port}: {m}");
+    }
     // The largest log size the loader takes, and one more.
     let max = u64::MAX >> 11;
     assert_eq!(
@@ -229,9 +236,11 @@ fn values_in_each_spelling() {
 
 #[test]
 fn env_values_and_files() {
-    let m = ok("env:\n  EMPTY:\n  QUOTED: ''\n  A: 1\ntasks: {a: x}\n");
+    let m = ok("env:\n  EMPTY:\n  QUOTED: ''\n  A: 1\n  TILDE: ~\ntasks: {a: x}\n");
     assert_eq!(m.tasks[0].env["EMPTY"], "");
     assert_eq!(m.tasks[0].env["QUOTED"], "");
+    // `~` is YAML's null, but in an env value people mean the character.
+    assert_eq!(m.tasks[0].env["TILDE"], "~");
     err_has("env:\n  A: [1]\ntasks: {a: x}\n", "`A` in `env`");
     err_has("env:\n  'A=B': 1\ntasks: {a: x}\n", "invalid variable name");
     // An unknown variable is pointed at where it stands in the value.
@@ -241,6 +250,10 @@ fn env_values_and_files() {
     let d = load("env:\n  A: x $NOPE_2 y\ntasks: {a: x}\n").unwrap_err();
     let p = d[0].pos.unwrap();
     assert_eq!((p.line, p.col, d[0].len), (2, 8, Some(7)), "{d:#?}");
+    // `$HO` is pointed at, not the start of `$HOME` before it.
+    let d = load("env:\n  A: $HOME $HO\ntasks: {a: x}\n").unwrap_err();
+    let p = d[0].pos.unwrap();
+    assert_eq!((p.line, p.col, d[0].len), (2, 12, Some(3)), "{d:#?}");
     // An env file with a bad line names the line.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "GOOD=1\nthis is not a line\n").unwrap();
@@ -267,4 +280,7 @@ fn top_level_shapes() {
     // with different messages stay two.
     let d = load("defaults: {restart: sometimes}\ntasks: {a: x, b: y}\n").unwrap_err();
     assert_eq!(d.len(), 1, "{d:#?}");
+    // The same message at two places is two problems.
+    let d = load("tasks:\n  a: {cmd: x, depends_on: [nope, nope]}\n").unwrap_err();
+    assert_eq!(d.len(), 2, "{d:#?}");
 }
