@@ -156,6 +156,7 @@ tasks:
   reset:
     cmd: 'echo $HOME; rails db:reset'
     destructive: true
+    restart: always
     checkpoint: 'pg_dump > /backup/$(date +%s).sql'
   docs:
     cmd: serve-docs
@@ -174,6 +175,10 @@ fn destructive_is_a_suspended_job_and_secrets_have_no_values() {
     let job = object(&docs, "Job", "reset");
     assert_eq!(job["spec"]["suspend"], true);
     assert_eq!(job["spec"]["backoffLimit"], 0);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["restartPolicy"], "Never",
+        "never restarted"
+    );
     let init = &job["spec"]["template"]["spec"]["initContainers"][0];
     assert_eq!(init["name"], "checkpoint");
     // `$` doubled: Kubernetes reads `$(…)` in commands as a variable.
@@ -260,6 +265,7 @@ fn compose_keeps_the_three_conditions_restart_and_profiles() {
     let out = compose(&m, "bts.secrets.env").unwrap();
     let doc: Value = serde_yaml::from_str(&out.text).unwrap();
     assert_eq!(doc["services"]["reset"]["profiles"][0], "manual");
+    assert_eq!(doc["services"]["reset"]["restart"], "no");
     assert_eq!(doc["services"]["docs"]["profiles"][0], "manual");
     assert_eq!(
         doc["services"]["reset"]["command"][2],

@@ -132,7 +132,9 @@ pub fn compose(m: &Manifest, secrets_file: &str) -> Result<Export, crate::errors
         if !deps.is_empty() {
             insert(&mut svc, "depends_on", Value::Mapping(deps));
         }
+        // bts never restarts a destructive task by itself (docs/behaviour.md).
         let restart = match t.restart {
+            _ if t.destructive => "no".to_string(),
             RestartPolicy::Never => "no".to_string(),
             RestartPolicy::OnFailure => format!("on-failure:{}", t.max_restarts),
             RestartPolicy::Always => "always".to_string(),

@@ -325,14 +325,12 @@ pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors:
                 ])
             }
             Workload::OneShot => {
+                // bts never restarts a destructive task by itself (docs/behaviour.md).
+                let once = t.restart == RestartPolicy::Never || t.destructive;
                 insert(
                     &mut pod,
                     "restartPolicy",
-                    s(if t.restart == RestartPolicy::Never {
-                        "Never"
-                    } else {
-                        "OnFailure"
-                    }),
+                    s(if once { "Never" } else { "OnFailure" }),
                 );
                 let suspended = t.destructive || !t.autostart;
                 if t.destructive {
@@ -343,11 +341,7 @@ pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors:
                 } else if !t.autostart {
                     notes.push(format!("{}: autostart false: a suspended Job", t.name));
                 }
-                let backoff = if t.restart == RestartPolicy::Never {
-                    0
-                } else {
-                    u64::from(t.max_restarts)
-                };
+                let backoff = if once { 0 } else { u64::from(t.max_restarts) };
                 map([
                     ("apiVersion", s("batch/v1")),
                     ("kind", s("Job")),
