@@ -471,8 +471,8 @@ fn parse_listeners(table: &str, port: u16) -> Vec<u64> {
 }
 
 /// Descriptors a supervisor holds for itself (socket, lock, state and event files, the
-/// runtime) and for each running task (two pipes, the child's pidfd, its log, a probe or
-/// checkpoint now and then): an estimate on the safe side.
+/// runtime) and for each running task (its output pipe, the child's pidfd, its log, a
+/// probe or checkpoint now and then): an estimate on the safe side.
 const OWN_FILES: u64 = 32;
 const FILES_PER_TASK: u64 = 5;
 

@@ -64,10 +64,15 @@ pub async fn run(
     mut on_log_error: impl FnMut(String),
 ) -> Outcome {
     let Spawned {
-        mut child, pgid, ..
+        mut child,
+        pgid,
+        output,
+        ..
     } = spawned;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
+    // stdout and stderr share one pipe (process::spawn); a second stream would be read
+    // the same way.
+    let mut stdout = Some(output);
+    let mut stderr: Option<tokio::process::ChildStderr> = None;
     let (mut split_out, mut split_err) = (LineSplitter::default(), LineSplitter::default());
     let mut buf_out = vec![0u8; READ_CHUNK];
     let mut buf_err = vec![0u8; READ_CHUNK];

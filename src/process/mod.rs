@@ -17,10 +17,14 @@ pub struct Spawned {
     pub pid: i32,
     /// Equal to `pid`: the child leads its own group.
     pub pgid: i32,
+    /// The read end of the one pipe the child's stdout and stderr both write to.
+    pub output: tokio::net::unix::pipe::Receiver,
 }
 
 /// Spawn `command` in `cwd` with the calling environment plus `env`, in a new process
-/// group, stdin from /dev/null, stdout and stderr piped.
+/// group, stdin from /dev/null, stdout and stderr into one pipe: bts logs them as one
+/// stream, in the order they were written, and holds one descriptor per task for it
+/// instead of two (docs/behaviour.md#limits).
 pub fn spawn(
     command: &CommandSpec,
     cwd: &Path,
@@ -38,11 +42,15 @@ pub fn spawn(
             c
         }
     };
+    let (writer, output) = tokio::net::unix::pipe::pipe()?;
+    // The child's end blocks, as programs expect of their stdout.
+    let writer = writer.into_blocking_fd()?;
+    let writer2 = writer.try_clone()?;
     cmd.current_dir(cwd)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(writer2))
         // Own group: the terminal's Ctrl-C reaches only bts, and bts can signal the
         // whole tree of the task (grandchildren included) with one killpg.
         .process_group(0)
@@ -52,6 +60,9 @@ pub fn spawn(
         cmd.pre_exec(unix::prepare_child);
     }
     let child = cmd.spawn()?;
+    // Our copies of the write end go with `cmd`: the pipe ends when the task's last
+    // process closes it.
+    drop(cmd);
     let pid = child
         .id()
         .map(|p| p as i32)
@@ -60,6 +71,7 @@ pub fn spawn(
         child,
         pid,
         pgid: pid,
+        output,
     })
 }
 

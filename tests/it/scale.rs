@@ -138,3 +138,38 @@ fn out_of_descriptors_a_start_fails_and_the_supervisor_still_answers() {
     }
     assert_eq!(task_status(&p, "b")["status"], "UP");
 }
+
+/// Three descriptors per running task (one output pipe, the pidfd, the log), not four;
+/// stdout and stderr in the order they were written.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_task_costs_three_descriptors_and_its_streams_stay_in_order() {
+    let names: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut manifest = sleepers(&refs);
+    manifest.push_str("  mixed:\n    cmd: \"echo out1; echo err1 >&2; echo out2; echo err2 >&2; exec sleep 300\"\n");
+    let p = Project::new(&manifest);
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let (sup, _) = crate::common::extra::supervisor_of(&p);
+    let held = std::fs::read_dir(format!("/proc/{sup}/fd"))
+        .unwrap()
+        .count();
+    // 101 tasks: 3 each and the supervisor's own (~20); 4 each would be over 400.
+    assert!(held < 101 * 3 + 60, "{held} descriptors for 101 tasks");
+    let mut log = String::new();
+    let lines = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| l.split_once(' ').map(|(_, t)| t.to_string()))
+            .collect()
+    };
+    assert!(
+        eventually(DEADLINE, || {
+            log = p.read(".bts/logs/mixed.log");
+            lines(&log).len() >= 4
+        }),
+        "{log}"
+    );
+    assert_eq!(lines(&log), ["out1", "err1", "out2", "err2"], "{log}");
+}
