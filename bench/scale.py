@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Benchmark bts with many tasks under the open-files limit most desktops have.
+
+  K1  N tasks (default 1,000), each `echo ready; exec sleep 600` with a `log: ready`
+      probe, started with `bts up --wait` under `ulimit -Sn 1024` (the hard limit is
+      left as it is): time until every task is UP; then `status --json` and `ps` times
+      (median of 5), the supervisor's RSS and its CPU over IDLE seconds, descriptors it
+      holds, and the time `bts down` takes until no task process is left.
+
+Usage: python3 bench/scale.py [--tasks 1000] [--idle 30] [--no-build]
+Python 3 standard library only; Linux (/proc). Every exit path runs `bts down`.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def bts_path(no_build):
+    if not no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", "bts")
+
+
+def timed(argv, cwd):
+    t = time.time()
+    r = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True)
+    if r.returncode != 0:
+        sys.exit("%s failed: %s" % (" ".join(argv), r.stderr))
+    return time.time() - t
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--idle", type=float, default=30)
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    bts = bts_path(args.no_build)
+    d = tempfile.mkdtemp(prefix="bts-scale-")
+    with open(os.path.join(d, "bts.yaml"), "w") as f:
+        f.write("tasks:\n")
+        for i in range(args.tasks):
+            f.write('  t%d: {cmd: "echo ready; exec sleep 600", health: {log: ready}}\n' % i)
+    try:
+        up = timed(["sh", "-c", "ulimit -Sn 1024 && exec %s up --wait" % bts], d)
+        with open(os.path.join(d, ".bts", "state.json")) as f:
+            state = json.load(f)
+        sup = state["supervisor_pid"]
+        pids = [t["pid"] for t in state["tasks"].values() if t.get("pid")]
+        status = statistics.median(timed([bts, "status", "--json"], d) for _ in range(5))
+        ps = statistics.median(timed([bts, "ps"], d) for _ in range(5))
+        time.sleep(5)
+        c0, t0 = cpu_ticks(sup), time.time()
+        time.sleep(args.idle)
+        idle = 100 * (cpu_ticks(sup) - c0) / os.sysconf("SC_CLK_TCK") / (time.time() - t0)
+        rss = rss_mb(sup)
+        fds = len(os.listdir("/proc/%d/fd" % sup))
+        t = time.time()
+        subprocess.run([bts, "down"], cwd=d, stdout=subprocess.DEVNULL)
+        while any(os.path.exists("/proc/%d" % p) for p in pids):
+            time.sleep(0.01)
+        down = time.time() - t
+    finally:
+        subprocess.run([bts, "down"], cwd=d, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    print("K1 %d tasks with log probes, soft limit 1024: up --wait %.2f s; status --json "
+          "%.0f ms, ps %.0f ms (medians); supervisor RSS %.0f MB, %d descriptors, idle CPU "
+          "%.2f %% of a core; down %.2f s (no task left)" % (
+              args.tasks, up, status * 1000, ps * 1000, rss, fds, idle, down))
+
+
+if __name__ == "__main__":
+    main()
