@@ -1,6 +1,7 @@
-//! One run of a task: an async actor that owns the child process, pumps its stdout and
-//! stderr into the task's sink, carries out stop requests (signal the group, wait for it
-//! to empty, SIGKILL the group at the deadline) and reports how the run ended.
+//! One run of a task: an async actor that owns the child process, pumps its output
+//! (stdout and stderr share one pipe) into the task's sink, carries out stop requests
+//! (signal the group, wait for it to empty, SIGKILL the group at the deadline) and
+//! reports how the run ended.
 //!
 //! A run ends only when the leader has been reaped AND its process group is empty. When
 //! the leader exits by itself, whatever it left in its group is stopped first, so no
@@ -69,13 +70,12 @@ pub async fn run(
         output,
         ..
     } = spawned;
-    // stdout and stderr share one pipe (process::spawn); a second stream would be read
-    // the same way.
+    // stdout and stderr share one pipe (process::spawn).
     let mut stdout = Some(output);
-    let mut stderr: Option<tokio::process::ChildStderr> = None;
-    let (mut split_out, mut split_err) = (LineSplitter::default(), LineSplitter::default());
-    let mut buf_out = vec![0u8; READ_CHUNK];
-    let mut buf_err = vec![0u8; READ_CHUNK];
+    let mut split_out = LineSplitter::default();
+    // Read into spare capacity, never zeroed: only the pages a read fills become
+    // resident, so a thousand quiet tasks do not each hold a 64 KiB buffer in memory.
+    let mut buf_out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
 
     let mut status: Option<ExitInfo> = None;
     let mut requested = false;
@@ -90,7 +90,7 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
-        let done_reading = stdout.is_none() && stderr.is_none();
+        let done_reading = stdout.is_none();
         if let Some(gone) = group_gone_at {
             if done_reading || gone.elapsed() >= DRAIN_AFTER_EXIT {
                 break;
@@ -105,15 +105,6 @@ pub async fn run(
                         partial_at = split_out.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
                     }
                     None => { sink.flush_partial(&mut split_out); stdout = None; }
-                }
-            }
-            r = read_some(&mut stderr, &mut buf_err) => {
-                match r {
-                    Some(n) => {
-                        feed(&mut sink, &mut split_err, &buf_err[..n]);
-                        partial_at = split_err.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
-                    }
-                    None => { sink.flush_partial(&mut split_err); stderr = None; }
                 }
             }
             st = child.wait(), if status.is_none() => {
@@ -187,7 +178,6 @@ pub async fn run(
             _ = tokio::time::sleep_until(group_gone_at.map_or(far, |g| g + DRAIN_AFTER_EXIT)), if group_gone_at.is_some() => {}
             _ = tokio::time::sleep_until(partial_at.unwrap_or(far)), if partial_at.is_some() => {
                 sink.flush_partial(&mut split_out);
-                sink.flush_partial(&mut split_err);
                 partial_at = None;
             }
         }
@@ -196,7 +186,6 @@ pub async fn run(
         }
     }
     sink.flush_partial(&mut split_out);
-    sink.flush_partial(&mut split_err);
     sink.finish();
     Outcome {
         exit: status.unwrap_or(ExitInfo {
@@ -225,13 +214,16 @@ fn feed(sink: &mut TaskSink, split: &mut LineSplitter, data: &[u8]) {
 /// `select!` arm goes quiet). `None` means end of stream (or a read error).
 async fn read_some<R: tokio::io::AsyncRead + Unpin>(
     pipe: &mut Option<R>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> Option<usize> {
     match pipe {
-        Some(p) => match p.read(buf).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => Some(n),
-        },
+        Some(p) => {
+            buf.clear();
+            match p.read_buf(buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(n),
+            }
+        }
         None => std::future::pending().await,
     }
 }
