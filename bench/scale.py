@@ -20,15 +20,7 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-
-def bts_path(no_build):
-    if not no_build:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    return os.path.join(target, "release", "bts")
+from common import bts_path, cpu_ticks
 
 
 def timed(argv, cwd):
@@ -38,12 +30,6 @@ def timed(argv, cwd):
     if r.returncode != 0:
         sys.exit("%s failed: %s" % (" ".join(argv), r.stderr))
     return time.time() - t
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def rss_mb(pid):

@@ -248,6 +248,35 @@ pub fn url_parts(url: &str) -> (String, u16, bool) {
     (path, port, https)
 }
 
+// Building the YAML documents: a string, a number, a map in the order given, a list,
+// and a key added to a map.
+
+pub fn s(x: impl Into<String>) -> serde_yaml::Value {
+    serde_yaml::Value::String(x.into())
+}
+
+pub fn n(x: u64) -> serde_yaml::Value {
+    serde_yaml::Value::Number(x.into())
+}
+
+pub fn map<const N: usize>(pairs: [(&str, serde_yaml::Value); N]) -> serde_yaml::Value {
+    let mut m = serde_yaml::Mapping::new();
+    for (k, v) in pairs {
+        m.insert(s(k), v);
+    }
+    serde_yaml::Value::Mapping(m)
+}
+
+pub fn list(items: impl IntoIterator<Item = serde_yaml::Value>) -> serde_yaml::Value {
+    serde_yaml::Value::Sequence(items.into_iter().collect())
+}
+
+pub fn insert(v: &mut serde_yaml::Value, key: &str, value: serde_yaml::Value) {
+    if let serde_yaml::Value::Mapping(m) = v {
+        m.insert(s(key), value);
+    }
+}
+
 /// YAML text for `v`, readable by YAML 1.1 parsers too (kubectl's, docker-compose's):
 /// strings those would read as booleans or null (`no`, `on`, `y`, `~`) are quoted, and
 /// multi-line strings are written double-quoted on one line.

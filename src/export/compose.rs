@@ -7,26 +7,8 @@ use std::collections::BTreeSet;
 
 use serde_yaml::{Mapping, Value};
 
-use super::cluster::{self, Var};
+use super::cluster::{self, insert, map, s, Var};
 use crate::manifest::{CommandSpec, Condition, Health, Manifest, Probe, RestartPolicy};
-
-fn s(x: impl Into<String>) -> Value {
-    Value::String(x.into())
-}
-
-fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    let mut m = Mapping::new();
-    for (k, v) in pairs {
-        m.insert(s(k), v);
-    }
-    Value::Mapping(m)
-}
-
-fn insert(v: &mut Value, key: &str, value: Value) {
-    if let Value::Mapping(m) = v {
-        m.insert(s(key), value);
-    }
-}
 
 /// A duration as compose writes one: `1m30s`, `500ms`.
 fn span(d: std::time::Duration) -> String {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml::{Mapping, Value};
 
-use super::cluster::{self, Var, Workload};
+use super::cluster::{self, insert, list, map, n, s, Var, Workload};
 use crate::manifest::{CommandSpec, Condition, Health, Manifest, Probe, RestartPolicy};
 
 /// The image of the init containers that wait for a dependency's Service.
@@ -18,32 +18,6 @@ const WAIT_IMAGE: &str = "busybox:1.36";
 const KUBECTL_IMAGE: &str = "bitnami/kubectl:1.31";
 /// How long an init container waits for a dependency.
 const WAIT_SECS: u64 = 600;
-
-fn s(x: impl Into<String>) -> Value {
-    Value::String(x.into())
-}
-
-fn n(x: u64) -> Value {
-    Value::Number(x.into())
-}
-
-fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    let mut m = Mapping::new();
-    for (k, v) in pairs {
-        m.insert(s(k), v);
-    }
-    Value::Mapping(m)
-}
-
-fn list(items: impl IntoIterator<Item = Value>) -> Value {
-    Value::Sequence(items.into_iter().collect())
-}
-
-fn insert(v: &mut Value, key: &str, value: Value) {
-    if let Value::Mapping(m) = v {
-        m.insert(s(key), value);
-    }
-}
 
 /// One object and the comments that go above it.
 struct Doc {
