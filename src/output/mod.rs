@@ -16,7 +16,7 @@ use crate::clock;
 use crate::manifest::OutputMode;
 use crate::redact::Redactor;
 use style::Look;
-use summary::Budget;
+use summary::{Budget, NotShown};
 pub use terminal::Terminal;
 
 /// How an event line is emphasised (the core decides it, see [`crate::lifecycle::Level`]).
@@ -35,6 +35,8 @@ pub struct Output {
     redactor: Arc<RwLock<Arc<Redactor>>>,
     /// The terminal budget all tasks share in `summary` mode.
     budget: Arc<Mutex<Budget>>,
+    /// The hidden lines of all tasks, for one "not shown" note between them.
+    not_shown: Arc<Mutex<NotShown>>,
 }
 
 impl Output {
@@ -54,7 +56,56 @@ impl Output {
             json,
             redactor: Arc::new(RwLock::new(Arc::new(redactor))),
             budget: Arc::new(Mutex::new(Budget::new())),
+            not_shown: Arc::new(Mutex::new(NotShown::new())),
         }
+    }
+
+    /// `lines` of `task` were not shown; they go into the next note.
+    pub fn hidden(&self, task: &str, lines: u64, now: Instant) {
+        if lines > 0 {
+            self.hidden_lock().add(task, lines, now);
+        }
+    }
+
+    /// Whether hidden lines wait for their note.
+    pub fn hidden_pending(&self) -> bool {
+        self.hidden_lock().pending()
+    }
+
+    /// Print the note about hidden lines if it is due.
+    pub fn note_hidden(&self, when: NoteWhen) {
+        let note = {
+            let mut n = self.hidden_lock();
+            match when {
+                NoteWhen::Due(t) => n.note(t),
+                NoteWhen::RunEnded(t) => n.note_at_end(t),
+                NoteWhen::Now => n.finish(),
+            }
+        };
+        if let Some(text) = note {
+            self.note(&text);
+        }
+    }
+
+    fn hidden_lock(&self) -> std::sync::MutexGuard<'_, NotShown> {
+        self.not_shown.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One of bts's notes about the tasks' output: `HH:MM:SS bts | … lines not shown`
+    /// (`--json`: kind `note`). Always queued, like events.
+    fn note(&self, text: &str) {
+        let line = if self.json {
+            let obj = serde_json::json!({ "time": crate::clock::now_rfc3339(), "task": "bts", "kind": "note", "line": text });
+            format!("{obj}\n")
+        } else {
+            let mut line = self.time_tag(SystemTime::now());
+            let tag = format!("{:<w$} | ", "bts", w = self.width);
+            line.push_str(&style::painted(&tag, Look::Tag, self.color));
+            line.push_str(&style::painted(text, Look::Note, self.color));
+            line.push('\n');
+            line
+        };
+        self.term.push_event(line.into_bytes());
     }
 
     /// Budget for `n` ordinary lines of task `index` (see [`summary::Budget::take`]).
@@ -137,6 +188,17 @@ impl Output {
         line.push('\n');
         self.term.push_event(line.into_bytes());
     }
+}
+
+/// When the "not shown" note is asked for (see [`summary::NotShown`]).
+#[derive(Debug, Clone, Copy)]
+pub enum NoteWhen {
+    /// On a task's batch or tick: printed once due.
+    Due(Instant),
+    /// A run ended: printed unless the last note is too recent.
+    RunEnded(Instant),
+    /// bts stops: printed whatever the time.
+    Now,
 }
 
 /// Whether stdout should get colours: a terminal, no `NO_COLOR`, no `--no-color`.

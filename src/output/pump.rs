@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::lines::LineSplitter;
-use super::summary::{Class, Classifier, Emit, Folder, NotShown};
+use super::summary::{Class, Classifier, Emit, Folder};
+use super::NoteWhen;
 use super::Output;
 use crate::clock;
 use crate::digest::TaskStats;
@@ -41,7 +42,6 @@ pub struct TaskSink {
     log_failed: bool,
     classifier: Classifier,
     folder: Folder,
-    not_shown: NotShown,
     flooding: bool,
     /// Lines read in the current one-second window, and when it began.
     window: (Instant, u64),
@@ -112,7 +112,6 @@ impl TaskSink {
             log_failed: false,
             classifier,
             folder: Folder::new(),
-            not_shown: NotShown::new(),
             flooding: false,
             window: (Instant::now(), 0),
             stamp_cache: (0, "".into(), "".into()),
@@ -154,7 +153,7 @@ impl TaskSink {
 
     /// Whether [`TaskSink::tick`] has anything to do: an idle task costs no wake-ups.
     pub fn needs_tick(&self) -> bool {
-        self.out.mode == OutputMode::Summary && (self.folder.has_run() || self.not_shown.pending())
+        self.out.mode == OutputMode::Summary && (self.folder.has_run() || self.out.hidden_pending())
     }
 
     /// About every 250 ms while the task runs: close folds that went quiet, print due
@@ -177,11 +176,10 @@ impl TaskSink {
             self.folder.finish(|e| stage_emit(stage, staged, e));
             self.route_staged(SystemTime::now(), Instant::now());
         }
-        if let Some(note) = self.not_shown.finish(&self.name) {
-            let prefix = self.prefix(SystemTime::now());
-            self.write_note(&prefix, note.as_bytes());
-        }
         self.commit();
+        // What this run (and the others) hid is told now, unless a note was just
+        // printed: the next one tells it then (this run will not tick again).
+        self.out.note_hidden(NoteWhen::RunEnded(Instant::now()));
     }
 
     /// Hand over the log so far for archiving and start it afresh (`bts archive-logs`);
@@ -296,9 +294,9 @@ impl TaskSink {
                     style.write(&mut self.term_buf, &sample, Kind::Line(Class::Normal));
                     self.term_lines += 1;
                     self.last_normal = sample;
-                    self.not_shown.add(counts.flood_hidden - 1, inst);
+                    self.out.hidden(&self.name, counts.flood_hidden - 1, inst);
                 } else {
-                    self.not_shown.add(counts.flood_hidden, inst);
+                    self.out.hidden(&self.name, counts.flood_hidden, inst);
                 }
             }
         }
@@ -309,7 +307,7 @@ impl TaskSink {
     /// Let the budget decide on the staged lines and notes; write the winners.
     fn route_staged(&mut self, now: SystemTime, inst: Instant) {
         if self.staged.is_empty() {
-            self.note_due(now, inst);
+            self.note_due(inst);
             return;
         }
         let normal = self
@@ -332,7 +330,7 @@ impl TaskSink {
             };
             let text = &self.stage[s.start..s.end];
             if !allowed {
-                self.not_shown.add(s.lines, inst);
+                self.out.hidden(&self.name, s.lines, inst);
             } else {
                 let style = term_style(&self.out, &self.name, &prefix, &ts);
                 let kind = if s.note {
@@ -345,21 +343,11 @@ impl TaskSink {
             }
         }
         self.stage.clear();
-        self.note_due(now, inst);
+        self.note_due(inst);
     }
 
-    fn note_due(&mut self, now: SystemTime, inst: Instant) {
-        if let Some(note) = self.not_shown.note(&self.name, inst) {
-            let prefix = self.prefix(now);
-            self.write_note(&prefix, note.as_bytes());
-        }
-    }
-
-    fn write_note(&mut self, prefix: &str, text: &[u8]) {
-        let ts = clock::rfc3339(SystemTime::now());
-        let style = term_style(&self.out, &self.name, prefix, &ts);
-        style.write(&mut self.term_buf, text, Kind::Note);
-        self.term_lines += 1;
+    fn note_due(&mut self, inst: Instant) {
+        self.out.note_hidden(NoteWhen::Due(inst));
     }
 
     /// Merge a batch's counts into the task's stats (one lock per batch).
@@ -412,7 +400,7 @@ impl TaskSink {
             let batch = std::mem::replace(&mut self.term_buf, Vec::with_capacity(hint));
             if !self.out.term.push_output(batch) {
                 // A slow terminal costs lines on screen, counted, never a stalled task.
-                self.not_shown.add(lines, Instant::now());
+                self.out.hidden(&self.name, lines, Instant::now());
             }
         }
     }

@@ -284,6 +284,8 @@ impl Supervisor {
                     // One read of the process table serves both.
                     let procs = crate::process::table::all();
                     self.sample_usage(&procs);
+                    // A note held back while the floods that made it ended.
+                    self.out.note_hidden(crate::output::NoteWhen::Due(Instant::now().into_std()));
                     self.track_escapees_in(&procs, None);
                 }
             }
@@ -297,6 +299,8 @@ impl Supervisor {
         self.finish_archives().await;
         self.write_state();
         self.write_digests();
+        // Lines hidden since the last "not shown" note are told before bts goes.
+        self.out.note_hidden(crate::output::NoteWhen::Now);
         let effects = self.core.finish_waiters();
         for e in effects {
             self.perform(e);

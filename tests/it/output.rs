@@ -19,6 +19,50 @@ fn varied(n: usize) -> String {
     VARIED.replace("N;", &format!("{n};"))
 }
 
+/// Several tasks flooding at once: one "not shown" note for all of them, naming the
+/// biggest, never one per task.
+#[test]
+fn floods_of_several_tasks_share_one_note() {
+    let names = ["w1", "w2", "w3", "w4", "w5"];
+    let mut manifest = String::from("tasks:\n");
+    for n in names {
+        manifest.push_str(&format!(
+            "  {n}:\n    cmd: |\n      {}; sleep 1.5; {}\n",
+            varied(4_000),
+            varied(4_000)
+        ));
+    }
+    let p = Project::new(&manifest);
+    let r = p.run(&["up"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let notes: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("not shown"))
+        .collect();
+    assert!(!notes.is_empty(), "{}", r.stdout);
+    for n in &notes {
+        assert!(n.contains(" bts "), "notes are bts's lines: {n}");
+    }
+    // Two bursts per task, five tasks: one note per task and burst would be ten.
+    assert!(
+        notes.len() <= 4,
+        "{} notes:\n{}",
+        notes.len(),
+        notes.join("\n")
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("lines not shown: ") && n.contains("+2 more — bts logs TASK")),
+        "{}",
+        notes.join("\n")
+    );
+    for n in names {
+        assert_eq!(p.read(&format!(".bts/logs/{n}.log")).lines().count(), 8_000);
+    }
+}
+
 #[test]
 fn a_burst_is_cut_for_the_terminal_but_fully_logged() {
     let p = Project::new(&format!(

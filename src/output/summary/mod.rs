@@ -2,8 +2,8 @@
 //! a line's *shape* is, how consecutive lines of one task fold, how the shared terminal
 //! budget is split between tasks, and the "lines not shown" notes. Everything here is
 //! pure: no I/O, no clock (time comes in as an `Instant`), so every rule is unit-tested
-//! with synthetic time. The pump owns one [`Classifier`], [`Folder`] and [`NotShown`]
-//! per task and shares one [`Budget`] (behind a `Mutex`) between all tasks.
+//! with synthetic time. The pump owns one [`Classifier`] and [`Folder`] per task; all
+//! tasks share one [`Budget`] and one [`NotShown`] (each behind a `Mutex`).
 //!
 //! One module per concept: `classify` (error and warning lines), `shape` (a line with
 //! its values replaced by placeholders), `fold` (runs of like lines), `budget` (the
@@ -24,5 +24,5 @@ pub use budget::{
 };
 pub use classify::{Class, Classifier};
 pub use fold::{Emit, Folder, FOLD_QUIET, FOLD_WINDOW, SLOW_GAP, SLOW_NOTE};
-pub use not_shown::{group_digits, NotShown, NOTE_EVERY};
+pub use not_shown::{group_digits, NotShown, NOTE_EVERY, NOTE_GAP};
 pub use shape::shape_into;

@@ -1,22 +1,32 @@
 //! The "lines not shown" note of `--output summary`, and the digit grouping the
 //! notes use.
 //!
-//! [`NotShown`] counts a task's hidden lines and yields
-//! `… 1,204 lines not shown — bts logs web` at most once per [`NOTE_EVERY`].
+//! [`NotShown`] counts the hidden lines of every task together (one is shared by all
+//! the tasks of a stack) and words one note for all of them —
+//! `… 1,204 lines not shown: web 300, api 280, +6 more — bts logs TASK`, or with one
+//! task `… 1,204 lines not shown — bts logs web` — once the oldest hidden line has
+//! waited [`NOTE_EVERY`], and at most one note per [`NOTE_GAP`].
 
 use std::time::{Duration, Instant};
 
-/// How often a task's "lines not shown" note may be printed.
+/// How long the oldest hidden line waits for its note: the note sums up that much.
 pub const NOTE_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two notes: ten flooding tasks get one line every few seconds
+/// between them, not one each every second.
+pub const NOTE_GAP: Duration = Duration::from_secs(3);
+/// Tasks named in a note; the rest are counted (`+6 more`).
+const NAMED: usize = 3;
 
-/// Counts one task's hidden lines and words the periodic note about them.
+/// Counts the stack's hidden lines, per task, and words the periodic note about them.
 #[derive(Debug, Default, Clone)]
 pub struct NotShown {
+    /// Hidden lines per task since the last note, in the order tasks first hid one.
     /// `pub(super)` only so the unit tests can read it.
-    pub(super) hidden: u64,
-    /// When the first line of the current count was hidden: the note waits a second
-    /// from there, so it sums up a second's worth and notes are a second apart.
+    pub(super) hidden: Vec<(String, u64)>,
+    /// When the first line of the current count was hidden.
     first: Option<Instant>,
+    /// When the last note was worded.
+    last: Option<Instant>,
 }
 
 impl NotShown {
@@ -24,41 +34,84 @@ impl NotShown {
         NotShown::default()
     }
 
-    pub fn add(&mut self, lines: u64, now: Instant) {
-        if lines > 0 && self.hidden == 0 {
+    pub fn add(&mut self, task: &str, lines: u64, now: Instant) {
+        if lines == 0 {
+            return;
+        }
+        if self.hidden.is_empty() {
             self.first = Some(now);
         }
-        self.hidden += lines;
+        match self.hidden.iter_mut().find(|(t, _)| t == task) {
+            Some((_, n)) => *n += lines,
+            None => self.hidden.push((task.to_string(), lines)),
+        }
     }
 
     /// Whether hidden lines wait for their note.
     pub fn pending(&self) -> bool {
-        self.hidden > 0
+        !self.hidden.is_empty()
     }
 
-    /// The note, once the oldest hidden line has waited [`NOTE_EVERY`].
-    pub fn note(&mut self, task: &str, now: Instant) -> Option<String> {
-        let due = self
+    /// The note, once the oldest hidden line has waited [`NOTE_EVERY`] and the last note
+    /// is [`NOTE_GAP`] old.
+    pub fn note(&mut self, now: Instant) -> Option<String> {
+        let waited = self
             .first
             .is_some_and(|f| now.saturating_duration_since(f) >= NOTE_EVERY);
-        if due {
-            self.finish(task)
+        let spaced = self
+            .last
+            .is_none_or(|l| now.saturating_duration_since(l) >= NOTE_GAP);
+        if waited && spaced {
+            self.last = Some(now);
+            self.finish()
         } else {
             None
         }
     }
 
-    /// The note now, whatever the time (end of a run).
-    pub fn finish(&mut self, task: &str) -> Option<String> {
-        if self.hidden == 0 {
+    /// A run ended: its hidden lines are told now unless a note was printed less than
+    /// [`NOTE_GAP`] ago (then the next due note tells them).
+    pub fn note_at_end(&mut self, now: Instant) -> Option<String> {
+        let spaced = self
+            .last
+            .is_none_or(|l| now.saturating_duration_since(l) >= NOTE_GAP);
+        if spaced && self.pending() {
+            self.last = Some(now);
+            self.finish()
+        } else {
+            None
+        }
+    }
+
+    /// The note now, whatever the time (bts stops).
+    pub fn finish(&mut self) -> Option<String> {
+        if self.hidden.is_empty() {
             return None;
         }
-        let n = std::mem::take(&mut self.hidden);
+        let mut hidden = std::mem::take(&mut self.hidden);
         self.first = None;
-        let noun = if n == 1 { "line" } else { "lines" };
+        let total: u64 = hidden.iter().map(|(_, n)| n).sum();
+        let noun = if total == 1 { "line" } else { "lines" };
+        if let [(task, _)] = hidden.as_slice() {
+            return Some(format!(
+                "… {} {noun} not shown — bts logs {task}",
+                group_digits(total)
+            ));
+        }
+        // Most first; equal counts in the order the tasks first hid a line.
+        hidden.sort_by_key(|h| std::cmp::Reverse(h.1));
+        let mut named: Vec<String> = hidden
+            .iter()
+            .take(NAMED)
+            .map(|(t, n)| format!("{t} {}", group_digits(*n)))
+            .collect();
+        if hidden.len() > NAMED {
+            named.push(format!("+{} more", hidden.len() - NAMED));
+        }
         Some(format!(
-            "… {} {noun} not shown — bts logs {task}",
-            group_digits(n)
+            "… {} {noun} not shown: {} — bts logs TASK",
+            group_digits(total),
+            named.join(", ")
         ))
     }
 }

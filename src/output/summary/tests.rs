@@ -552,33 +552,76 @@ fn errors_are_capped_per_task() {
 // --- not shown --------------------------------------------------------------------------
 
 #[test]
-fn not_shown_notes_once_a_second() {
+fn one_task_gets_its_own_note_after_a_second_then_every_few_seconds() {
     let t0 = Instant::now();
     let mut n = NotShown::new();
-    assert_eq!(n.note("web", t0), None);
-    n.add(1000, t0);
-    assert_eq!(n.note("web", ms(t0, 500)), None);
-    n.add(204, ms(t0, 900));
+    assert_eq!(n.note(t0), None);
+    n.add("web", 1000, t0);
+    assert_eq!(n.note(ms(t0, 500)), None);
+    n.add("web", 204, ms(t0, 900));
     assert_eq!(
-        n.note("web", ms(t0, 1000)).as_deref(),
+        n.note(ms(t0, 1000)).as_deref(),
         Some("… 1,204 lines not shown — bts logs web")
     );
-    assert_eq!(n.note("web", ms(t0, 1100)), None);
-    n.add(1, ms(t0, 1200));
-    assert_eq!(n.note("web", ms(t0, 1500)), None);
+    assert_eq!(n.note(ms(t0, 1100)), None);
+    n.add("web", 1, ms(t0, 1200));
+    // The oldest has waited a second, but the last note is not NOTE_GAP old.
+    assert_eq!(n.note(ms(t0, 2200)), None);
     assert_eq!(
-        n.note("web", ms(t0, 2200)).as_deref(),
+        n.note(ms(t0, 4000)).as_deref(),
         Some("… 1 line not shown — bts logs web")
     );
-    n.add(0, ms(t0, 3000));
-    assert_eq!(n.note("web", ms(t0, 9000)), None);
-    n.add(7, ms(t0, 9000));
-    assert_eq!(n.hidden, 7);
+    n.add("web", 0, ms(t0, 5000));
+    assert!(!n.pending());
+    assert_eq!(n.note(ms(t0, 9000)), None);
+    n.add("db", 7, ms(t0, 9000));
+    assert_eq!(n.hidden, [("db".to_string(), 7)]);
     assert_eq!(
-        n.finish("db").as_deref(),
+        n.finish().as_deref(),
         Some("… 7 lines not shown — bts logs db")
     );
-    assert_eq!(n.finish("db"), None);
+    assert_eq!(n.finish(), None);
+}
+
+#[test]
+fn many_tasks_share_one_note_most_first() {
+    let t0 = Instant::now();
+    let mut n = NotShown::new();
+    n.add("api", 280, t0);
+    n.add("web", 300, t0);
+    for (i, t) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        n.add(t, 100 + i as u64, t0);
+    }
+    n.add("api", 0, t0);
+    assert_eq!(
+        n.note(ms(t0, 1000)).as_deref(),
+        Some("… 1,195 lines not shown: web 300, api 280, f 105, +5 more — bts logs TASK")
+    );
+    n.add("x", 1, ms(t0, 1000));
+    n.add("y", 1, ms(t0, 1000));
+    assert_eq!(
+        n.finish().as_deref(),
+        Some("… 2 lines not shown: x 1, y 1 — bts logs TASK")
+    );
+}
+
+#[test]
+fn a_run_that_ends_tells_its_count_unless_a_note_was_just_printed() {
+    let t0 = Instant::now();
+    let mut n = NotShown::new();
+    n.add("web", 5, t0);
+    assert_eq!(
+        n.note_at_end(ms(t0, 100)).as_deref(),
+        Some("… 5 lines not shown — bts logs web"),
+        "no note yet: told at once, without waiting a second"
+    );
+    n.add("api", 3, ms(t0, 200));
+    assert_eq!(n.note_at_end(ms(t0, 300)), None, "a note 200 ms ago");
+    assert!(n.pending());
+    assert_eq!(
+        n.note(ms(t0, 3100)).as_deref(),
+        Some("… 3 lines not shown — bts logs api")
+    );
 }
 
 #[test]
