@@ -7,7 +7,11 @@
       (median of 5), the supervisor's RSS and its CPU over IDLE seconds, descriptors it
       holds, and the time `bts down` takes until no task process is left.
 
-Usage: python3 bench/scale.py [--tasks 1000] [--idle 30] [--no-build]
+  N1  the noisy stack: 10 tasks each printing ~200 varied lines a second (a few of them
+      errors) for SECONDS, `bts up` in summary mode: the share of the lines that reach
+      the terminal (task lines and bts's notes), and whether every error line did.
+
+Usage: python3 bench/scale.py [--tasks 1000] [--idle 30] [--noisy 20] [--no-build]
 Python 3 standard library only; Linux (/proc). Every exit path runs `bts down`.
 """
 
@@ -44,9 +48,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--idle", type=float, default=30)
+    ap.add_argument("--noisy", type=float, default=20, help="seconds of N1 (0: skip)")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     bts = bts_path(args.no_build)
+    if args.noisy > 0:
+        noisy(bts, args.noisy)
     d = tempfile.mkdtemp(prefix="bts-scale-")
     with open(os.path.join(d, "bts.yaml"), "w") as f:
         f.write("tasks:\n")
@@ -78,6 +85,40 @@ def main():
           "%.0f ms, ps %.0f ms (medians); supervisor RSS %.0f MB, %d descriptors, idle CPU "
           "%.2f %% of a core; down %.2f s (no task left)" % (
               args.tasks, up, status * 1000, ps * 1000, rss, fds, idle, down))
+
+
+NOISY = (
+    "i=0; end=$(( $(date +%%s) + %d )); while [ $(date +%%s) -lt $end ]; do j=0; "
+    "while [ $j -lt 20 ]; do i=$((i+1)); j=$((j+1)); "
+    "w=$(echo abcdefghijklmnopqrstuvwxyz | cut -c$(( i %% 26 + 1 ))-$(( i %% 26 + 3 ))); "
+    "if [ $((i %% 997)) = 0 ]; then echo \"error: request $i failed\"; "
+    "else echo \"$w item $i handled\"; fi; done; sleep 0.1; done"
+)
+
+
+def noisy(bts, seconds):
+    d = tempfile.mkdtemp(prefix="bts-noisy-")
+    with open(os.path.join(d, "bts.yaml"), "w") as f:
+        f.write("tasks:\n")
+        for i in range(10):
+            f.write("  n%d:\n    cmd: %s\n" % (i, json.dumps(NOISY % seconds)))
+    r = subprocess.run([bts, "up", "--output", "summary", "--no-color"], cwd=d,
+                       capture_output=True, text=True, timeout=seconds + 120)
+    logged = errors_logged = 0
+    for i in range(10):
+        with open(os.path.join(d, ".bts", "logs", "n%d.log" % i)) as f:
+            for line in f:
+                logged += 1
+                errors_logged += "error:" in line
+    out = r.stdout.splitlines()
+    task_lines = [l for l in out if " | " in l and not l.split(" | ")[0].endswith("bts")]
+    notes = [l for l in out if "not shown" in l]
+    errors_shown = sum("error:" in l for l in task_lines)
+    share = 100 * (len(task_lines) + len(notes)) / max(logged, 1)
+    print("N1 10 tasks x ~200 lines/s x %.0f s, summary: %d lines logged, %d on the terminal "
+          "(%d task lines + %d notes) = %.2f %%; errors shown %d of %d" % (
+              seconds, logged, len(task_lines) + len(notes), len(task_lines), len(notes),
+              share, errors_shown, errors_logged))
 
 
 if __name__ == "__main__":
