@@ -238,14 +238,34 @@ impl TaskSink {
                 ..
             } = self;
             let style = term_style(out, name, &prefix, &ts);
+            // One search of the whole read instead of two per line: most reads hold no
+            // secret and no error word, and then none of their lines needs looking at.
+            // A line that began in an earlier read (the splitter's carry) is not in
+            // `data` and is looked at on its own.
+            let (clear, normal) = data.map_or((false, false), |d| {
+                (red.clear_of_secrets(d), classifier.all_normal(d))
+            });
+            let within = data.map_or(0..0, |d| {
+                let r = d.as_ptr_range();
+                r.start as usize..r.end as usize
+            });
             let mut on_line = |raw: &[u8]| {
                 check_log_probe(log_probe, raw, &red);
-                let line = red.redact(raw);
+                let inside = within.contains(&(raw.as_ptr() as usize));
+                let line = if clear && inside {
+                    std::borrow::Cow::Borrowed(raw)
+                } else {
+                    red.redact(raw)
+                };
                 log_buf.extend_from_slice(ts.as_bytes());
                 log_buf.push(b' ');
                 log_buf.extend_from_slice(&line);
                 log_buf.push(b'\n');
-                let class = classifier.classify(&line);
+                let class = if normal && inside {
+                    Class::Normal
+                } else {
+                    classifier.classify(&line)
+                };
                 counts.lines += 1;
                 match class {
                     Class::Error => counts.errors += 1,

@@ -278,6 +278,14 @@ impl Redactor {
             .collect()
     }
 
+    /// Whether `text` (a whole read of many lines) certainly holds no secret: none of
+    /// the literals every secret shape and value starts from occurs in it, so none of
+    /// its lines needs [`Redactor::redact`]. `false` when it may (or when this redactor
+    /// has no such prefilter: `secrets.redact` regexes, many values).
+    pub fn clear_of_secrets(&self, text: &[u8]) -> bool {
+        self.quick.as_ref().is_some_and(|q| q.find(text).is_none())
+    }
+
     /// `line` with every secret replaced by [`MASK`]; borrowed (no allocation) when the
     /// line holds none. Works on any bytes, UTF-8 or not.
     pub fn redact<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {

@@ -409,3 +409,22 @@ fn bench_clean_lines() {
         );
     }
 }
+
+#[test]
+fn a_read_without_any_secret_literal_is_clear_and_one_with_is_not() {
+    let r = redactor(&[("API_KEY", "hunter2-very-secret")]);
+    let quiet: String = (0..500).map(|i| format!("GET /items/{i} 200\n")).collect();
+    assert!(r.clear_of_secrets(quiet.as_bytes()));
+    // A secret anywhere in the read, a token shape or an env value, makes it not clear.
+    let with_value = format!("{quiet}login hunter2-very-secret ok\n");
+    assert!(!r.clear_of_secrets(with_value.as_bytes()));
+    let with_shape = format!("{quiet}token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\n");
+    assert!(!r.clear_of_secrets(with_shape.as_bytes()));
+    // Custom regexes have no literal prefilter: never clear.
+    let secrets = Secrets {
+        redact: vec!["pin=[0-9]+".into()],
+        ..Default::default()
+    };
+    let custom = Redactor::new(&env(&[]), &secrets).expect("builds");
+    assert!(!custom.clear_of_secrets(quiet.as_bytes()));
+}

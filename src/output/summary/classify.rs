@@ -119,6 +119,15 @@ impl Classifier {
         })
     }
 
+    /// Whether every line of `text` (a whole read) is certainly ordinary: none of the
+    /// words the default patterns need occurs in it. `false` when one may be, or with
+    /// a task's own patterns (no prefilter).
+    pub fn all_normal(&self, text: &[u8]) -> bool {
+        self.prefilter
+            .as_ref()
+            .is_some_and(|p| p.find(text).is_none())
+    }
+
     pub fn classify(&self, line: &[u8]) -> Class {
         // Most lines match nothing: a plain is_match settles them in one scan; only a hit
         // pays for the overlapping search that tells errors from warnings.

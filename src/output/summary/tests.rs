@@ -625,6 +625,18 @@ fn a_run_that_ends_tells_its_count_unless_a_note_was_just_printed() {
 }
 
 #[test]
+fn a_read_without_error_words_is_all_normal() {
+    let c = Classifier::new(None, None).unwrap();
+    let quiet: String = (0..500).map(|i| format!("GET /items/{i} 200\n")).collect();
+    assert!(c.all_normal(quiet.as_bytes()));
+    assert!(!c.all_normal(format!("{quiet}ERROR boom\n").as_bytes()));
+    assert!(!c.all_normal(format!("{quiet}warn: slow\n").as_bytes()));
+    // A task's own patterns have no prefilter: each line is classified.
+    let own = Classifier::new(Some(&["oops".to_string()]), None).unwrap();
+    assert!(!own.all_normal(quiet.as_bytes()));
+}
+
+#[test]
 fn digits() {
     assert_eq!(group_digits(0), "0");
     assert_eq!(group_digits(12), "12");
