@@ -85,6 +85,7 @@ fn ty(t: Ty) -> Value {
             ]
         }),
         Ty::UInt { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        Ty::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
         Ty::Duration { zero_ok } => json!({
             "$ref": if zero_ok { "#/definitions/duration_or_zero" } else { "#/definitions/duration" }
         }),
@@ -240,6 +241,7 @@ mod tests {
             Ty::Paths => "[]".into(),
             Ty::Bool => "true".into(),
             Ty::UInt { min, .. } => min.max(1).to_string(),
+            Ty::Int { max, .. } => max.to_string(),
             Ty::Duration { .. } => "1m 30s".into(),
             Ty::Signal => "sigint".into(),
             Ty::Enum { values, .. } => values[0].into(),

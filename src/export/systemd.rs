@@ -287,6 +287,9 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
             crate::process::unix::signal_name_or_number(t.stop_signal)
         );
         let _ = writeln!(u, "TimeoutStopSec={}", span(t.stop_timeout));
+        if let Some(n) = t.nice {
+            let _ = writeln!(u, "Nice={n}");
+        }
         if let Some(h) = &t.health {
             if !oneshot {
                 let _ = writeln!(u, "TimeoutStartSec={}", span(h.start_period));

@@ -22,6 +22,8 @@ pub enum Ty {
     Bool,
     /// A whole number in `min..=max`.
     UInt { min: u64, max: u64 },
+    /// A whole number in `min..=max`, negatives allowed.
+    Int { min: i64, max: i64 },
     /// A humantime duration (`500ms`, `2s`, `1m 30s`); `0` when zero is allowed.
     Duration { zero_ok: bool },
     /// A signal name (`SIGTERM`, `TERM`, any case) or number.
@@ -172,7 +174,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 24] = [
+pub const TASK: [Field; 25] = [
     f(
         "cmd",
         Ty::Command,
@@ -288,6 +290,11 @@ pub const TASK: [Field; 24] = [
         "autostart",
         Ty::Bool,
         "Start with a plain `bts up` (default true); false: only when named.",
+    ),
+    f(
+        "nice",
+        Ty::Int { min: -20, max: 19 },
+        "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
     ),
     f(
         "image",

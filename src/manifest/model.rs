@@ -104,6 +104,8 @@ pub struct Task {
     pub autostart: bool,
     /// The container image for `bts export kubernetes | compose`; unused locally.
     pub image: Option<String>,
+    /// Scheduling priority (nice value) of the task's processes; `None` leaves bts's.
+    pub nice: Option<i32>,
     /// 1-based line of the task's key in the manifest, for messages.
     pub line: usize,
 }
@@ -157,6 +159,7 @@ impl Task {
             checkpoint_timeout: Duration::from_secs(300),
             autostart: true,
             image: None,
+            nice: None,
             line: 1,
         }
     }

@@ -29,6 +29,7 @@ pub fn spawn(
     command: &CommandSpec,
     cwd: &Path,
     env: &[(String, String)],
+    nice: Option<i32>,
 ) -> std::io::Result<Spawned> {
     let mut cmd = match command {
         CommandSpec::Shell(line) => {
@@ -55,9 +56,16 @@ pub fn spawn(
         // whole tree of the task (grandchildren included) with one killpg.
         .process_group(0)
         .kill_on_drop(false);
-    // SAFETY: the closure only calls async-signal-safe functions (signal, setrlimit).
+    // SAFETY: the closure only calls async-signal-safe functions (signal, setrlimit,
+    // setpriority).
     unsafe {
-        cmd.pre_exec(unix::prepare_child);
+        cmd.pre_exec(move || {
+            unix::prepare_child()?;
+            match nice {
+                Some(n) => unix::set_nice(n),
+                None => Ok(()),
+            }
+        });
     }
     let child = cmd.spawn()?;
     // Our copies of the write end go with `cmd`: the pipe ends when the task's last

@@ -145,6 +145,18 @@ pub fn prepare_child() -> io::Result<()> {
     restore_open_files()
 }
 
+/// Give this process (a task, between fork and exec) the nice value `n`. Only
+/// setpriority: async-signal-safe. Below 0 needs privileges: the start then fails with
+/// the reason.
+pub fn set_nice(n: i32) -> io::Result<()> {
+    // SAFETY: setpriority has no memory-safety preconditions. `which` is typed
+    // differently across libcs (the `as _`).
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, n) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Send SIGINT to this process: the dashboard of `bts up --ui` owns the keyboard (raw
 /// mode: Ctrl-C is a key, not a signal) and hands a Ctrl-C to the supervisor this way,
 /// so it is handled exactly as the line stream's Ctrl-C is.

@@ -139,7 +139,7 @@ impl Supervisor {
             return Err(std::io::Error::other("the task's output is in use"));
         };
         sink.set_log_probe(log_probe);
-        let spawned = match crate::process::spawn(command, &task.cwd, env) {
+        let spawned = match crate::process::spawn(command, &task.cwd, env, task.nice) {
             Ok(s) => s,
             Err(e) => {
                 self.handles[i].sink = Some(sink);

@@ -238,6 +238,7 @@ tasks:
     health: { tcp: 5432 }
     stop_signal: SIGINT
     stop_timeout: 30s
+    nice: 5
   migrate:
     cmd: echo "migrating $PORT 100%"
     destructive: true
@@ -311,6 +312,7 @@ tasks:
         db.contains("KillSignal=SIGINT") && db.contains("TimeoutStopSec=30s"),
         "{db}"
     );
+    assert!(db.contains("\nNice=5\n"), "{db}");
     let migrate = unit("shop-migrate.service");
     assert!(migrate.contains("Type=oneshot"), "{migrate}");
     assert!(!migrate.contains("WantedBy"), "{migrate}");

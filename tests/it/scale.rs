@@ -173,3 +173,27 @@ fn a_task_costs_three_descriptors_and_its_streams_stay_in_order() {
     );
     assert_eq!(lines(&log), ["out1", "err1", "out2", "err2"], "{log}");
 }
+
+/// `nice` is what the task's processes get (read back from /proc); a task without it
+/// keeps bts's own.
+#[cfg(target_os = "linux")]
+#[test]
+fn nice_is_applied_to_the_task() {
+    let p = Project::new(
+        "tasks:\n  low:\n    cmd: exec sleep 300\n    nice: 7\n  plain:\n    cmd: exec sleep 300\n",
+    );
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let nice_of = |pid: i64| -> i64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // Field 19 of stat(5), counting from the pid; after the `(comm)` it is the 17th.
+        let rest = stat.rsplit_once(')').unwrap().1;
+        rest.split_whitespace().nth(16).unwrap().parse().unwrap()
+    };
+    let low = task_status(&p, "low")["pid"].as_i64().unwrap();
+    let plain = task_status(&p, "plain")["pid"].as_i64().unwrap();
+    let own = nice_of(i64::from(std::process::id() as i32));
+    assert_eq!(nice_of(low), 7);
+    assert_eq!(nice_of(plain), own, "no nice: bts's own");
+}

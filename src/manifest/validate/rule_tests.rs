@@ -187,6 +187,18 @@ fn task_shapes() {
         let (m, _, _) = one_err(&format!("tasks:\n  a: {{cmd: x, ports: [{not_a_port}]}}\n"));
         assert!(!m.contains("outside"), "{not_a_port}: {m}");
     }
+    // nice: -20 to 19.
+    assert_eq!(
+        ok("tasks:\n  a: {cmd: x, nice: -5}\n").tasks[0].nice,
+        Some(-5)
+    );
+    assert_eq!(ok("tasks:\n  a: {cmd: x}\n").tasks[0].nice, None);
+    let (m, line, col) = one_err("tasks:\n  a: {cmd: x, nice: 40}\n");
+    assert_eq!(
+        (m.as_str(), line, col),
+        ("`nice` in task `a` is 40, outside -20–19", 2, 21)
+    );
+    err_has("tasks:\n  a: {cmd: x, nice: high}\n", "a whole number");
     // The largest log size the loader takes, and one more.
     let max = u64::MAX >> 11;
     assert_eq!(

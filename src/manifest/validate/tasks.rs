@@ -289,6 +289,11 @@ impl V<'_> {
         if let Some(f) = pick("autostart") {
             task.autostart = self.boolean(f.value, &lbl("autostart", &f)).unwrap_or(true);
         }
+        if let Some(f) = pick("nice") {
+            task.nice = self
+                .int(f.value, &lbl("nice", &f), -20, 19)
+                .map(|n| n as i32);
+        }
         if let Some(f) = pick("image") {
             let label = lbl("image", &f);
             task.image = self.nonempty_string(f.value, &label);

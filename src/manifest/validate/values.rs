@@ -122,6 +122,24 @@ impl V<'_> {
         }
     }
 
+    pub(super) fn int(&mut self, n: &Node, field: &str, min: i64, max: i64) -> Option<i64> {
+        match n.as_int() {
+            Some(i) if (min..=max).contains(&i) => Some(i),
+            Some(i) => {
+                self.err(
+                    n.pos,
+                    format!("{field} is {i}, outside {min}–{max}"),
+                    format!("use a whole number from {min} to {max}"),
+                );
+                None
+            }
+            None => {
+                self.type_err(n, field, "a whole number", "write a number without quotes");
+                None
+            }
+        }
+    }
+
     pub(super) fn duration(&mut self, n: &Node, field: &str, positive: bool) -> Option<Duration> {
         const HINT: &str = "use a duration like `500ms`, `2s`, `1m 30s` or `1h`";
         if let Some(i) = n.as_int() {
