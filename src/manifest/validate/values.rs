@@ -105,21 +105,9 @@ impl V<'_> {
     }
 
     pub(super) fn uint(&mut self, n: &Node, field: &str, min: u64, max: u64) -> Option<u64> {
-        match n.as_int() {
-            Some(i) if i >= 0 && (i as u64) >= min && (i as u64) <= max => Some(i as u64),
-            Some(i) => {
-                self.err(
-                    n.pos,
-                    format!("{field} is {i}, outside {min}–{max}"),
-                    format!("use a whole number from {min} to {max}"),
-                );
-                None
-            }
-            None => {
-                self.type_err(n, field, "a whole number", "write a number without quotes");
-                None
-            }
-        }
+        // Every bound the field table uses fits an i64 (the largest is 2^53 - 1).
+        let bound = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
+        self.int(n, field, bound(min), bound(max)).map(|i| i as u64)
     }
 
     pub(super) fn int(&mut self, n: &Node, field: &str, min: i64, max: i64) -> Option<i64> {
