@@ -517,3 +517,93 @@ fn the_approval_prompt_and_a_lost_supervisor_are_drawn() {
     let (rows, _) = draw(&m, false);
     assert!(rows[0].contains("the supervisor does not answer: connection refused"));
 }
+
+// ---- edges (from the mutants that survived) -----------------------------------------
+
+#[test]
+fn a_supervisor_not_up_yet_is_waited_for_not_lost() {
+    let mut m = Model::new(
+        "shop",
+        Owner::Foreground,
+        all_states(),
+        BTreeMap::new(),
+        (100, 30),
+    );
+    let g = m.generation;
+    m.update(Input::Status(Err("connection refused".into())));
+    assert_eq!(m.link, Link::Connecting);
+    assert_eq!(m.generation, g, "nothing new to draw");
+    m.update(Input::Status(Ok(all_states())));
+    assert_eq!(m.link, Link::Live);
+}
+
+#[test]
+fn the_followed_task_gone_follows_the_one_now_selected() {
+    let mut m = model(Owner::Attached, all_states(), (100, 30));
+    m.start();
+    // The first task disappears: the selection stays at index 0, now another task.
+    let mut fewer = all_states();
+    fewer.remove(0);
+    assert_eq!(
+        m.update(Input::Status(Ok(fewer))),
+        [Action::Follow(1, Source::Task("t-starting".into()))]
+    );
+}
+
+#[test]
+fn selection_stops_at_both_ends() {
+    let mut m = model(Owner::Attached, all_states(), (100, 30));
+    m.selected = 9;
+    key(&mut m, Key::Down);
+    assert_eq!(m.selected, 9);
+    m.selected = 0;
+    key(&mut m, Key::Up);
+    assert_eq!(m.selected, 0);
+}
+
+#[test]
+fn esc_while_typing_cancels_and_a_found_search_says_nothing() {
+    let mut m = model(Owner::Attached, all_states(), (100, 30));
+    m.update(Input::LogStart(
+        0,
+        vec![line("t-pending", "hello", Class::Normal)],
+    ));
+    key(&mut m, Key::Char('/'));
+    typed(&mut m, "he");
+    key(&mut m, Key::Esc);
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(m.pane.search.is_none());
+    // Keys are commands again.
+    assert_eq!(key(&mut m, Key::Char('q')), [Action::Quit]);
+    key(&mut m, Key::Char('/'));
+    typed(&mut m, "hel");
+    key(&mut m, Key::Enter);
+    assert_eq!(
+        m.footer, None,
+        "a search that finds something is not an error"
+    );
+}
+
+#[test]
+fn copying_wrapped_lines_takes_what_fits_at_the_screen_width() {
+    let mut m = model(Owner::Attached, all_states(), (40, 20));
+    let rows = m.log_rows();
+    let lines = (0..100)
+        .map(|i| {
+            line(
+                "t-pending",
+                &format!("{i:03} {}", "x".repeat(60)),
+                Class::Normal,
+            )
+        })
+        .collect();
+    m.update(Input::LogStart(0, lines));
+    key(&mut m, Key::Char('w'));
+    let copied = key(&mut m, Key::Char('c'));
+    let Action::Copy(text) = &copied[0] else {
+        panic!("{copied:?}")
+    };
+    // "12:00:01 NNN " + 60 x = 73 cells: 2 rows each at 40 columns.
+    assert_eq!(text.lines().count(), rows / 2, "{rows} rows");
+    assert!(text.ends_with(&format!("099 {}", "x".repeat(60))));
+}
