@@ -446,6 +446,33 @@ mod tests {
     }
 
     #[test]
+    fn sequence_numbers_go_on_across_replaces_and_pushes() {
+        let mut p = pane(10);
+        p.replace(
+            (0..10)
+                .map(|i| line(&format!("new {i}"), Class::Normal))
+                .collect(),
+        );
+        p.search_for("new 9", 5);
+        assert_eq!(p.current_match(), Some(19), "seqs continue after a replace");
+        p.push(vec![
+            line("x new 9", Class::Normal),
+            line("y", Class::Normal),
+            line("z new 9", Class::Normal),
+        ]);
+        assert_eq!(p.search.as_ref().unwrap().matches, [19, 20, 22]);
+    }
+
+    #[test]
+    fn the_text_starts_after_the_time_and_the_name() {
+        let l = line("body", Class::Normal);
+        assert_eq!(&l.display(None)[l.text_offset(None)..], "body");
+        assert_eq!(&l.display(Some(7))[l.text_offset(Some(7))..], "body");
+        // A name longer than the width pushes the text on.
+        assert_eq!(&l.display(Some(1))[l.text_offset(Some(1))..], "body");
+    }
+
+    #[test]
     fn copy_takes_the_matches_or_the_view() {
         let mut p = pane(20);
         assert_eq!(

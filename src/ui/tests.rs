@@ -467,6 +467,24 @@ fn search_matches_are_highlighted_and_readable_without_colour() {
     let o = &buf[(x, older)];
     assert!(o.modifier.contains(Modifier::REVERSED) && !o.modifier.contains(Modifier::BOLD));
     assert!(!buf[(0, older)].modifier.contains(Modifier::REVERSED));
+    // The time before the text is not searched: `00` of `12:00:01` is not marked.
+    key(&mut m, Key::Char('/'));
+    typed(&mut m, "00");
+    key(&mut m, Key::Enter);
+    let (rows, buf) = draw(&m, false);
+    let y = rows
+        .iter()
+        .position(|r| r.ends_with("GET /cart 500 error"))
+        .unwrap() as u16;
+    assert!(
+        !buf[(3, y)].modifier.contains(Modifier::REVERSED),
+        "the time is not text"
+    );
+    let x = rows[y as usize].rfind("00").unwrap() as u16;
+    assert!(
+        buf[(x, y)].modifier.contains(Modifier::REVERSED),
+        "`500` is"
+    );
     // No colour anywhere without colour.
     for c in buf.content() {
         assert_eq!(c.fg, Color::Reset, "a coloured cell without colour");
