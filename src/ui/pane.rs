@@ -386,9 +386,49 @@ mod tests {
     #[test]
     fn keeps_at_most_max_lines() {
         let mut p = pane(MAX_LINES);
+        assert!(!p.is_empty());
+        // Line 1 (the first match) is next to drop off the front after line 0.
+        p.search_for("line 1", 5);
+        let before = p.search.as_ref().unwrap().matches.len();
         p.push(vec![line("new", Class::Normal)]);
         assert_eq!(p.len(), MAX_LINES);
-        assert_eq!(p.shown().next().unwrap().1.text, "line 1");
+        let (seq, first) = p.shown().next().unwrap();
+        assert_eq!((seq, first.text.as_str()), (1, "line 1"));
+        // Matches still held keep their numbers: none went with line 0.
+        let s = p.search.as_ref().unwrap();
+        assert_eq!(s.matches.len(), before);
+        assert_eq!(s.matches[0], 1);
+        p.push((0..2).map(|_| line("more", Class::Normal)).collect());
+        let s = p.search.as_ref().unwrap();
+        assert_eq!(s.matches.len(), before - 1, "line 1 has dropped off now");
+        assert_eq!(
+            s.current,
+            Some(before - 2),
+            "the current match moved with it"
+        );
+    }
+
+    #[test]
+    fn older_from_the_oldest_match_wraps_and_a_first_n_takes_the_newest() {
+        let mut p = pane(30);
+        p.search_for("line 2", 5);
+        // line 2, line 20..29: 11 matches; the current is the newest.
+        for _ in 0..10 {
+            p.next_match(true, 5);
+        }
+        assert_eq!(p.current_match(), Some(2), "the oldest");
+        p.next_match(true, 5);
+        assert_eq!(p.current_match(), Some(29), "wrapped to the newest");
+        // A search that found nothing yet has no current match; new lines bring one,
+        // and n goes to the newest.
+        p.search_for("later", 5);
+        assert_eq!(p.current_match(), None);
+        p.push(vec![
+            line("later a", Class::Normal),
+            line("later b", Class::Normal),
+        ]);
+        p.next_match(true, 5);
+        assert_eq!(p.current_match(), Some(31));
     }
 
     #[test]
