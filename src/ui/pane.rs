@@ -513,6 +513,38 @@ mod tests {
     }
 
     #[test]
+    fn a_match_is_shown_in_the_middle_of_the_view() {
+        let mut p = pane(100);
+        p.search_for("line 50", 5);
+        assert_eq!(
+            texts(&p.visible(5, 80, None)),
+            ["line 48", "line 49", "line 50", "line 51", "line 52"]
+        );
+    }
+
+    #[test]
+    fn wrapped_lines_fill_the_view_and_never_overflow_it() {
+        let mut p = Pane::default();
+        p.wrap = true;
+        // "10:00:00 " + 11 = 20 cells: 2 rows of 10 each.
+        p.replace(
+            (0..5)
+                .map(|i| line(&format!("{i}{}", "x".repeat(10)), Class::Normal))
+                .collect(),
+        );
+        assert_eq!(
+            p.visible(5, 10, None).len(),
+            2,
+            "two lines of two rows; a third would overflow"
+        );
+        // One line taller than the view is still shown.
+        p.replace(vec![line(&"y".repeat(40), Class::Normal)]);
+        assert_eq!(p.visible(2, 10, None).len(), 1);
+        // A character wider than the view takes a row of its own, not an empty one first.
+        assert_eq!(split_rows("界a", 1), [(0, 3), (3, 4)]);
+    }
+
+    #[test]
     fn copy_takes_the_matches_or_the_view() {
         let mut p = pane(20);
         assert_eq!(
