@@ -524,8 +524,10 @@ mod tests {
 
     #[test]
     fn wrapped_lines_fill_the_view_and_never_overflow_it() {
-        let mut p = Pane::default();
-        p.wrap = true;
+        let mut p = Pane {
+            wrap: true,
+            ..Default::default()
+        };
         // "10:00:00 " + 11 = 20 cells: 2 rows of 10 each.
         p.replace(
             (0..5)
