@@ -8,6 +8,7 @@ pub mod style;
 pub mod summary;
 pub mod terminal;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use std::time::SystemTime;
@@ -37,6 +38,9 @@ pub struct Output {
     budget: Arc<Mutex<Budget>>,
     /// The hidden lines of all tasks, for one "not shown" note between them.
     not_shown: Arc<Mutex<NotShown>>,
+    /// Whether `not_shown` holds lines: read on every turn of every runner (its tick
+    /// guard), so it is an atomic, not the lock.
+    hidden_waiting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Output {
@@ -57,6 +61,7 @@ impl Output {
             redactor: Arc::new(RwLock::new(Arc::new(redactor))),
             budget: Arc::new(Mutex::new(Budget::new())),
             not_shown: Arc::new(Mutex::new(NotShown::new())),
+            hidden_waiting: Arc::default(),
         }
     }
 
@@ -64,23 +69,29 @@ impl Output {
     pub fn hidden(&self, task: &str, lines: u64, now: Instant) {
         if lines > 0 {
             self.hidden_lock().add(task, lines, now);
+            self.hidden_waiting.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Whether hidden lines wait for their note.
+    /// Whether hidden lines wait for their note (no lock).
     pub fn hidden_pending(&self) -> bool {
-        self.hidden_lock().pending()
+        self.hidden_waiting.load(Ordering::Relaxed)
     }
 
     /// Print the note about hidden lines if it is due.
     pub fn note_hidden(&self, when: NoteWhen) {
+        if !self.hidden_pending() {
+            return;
+        }
         let note = {
             let mut n = self.hidden_lock();
-            match when {
+            let note = match when {
                 NoteWhen::Due(t) => n.note(t),
                 NoteWhen::RunEnded(t) => n.note_at_end(t),
                 NoteWhen::Now => n.finish(),
-            }
+            };
+            self.hidden_waiting.store(n.pending(), Ordering::Relaxed);
+            note
         };
         if let Some(text) = note {
             self.note(&text);

@@ -340,6 +340,7 @@ impl TaskSink {
         let (mut shown, mut shown_e) = (0, 0);
         let prefix = self.prefix(now);
         let ts = clock::rfc3339(now);
+        let mut hidden = 0;
         for s in std::mem::take(&mut self.staged) {
             let allowed = if s.class == Class::Normal {
                 shown += 1;
@@ -350,7 +351,7 @@ impl TaskSink {
             };
             let text = &self.stage[s.start..s.end];
             if !allowed {
-                self.out.hidden(&self.name, s.lines, inst);
+                hidden += s.lines;
             } else {
                 let style = term_style(&self.out, &self.name, &prefix, &ts);
                 let kind = if s.note {
@@ -363,6 +364,8 @@ impl TaskSink {
             }
         }
         self.stage.clear();
+        // One lock of the shared count per batch, not per line cut.
+        self.out.hidden(&self.name, hidden, inst);
         self.note_due(inst);
     }
 
