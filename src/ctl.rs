@@ -169,22 +169,12 @@ pub fn ps(global: &GlobalArgs, args: PsArgs) -> Result<u8, AppError> {
                 d.task.clone(),
                 d.status.to_string(),
                 d.pid.map_or("-".into(), |p| p.to_string()),
-                if d.ports.is_empty() {
-                    "-".into()
-                } else {
-                    d.ports
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
-                d.uptime.map_or("-".into(), |u| {
-                    crate::clock::short_duration(Duration::from_secs(u))
-                }),
+                d.ports_cell(),
+                d.uptime_cell(),
                 d.restarts.to_string(),
                 d.health.as_ref().map_or("-".into(), |h| h.status.clone()),
-                d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
-                d.rss_bytes.map_or("-".into(), digest::human_bytes),
+                d.cpu_cell(),
+                d.mem_cell(),
             ]
         })
         .collect();

@@ -243,6 +243,32 @@ fn short_time(rfc3339: &str) -> &str {
     rfc3339.get(11..19).unwrap_or(rfc3339)
 }
 
+/// The table cells `bts ps` and the dashboard show for a digest, `-` where there is
+/// nothing: ports (`3000,3001`), uptime (`2h 15m`), CPU (`1.5%`), memory (`3.0 MB`).
+impl Digest {
+    pub fn ports_cell(&self) -> String {
+        if self.ports.is_empty() {
+            return "-".into();
+        }
+        let p: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        p.join(",")
+    }
+
+    pub fn uptime_cell(&self) -> String {
+        self.uptime.map_or("-".into(), |u| {
+            crate::clock::short_duration(std::time::Duration::from_secs(u))
+        })
+    }
+
+    pub fn cpu_cell(&self) -> String {
+        self.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))
+    }
+
+    pub fn mem_cell(&self) -> String {
+        self.rss_bytes.map_or("-".into(), human_bytes)
+    }
+}
+
 /// `12.3 MB`.
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];

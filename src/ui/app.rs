@@ -286,6 +286,9 @@ fn logs(
     names: Vec<String>,
 ) {
     let default = Classifier::new(None, None).ok();
+    // Looked up for every line read: by name, not by a scan of every task.
+    let classifiers: std::collections::HashMap<String, Classifier> =
+        classifiers.into_iter().collect();
     let classify = |task: &str, line: &str| -> LogLine {
         let (stamp, text) = line.split_once(' ').unwrap_or(("", line));
         let (time, text) = match humantime::parse_rfc3339(stamp) {
@@ -293,10 +296,9 @@ fn logs(
             Err(_) => (String::new(), line),
         };
         let class = classifiers
-            .iter()
-            .find(|(n, _)| n == task)
-            .map(|(_, c)| c.classify(text.as_bytes()))
-            .or_else(|| default.as_ref().map(|c| c.classify(text.as_bytes())))
+            .get(task)
+            .or(default.as_ref())
+            .map(|c| c.classify(text.as_bytes()))
             .unwrap_or_default();
         LogLine {
             task: task.to_string(),

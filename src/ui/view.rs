@@ -123,14 +123,6 @@ fn title(m: &Model, paint: Paint) -> Line<'static> {
     Line::from(spans)
 }
 
-fn ports(d: &Digest) -> String {
-    if d.ports.is_empty() {
-        return "-".into();
-    }
-    let p: Vec<String> = d.ports.iter().map(u16::to_string).collect();
-    p.join(",")
-}
-
 /// `healthy` / `unhealthy: connection refused` — the health and its last probe result.
 fn health(d: &Digest) -> String {
     match &d.health {
@@ -161,13 +153,11 @@ fn table(m: &Model, f: &mut Frame, area: Rect, paint: Paint) {
                 Span::raw(d.task.clone()),
                 Span::styled(d.status.to_string(), paint.state(d.status)),
                 Span::raw(health(d)),
-                Span::raw(ports(d)),
-                Span::raw(d.uptime.map_or("-".into(), |u| {
-                    crate::clock::short_duration(std::time::Duration::from_secs(u))
-                })),
+                Span::raw(d.ports_cell()),
+                Span::raw(d.uptime_cell()),
                 Span::raw(d.restarts.to_string()),
-                Span::raw(d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%"))),
-                Span::raw(d.rss_bytes.map_or("-".into(), digest::human_bytes)),
+                Span::raw(d.cpu_cell()),
+                Span::raw(d.mem_cell()),
                 Span::styled(
                     format!("{}/{}", d.errors, d.warnings),
                     if d.errors > 0 {
@@ -196,7 +186,7 @@ fn table(m: &Model, f: &mut Frame, area: Rect, paint: Paint) {
     let ports_w = m
         .tasks
         .iter()
-        .map(|d| ports(d).len())
+        .map(|d| d.ports_cell().len())
         .max()
         .unwrap_or(5)
         .max(5) as u16;

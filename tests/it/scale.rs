@@ -27,13 +27,7 @@ fn under_limit(p: &Project, ulimits: &str, args: &str) -> Finished {
 }
 
 fn hard_limit() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-    r.rlim_max
+    bts::process::unix::open_files_limit().map_or(0, |(_, hard)| hard)
 }
 
 #[test]
