@@ -103,8 +103,8 @@ pub fn env(
     t: &Task,
     names: &BTreeMap<String, String>,
     redactor: &Redactor,
+    stack: &StackEnv,
 ) -> Vec<Var> {
-    let stack = StackEnv::new(&m.project, &m.tasks, None);
     let mut out = vec![];
     for (k, v) in &t.env {
         if is_secret(redactor, k, v) {

@@ -33,6 +33,8 @@ pub struct Export {
 pub fn compose(m: &Manifest, secrets_file: &str) -> Result<Export, crate::errors::AppError> {
     cluster::require_images(m, "compose")?;
     let names = cluster::dns_names(m)?;
+    // What bts adds to every task's environment, built once for the stack.
+    let stack = crate::task_env::StackEnv::new(&m.project, &m.tasks, None);
     let redactor = crate::redact::for_manifest(m)
         .map_err(|e| crate::errors::AppError::new(format!("secrets settings: {e}")))?;
     let mut services = Mapping::new();
@@ -60,7 +62,7 @@ pub fn compose(m: &Manifest, secrets_file: &str) -> Result<Export, crate::errors
         }
         let mut env = Mapping::new();
         let mut has_secret = false;
-        for v in cluster::env(m, t, &names, &redactor) {
+        for v in cluster::env(m, t, &names, &redactor, &stack) {
             match v {
                 Var::Plain(k, v) => {
                     env.insert(s(k), s(cluster::literal(&v)));

@@ -80,6 +80,8 @@ impl Doc {
 pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors::AppError> {
     cluster::require_images(m, "kubernetes")?;
     let names = cluster::dns_names(m)?;
+    // What bts adds to every task's environment, built once for the stack.
+    let stack = crate::task_env::StackEnv::new(&m.project, &m.tasks, None);
     let redactor = crate::redact::for_manifest(m)
         .map_err(|e| crate::errors::AppError::new(format!("secrets settings: {e}")))?;
     let project = cluster::dns_name(&m.project);
@@ -106,7 +108,7 @@ pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors:
             ("app.kubernetes.io/part-of", s(project.clone())),
         ]);
         let mut notes = vec![];
-        let env = cluster::env(m, t, &names, &redactor);
+        let env = cluster::env(m, t, &names, &redactor, &stack);
         let env_value = list(env.iter().map(|v| match v {
             Var::Plain(k, v) => map([("name", s(k.clone())), ("value", s(cluster::literal(v)))]),
             Var::Secret(k) => {
