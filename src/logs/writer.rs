@@ -31,8 +31,9 @@ impl LogWriter {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let meta = file.metadata()?;
         // Only a regular file can be emptied (a log pointed at a device or a pipe on
-        // purpose is written as it is).
-        if truncate && meta.is_file() {
+        // purpose is written as it is); a new one is empty already, and truncating it
+        // anyway would make ext4 flush the whole log to disk when it is closed.
+        if truncate && meta.is_file() && meta.len() > 0 {
             file.set_len(0)?;
         }
         let size = if meta.is_file() && !truncate {

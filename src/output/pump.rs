@@ -420,7 +420,7 @@ impl TaskSink {
         if !self.term_buf.is_empty() {
             let lines = std::mem::take(&mut self.term_lines);
             let hint = batch_hint(self.term_buf.len());
-            let batch = std::mem::replace(&mut self.term_buf, Vec::with_capacity(hint));
+            let batch = std::mem::replace(&mut self.term_buf, self.out.term.buffer(hint));
             if !self.out.term.push_output(batch) {
                 // A slow terminal costs lines on screen, counted, never a stalled task.
                 self.out.hidden(&self.name, lines, Instant::now());
@@ -429,8 +429,8 @@ impl TaskSink {
     }
 }
 
-/// Capacity for the next terminal batch: about the size of the last one (the queue takes
-/// ownership of each batch, so the buffer cannot be reused).
+/// Capacity for a new terminal batch when the terminal has no written one to give back:
+/// about the size of the last one (the queue takes ownership of each batch).
 fn batch_hint(last: usize) -> usize {
     last.clamp(256, 256 * 1024)
 }

@@ -23,7 +23,17 @@ struct Queue {
     events: usize,
     closed: bool,
     broken: bool,
+    /// The writer thread has returned (set on every way out of it).
+    finished: bool,
+    /// Written batches' buffers, emptied, for the next batches (see
+    /// [`Terminal::buffer`]).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Emptied buffers kept for reuse, and the largest kept: a flood's batches cycle through
+/// a few buffers instead of a fresh allocation (and its page faults) per read.
+const SPARE_BUFFERS: usize = 16;
+const SPARE_MAX_BYTES: usize = 1 << 20;
 
 pub struct Terminal {
     q: Mutex<Queue>,
@@ -46,9 +56,20 @@ impl Terminal {
         let t = Arc::clone(&term);
         let handle = std::thread::Builder::new()
             .name("bts-terminal".into())
-            .spawn(move || t.write_loop(out))
+            .spawn(move || {
+                let _done = Finished(&t);
+                t.write_loop(out)
+            })
             .expect("spawning the terminal thread at start-up");
         (term, handle)
+    }
+
+    /// A buffer for the next batch: a written one, emptied, or a new one of `hint` bytes.
+    pub fn buffer(&self, hint: usize) -> Vec<u8> {
+        self.lock()
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(hint))
     }
 
     /// Offer a batch of task output; `false` if it was dropped.
@@ -88,11 +109,14 @@ impl Terminal {
     /// thread is left to die with the process.
     pub fn close_and_wait(&self, writer: JoinHandle<()>, timeout: std::time::Duration) {
         self.close();
-        let end = std::time::Instant::now() + timeout;
-        while !writer.is_finished() && std::time::Instant::now() < end {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        if writer.is_finished() {
+        let q = self.lock();
+        let (q, _) = self
+            .cv
+            .wait_timeout_while(q, timeout, |q| !q.finished)
+            .unwrap_or_else(|e| e.into_inner());
+        let finished = q.finished;
+        drop(q);
+        if finished {
             let _ = writer.join();
         }
     }
@@ -127,6 +151,81 @@ impl Terminal {
                 }
             }
             let _ = out.flush();
+            let mut q = self.lock();
+            for (mut buf, _) in batch {
+                if q.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_MAX_BYTES {
+                    buf.clear();
+                    q.spare.push(buf);
+                }
+            }
         }
+    }
+}
+
+/// Marks the writer thread finished when it returns (or unwinds), and wakes
+/// [`Terminal::close_and_wait`].
+struct Finished<'a>(&'a Terminal);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.lock().finished = true;
+        // The condvar is shared with the writer's own wait: wake everyone.
+        self.0.cv.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_and_wait_returns_once_everything_queued_is_written() {
+        let out = Shared::default();
+        let (term, writer) = Terminal::start_on(out.clone());
+        assert!(term.push_output(b"a line\n".to_vec()));
+        term.push_event(b"an event\n".to_vec());
+        let t = Instant::now();
+        term.close_and_wait(writer, Duration::from_secs(10));
+        // Woken by the writer's end, not by the timeout.
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(&out.0.lock().unwrap()[..], b"a line\nan event\n");
+        assert!(!term.push_output(b"late\n".to_vec()));
+    }
+
+    #[test]
+    fn written_buffers_come_back_empty_for_the_next_batches() {
+        let out = Shared::default();
+        let (term, writer) = Terminal::start_on(out.clone());
+        let mut buf = term.buffer(100_000);
+        assert!(buf.capacity() >= 100_000);
+        buf.extend_from_slice(b"x\n");
+        assert!(term.push_output(buf));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let again = term.buffer(10);
+            if again.capacity() >= 100_000 {
+                assert!(again.is_empty());
+                break;
+            }
+            assert!(Instant::now() < deadline, "the written buffer never came back");
+            std::thread::yield_now();
+        }
+        term.close_and_wait(writer, Duration::from_secs(10));
+        assert_eq!(&out.0.lock().unwrap()[..], b"x\n");
     }
 }

@@ -40,10 +40,16 @@ pub fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
 /// One process, if it exists (Linux).
 #[cfg(target_os = "linux")]
 pub fn read(pid: i32) -> Option<Proc> {
-    parse_stat(
-        pid,
-        &std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,
-    )
+    use std::io::Read;
+    // A stat line is a few hundred bytes: room for it up front makes this one read
+    // (and the read that sees the end), not the small probing reads of an empty buffer;
+    // the sampler reads every process on the machine this way.
+    let mut buf = Vec::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read_to_end(&mut buf)
+        .ok()?;
+    parse_stat(pid, std::str::from_utf8(&buf).ok()?)
 }
 
 #[cfg(not(target_os = "linux"))]
