@@ -345,6 +345,9 @@ def run_flood(tools, label, n, mode, secret_every=0, redact=False, timeout=600):
     log_path = None
     if mode == "cat":
         argv, shell = "%s | cat > %s" % (gen_cmd, out_path), True
+    elif mode == "tee":
+        # The floor for writing two copies (bts's log and terminal) with no work at all.
+        argv, shell = "%s | tee %s/tee.txt > %s" % (gen_cmd, d, out_path), True
     elif mode.startswith("bts-"):
         settings = ""
         env = None
@@ -357,7 +360,7 @@ def run_flood(tools, label, n, mode, secret_every=0, redact=False, timeout=600):
         log_path = os.path.join(d, ".bts", "logs", "flood.log")
     else:
         argv, shell = peer_argv(tools, mode, d, tasks), False
-    with open(out_path if mode != "cat" else os.devnull, "wb") as out:
+    with open(out_path if mode not in ("cat", "tee") else os.devnull, "wb") as out:
         t0 = time.monotonic()
         p = spawn(argv, d, stdout=out, shell=shell)
         t1, ru = wait4(p, timeout)
@@ -639,7 +642,8 @@ def main():
     if "S1" in only or "S6" in only:
         cases = []
         if "S1" in only:
-            cases += [("cat", "cat", 0, False), ("bts full", "bts-full", 0, False),
+            cases += [("cat", "cat", 0, False), ("tee (two copies)", "tee", 0, False),
+                      ("bts full", "bts-full", 0, False),
                       ("bts summary", "bts-summary", 0, False)]
             cases += [(p, p, 0, False) for p in peers]
         if "S6" in only:
@@ -671,7 +675,7 @@ def main():
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 label, fmt_s(w), fmt_ratio(w, base), fmt_s(c), fmt_ratio(c, base_cpu),
                 "—" if log is None else f"{int(log):,}",
-                "—" if label.startswith("cat") else f"{int(outl):,}",
+                "—" if label.startswith(("cat", "tee")) else f"{int(outl):,}",
                 max(r.get("leaked", 0) for r in rs) if "redact" in label else "—"))
 
     if "S2" in only or "S3" in only:
