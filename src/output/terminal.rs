@@ -222,7 +222,10 @@ mod tests {
                 assert!(again.is_empty());
                 break;
             }
-            assert!(Instant::now() < deadline, "the written buffer never came back");
+            assert!(
+                Instant::now() < deadline,
+                "the written buffer never came back"
+            );
             std::thread::yield_now();
         }
         term.close_and_wait(writer, Duration::from_secs(10));

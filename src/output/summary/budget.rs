@@ -7,8 +7,8 @@
 //! silence refills at no less than [`IDLE_RATE`], so its first lines get through however
 //! busy the others are. Beyond its own bucket a task may borrow from a shared pool of
 //! [`POOL_BURST`] tokens (refilled at [`POOL_RATE`]), at most [`TASK_BORROW`] at a time
-//! (that allowance refills at a fair share of [`POOL_RATE`]). So one task bursts ~100
-//! lines, starting tasks share ~150 extra lines, and a long flood gets ~20 lines/s in all:
+//! (that allowance refills at a fair share of [`POOL_RATE`]). So one task bursts ~80
+//! lines, starting tasks share ~100 extra lines, and a long flood gets ~20 lines/s in all:
 //! bounded by `tasks × TASK_BURST + POOL_BURST + (FAIR_RATE + POOL_RATE) × seconds`.
 //! Error and warning lines bypass that budget but are capped per task at [`ERROR_RATE`]
 //! lines/s after a burst of [`ERROR_BURST`].
@@ -24,11 +24,11 @@ pub const IDLE_RATE: f64 = 5.0;
 /// A task is active (counts in the fair split) this long after it last had output.
 pub const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
 /// The shared pool that lets tasks burst beyond their own bucket.
-pub const POOL_BURST: f64 = 150.0;
+pub const POOL_BURST: f64 = 100.0;
 /// Refill of the pool; the tasks' borrowing allowances share it like [`FAIR_RATE`].
 pub const POOL_RATE: f64 = 4.0;
 /// How much one task may hold borrowed from the pool (so one flood cannot empty it).
-pub const TASK_BORROW: f64 = 80.0;
+pub const TASK_BORROW: f64 = 60.0;
 /// Error and warning lines per task: burst, then lines per second.
 pub const ERROR_BURST: f64 = 40.0;
 pub const ERROR_RATE: f64 = 20.0;

@@ -496,7 +496,8 @@ fn ten_floods_pass_at_most_two_percent() {
     }
     let got = run_budget(&mut b, t0, batches);
     let total: u32 = got.iter().sum();
-    assert!(total <= 800, "{total} of 40,000 shown: {got:?}");
+    // 1.8 %: the rest of the 2 % target is for the errors and the "not shown" notes.
+    assert!(total <= 720, "{total} of 40,000 shown: {got:?}");
     assert!(total >= 600, "the budget should still be used: {total}");
     // Fair: nobody starved, nobody took a big part.
     for g in &got {
@@ -509,7 +510,7 @@ fn one_flood_gets_about_twenty_lines_a_second() {
     let t0 = Instant::now();
     let mut b = Budget::new();
     let got = run_budget(&mut b, t0, spread(0, 0, 10, 10, 60_000)); // 1000/s for 60 s
-                                                                    // Own burst 20 + borrowed 80, then (16 + 4)/s.
+                                                                    // Own burst 20 + borrowed 60, then (16 + 4)/s.
     assert!((1250..=1320).contains(&got[0]), "{got:?}");
 }
 
