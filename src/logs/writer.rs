@@ -174,7 +174,16 @@ pub fn detach_file(path: &Path) -> io::Result<File> {
 }
 
 /// Gzip `file` into `dest` on a blocking thread, off the async runtime's workers.
+/// At most one job per core runs at a time: stopping a thousand tasks queues a thousand
+/// archives, and as many threads compressing at once would starve the runners that
+/// reap the stopped processes (and hold a thread each).
 pub async fn gzip_in_background(file: File, dest: PathBuf) -> io::Result<()> {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 4))
+    });
+    // The semaphore is never closed, so acquiring only waits.
+    let _slot = SLOTS.acquire().await.ok();
     tokio::task::spawn_blocking(move || gzip_open_file(file, &dest))
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)))
