@@ -110,6 +110,8 @@ pub struct Supervisor {
     pub(super) dirty: bool,
     /// Digest files (and notes) need rewriting, at this time at the latest.
     pub(super) digests_due: Option<Instant>,
+    /// Writes the digest files off the loop.
+    pub(super) digest_files: super::digest_writer::DigestWriter,
     pub(super) digest_interval: Duration,
     pub(super) notes: Option<PathBuf>,
     pub(super) sampler: crate::usage::Sampler,
@@ -172,6 +174,7 @@ impl Supervisor {
             events: EventLog::open(&state_dir.events_path()),
             audit: EventLog::open(&state_dir.audit_path()),
             digests_due: None,
+            digest_files: super::digest_writer::DigestWriter::start(out.clone()),
             digest_interval: manifest.settings.digest_interval,
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
@@ -299,6 +302,8 @@ impl Supervisor {
         self.finish_archives().await;
         self.write_state();
         self.write_digests();
+        // The last digests are on disk before the answers and the exit.
+        self.digest_files.finish();
         // Lines hidden since the last "not shown" note are told before bts goes.
         self.out.note_hidden(crate::output::NoteWhen::Now);
         let effects = self.core.finish_waiters();

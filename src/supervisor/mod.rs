@@ -4,6 +4,7 @@
 
 mod answers;
 mod archive;
+mod digest_writer;
 mod effects;
 mod executor;
 mod notes;

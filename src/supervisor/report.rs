@@ -3,6 +3,7 @@
 //! every `digest_interval`), the periodic digest block in the terminal, the notes
 //! section, and CPU/memory samples.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ use crate::output::Level;
 use crate::state_file::{self as state, StateFile, TaskRecord};
 
 use super::executor::{Supervisor, DIGEST_DEBOUNCE};
-use super::notes::{notes_section, update_notes};
+use super::notes::notes_section;
 
 /// A status request samples usage when the last sample is older than this.
 const SAMPLE_ON_DEMAND_AFTER: Duration = Duration::from_millis(500);
@@ -145,35 +146,31 @@ impl Supervisor {
         }
     }
 
-    /// Write every digest file and the notes section.
+    /// Write every digest file and the notes section: serialized here, written by the
+    /// digest writer's thread (a task's file only when it changed).
     pub(super) fn write_digests(&mut self) {
         let digests = self.live_digests();
         let dir = self.state_dir.digests_dir();
         let red = self.out.redactor();
-        let result = std::fs::create_dir_all(&dir).and_then(|_| {
-            for d in &digests {
-                let json = serde_json::to_string_pretty(d).map_err(std::io::Error::other)?;
-                state::write_atomic(
-                    &dir.join(format!("{}.json", d.task)),
-                    red.redact_str(&json).as_bytes(),
-                )?;
-            }
-            let all = serde_json::json!({
-                "project": self.project,
-                "updated_at": crate::clock::now_rfc3339(),
-                "tasks": digests,
-            });
-            let json = serde_json::to_string_pretty(&all).map_err(std::io::Error::other)?;
-            state::write_atomic(
-                &self.state_dir.digest_path(),
-                red.redact_str(&json).as_bytes(),
-            )
-        });
-        if let Err(e) = result {
-            self.out
-                .event(Level::Warn, &format!("cannot write digests: {e}"));
+        // Serializing these types cannot fail (string keys, no custom serializers).
+        fn pretty<T: serde::Serialize>(v: &T, red: &crate::redact::Redactor) -> Option<Vec<u8>> {
+            let json = serde_json::to_string_pretty(v).ok()?;
+            Some(red.redact_str(&json).into_owned().into_bytes())
         }
-        if let Some(notes) = self.notes.clone() {
+        let tasks: Vec<(PathBuf, Vec<u8>)> = digests
+            .iter()
+            .filter_map(|d| Some((dir.join(format!("{}.json", d.task)), pretty(d, &red)?)))
+            .collect();
+        let all = serde_json::json!({
+            "project": self.project,
+            "updated_at": crate::clock::now_rfc3339(),
+            "tasks": digests,
+        });
+        let always: Vec<(PathBuf, Vec<u8>)> = pretty(&all, &red)
+            .map(|b| (self.state_dir.digest_path(), b))
+            .into_iter()
+            .collect();
+        let notes = self.notes.clone().map(|notes| {
             // Tasks never started are not news.
             let started: Vec<Digest> = digests
                 .iter()
@@ -185,14 +182,9 @@ impl Supervisor {
                 .cloned()
                 .collect();
             let section = notes_section(&self.project, &started, |t| self.http_url(t));
-            let section = red.redact_str(&section).into_owned();
-            if let Err(e) = update_notes(&notes, &section) {
-                self.out.event(
-                    Level::Warn,
-                    &format!("cannot update {}: {e}", notes.display()),
-                );
-            }
-        }
+            (notes, red.redact_str(&section).into_owned())
+        });
+        self.digest_files.write(&dir, tasks, always, notes);
     }
 
     /// Every `digest_interval`: the digest block in the terminal, the files, and a new
