@@ -86,6 +86,15 @@ fn ty(t: Ty) -> Value {
         }),
         Ty::UInt { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
         Ty::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        Ty::Size => {
+            json!({ "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*([bBkKmMgGtT]|[kKmMgGtT][bB]|[kKmMgGtT]i[bB])\\s*$" })
+        }
+        Ty::Percent => json!({
+            "oneOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*%\\s*$" }
+            ]
+        }),
         Ty::Duration { zero_ok } => json!({
             "$ref": if zero_ok { "#/definitions/duration_or_zero" } else { "#/definitions/duration" }
         }),
@@ -243,6 +252,8 @@ mod tests {
             Ty::UInt { min, .. } => min.max(1).to_string(),
             Ty::Int { max, .. } => max.to_string(),
             Ty::Duration { .. } => "1m 30s".into(),
+            Ty::Size => "512MB".into(),
+            Ty::Percent => "\"150%\"".into(),
             Ty::Signal => "sigint".into(),
             Ty::Enum { values, .. } => values[0].into(),
             Ty::Regexes => "['(?i)error']".into(),

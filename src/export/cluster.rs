@@ -248,6 +248,38 @@ pub fn url_parts(url: &str) -> (String, u16, bool) {
     (path, port, https)
 }
 
+/// A memory amount as a cluster quantity: `512Mi`, `1536Mi`, or bytes when not whole.
+pub fn memory_quantity(bytes: u64) -> String {
+    const MI: u64 = 1 << 20;
+    if bytes % MI == 0 {
+        format!("{}Mi", bytes / MI)
+    } else {
+        bytes.to_string()
+    }
+}
+
+/// A share of one core as a cluster quantity: 150 % → `1500m`.
+pub fn cpu_quantity(percent: u32) -> String {
+    format!("{}m", u64::from(percent) * 10)
+}
+
+/// The `resources.limits` of a task with limits (Kubernetes): the kernel enforces them
+/// there, so every `on_limit` becomes the cluster's own action (an OOM kill restarts by
+/// the pod's policy; CPU is throttled).
+pub fn resource_limits(l: &crate::manifest::Limits) -> Option<serde_yaml::Value> {
+    if l.is_empty() {
+        return None;
+    }
+    let mut limits = map([]);
+    if let Some(m) = l.max_memory {
+        insert(&mut limits, "memory", s(memory_quantity(m)));
+    }
+    if let Some(c) = l.max_cpu {
+        insert(&mut limits, "cpu", s(cpu_quantity(c)));
+    }
+    Some(map([("limits", limits)]))
+}
+
 // Building the YAML documents: a string, a number, a map in the order given, a list,
 // and a key added to a map.
 

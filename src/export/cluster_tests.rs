@@ -285,3 +285,24 @@ fn compose_keeps_the_three_conditions_restart_and_profiles() {
     );
     assert!(!out.text.contains("ghp_0123456789"));
 }
+
+#[test]
+fn limits_become_the_clusters_resource_limits() {
+    let yaml = "defaults: {image: 'alpine:3.20', restart: always}\ntasks:\n  web: {cmd: serve, max_memory: 512MB, max_cpu: 150%}\n  odd: {cmd: x, max_memory: 1.3MB}\n  free: {cmd: y}\n";
+    let (_text, docs) = k8s(yaml);
+    let web = container(object(&docs, "Deployment", "web"));
+    assert_eq!(web["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(web["resources"]["limits"]["cpu"], "1500m");
+    let odd = container(object(&docs, "Deployment", "odd"));
+    assert_eq!(odd["resources"]["limits"]["memory"], "1363149");
+    assert!(odd["resources"]["limits"].get("cpu").is_none());
+    assert!(container(object(&docs, "Deployment", "free"))
+        .get("resources")
+        .is_none());
+
+    let (_d, m) = load(yaml);
+    let doc: Value = serde_yaml::from_str(&compose(&m, "s.env").unwrap().text).unwrap();
+    assert_eq!(doc["services"]["web"]["mem_limit"], 512u64 << 20);
+    assert_eq!(doc["services"]["web"]["cpus"], "1.5");
+    assert!(doc["services"]["free"].get("mem_limit").is_none());
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml::{Mapping, Value};
 
-use super::cluster::{self, insert, map, s, Var};
+use super::cluster::{self, insert, map, n, s, Var};
 use crate::manifest::{CommandSpec, Condition, Health, Manifest, Probe, RestartPolicy};
 
 /// A duration as compose writes one: `1m30s`, `500ms`.
@@ -132,6 +132,14 @@ pub fn compose(m: &Manifest, secrets_file: &str) -> Result<Export, crate::errors
             );
         }
         insert(&mut svc, "stop_grace_period", s(span(t.stop_timeout)));
+        // Enforced by the kernel: an OOM kill ends the container (its restart policy
+        // decides), CPU is throttled.
+        if let Some(m) = t.limits.max_memory {
+            insert(&mut svc, "mem_limit", n(m));
+        }
+        if let Some(c) = t.limits.max_cpu {
+            insert(&mut svc, "cpus", s(format!("{}", f64::from(c) / 100.0)));
+        }
         if t.destructive || !t.autostart {
             insert(&mut svc, "profiles", Value::Sequence(vec![s("manual")]));
             let why = if t.destructive {

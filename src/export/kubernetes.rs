@@ -166,6 +166,9 @@ pub fn kubernetes(m: &Manifest, opts: &Options) -> Result<Export, crate::errors:
                 )),
             }
         }
+        if let Some(r) = cluster::resource_limits(&t.limits) {
+            insert(&mut container, "resources", r);
+        }
         if t.stop_signal != libc::SIGTERM {
             let sig = crate::process::unix::signal_name_or_number(t.stop_signal);
             let short = sig.trim_start_matches("SIG").to_string();

@@ -290,6 +290,18 @@ pub fn systemd(m: &Manifest, user: bool) -> Result<Vec<UnitFile>, String> {
         if let Some(n) = t.nice {
             let _ = writeln!(u, "Nice={n}");
         }
+        // The kernel holds memory at MemoryMax= (an OOM kill, then Restart= decides);
+        // `on_limit: warn` only asks for reclaim above MemoryHigh=. CPU is throttled.
+        if let Some(m) = t.limits.max_memory {
+            let key = match t.limits.on_memory() {
+                crate::manifest::OnLimit::Warn => "MemoryHigh",
+                _ => "MemoryMax",
+            };
+            let _ = writeln!(u, "{key}={m}");
+        }
+        if let Some(c) = t.limits.max_cpu {
+            let _ = writeln!(u, "CPUQuota={c}%");
+        }
         if let Some(h) = &t.health {
             if !oneshot {
                 let _ = writeln!(u, "TimeoutStartSec={}", span(h.start_period));

@@ -24,6 +24,10 @@ pub enum Ty {
     UInt { min: u64, max: u64 },
     /// A whole number in `min..=max`, negatives allowed.
     Int { min: i64, max: i64 },
+    /// A size with a unit (`512MB`, `1.5GB`); powers of 1024.
+    Size,
+    /// A share of one core in percent (`150%`, or a number).
+    Percent,
     /// A humantime duration (`500ms`, `2s`, `1m 30s`); `0` when zero is allowed.
     Duration { zero_ok: bool },
     /// A signal name (`SIGTERM`, `TERM`, any case) or number.
@@ -88,6 +92,7 @@ pub const fn names<const N: usize>(fields: &[Field; N]) -> [&'static str; N] {
 
 pub const OUTPUT_MODES: &[&str] = &["summary", "full", "quiet"];
 pub const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
+pub const ON_LIMIT: &[&str] = &["restart", "stop", "warn"];
 pub const RESTART_ALIASES: &[&str] = &["no"];
 pub const CONDITIONS: &[&str] = &["started", "healthy", "completed"];
 /// docker compose's spellings, accepted as they are.
@@ -125,7 +130,7 @@ pub const TOP: [Field; 7] = [
     f("tasks", Ty::Tasks, "The tasks, by name."),
 ];
 
-pub const SETTINGS: [Field; 5] = [
+pub const SETTINGS: [Field; 7] = [
     f(
         "state_dir",
         Ty::Path,
@@ -154,6 +159,16 @@ pub const SETTINGS: [Field; 5] = [
         Ty::Map(&SECRETS),
         "What counts as a secret in env and output.",
     ),
+    f(
+        "max_disk",
+        Ty::Size,
+        "Bound on the state dir (logs, rotations, archives; default 1GB): the oldest archives and rotations go first.",
+    ),
+    f(
+        "cpu_window",
+        Ty::Duration { zero_ok: false },
+        "How long a task's CPU must stay over its max_cpu before bts acts (default 30s).",
+    ),
 ];
 
 pub const SECRETS: [Field; 3] = [
@@ -174,7 +189,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 25] = [
+pub const TASK: [Field; 28] = [
     f(
         "cmd",
         Ty::Command,
@@ -295,6 +310,24 @@ pub const TASK: [Field; 25] = [
         "nice",
         Ty::Int { min: -20, max: 19 },
         "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
+    ),
+    f(
+        "max_memory",
+        Ty::Size,
+        "Memory limit of the task's processes (512MB, 1.5GB); at 80% a warning, over it on_limit (default restart).",
+    ),
+    f(
+        "max_cpu",
+        Ty::Percent,
+        "CPU limit in percent of one core (150%), sustained over settings.cpu_window; at 80% a warning, over it on_limit (default warn).",
+    ),
+    f(
+        "on_limit",
+        Ty::Enum {
+            values: ON_LIMIT,
+            aliases: &[],
+        },
+        "What passing max_memory or max_cpu does: restart (counts toward max_restarts), stop (FAILED) or warn.",
     ),
     f(
         "image",

@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod node;
 pub mod procfile;
+pub mod size;
 pub mod validate;
 
 pub use diag::ManifestError;

@@ -39,7 +39,16 @@ pub struct Settings {
     /// Absolute path of the notes file, if any.
     pub notes: Option<PathBuf>,
     pub secrets: Secrets,
+    /// The bound on the state dir as a whole, in bytes (default 1 GB).
+    pub max_disk: u64,
+    /// How long a task's CPU must stay over its `max_cpu` before bts acts (default 30s).
+    pub cpu_window: Duration,
 }
+
+/// `settings.max_disk` when the manifest does not set it.
+pub const DEFAULT_MAX_DISK: u64 = 1 << 30;
+/// `settings.cpu_window` when the manifest does not set it.
+pub const DEFAULT_CPU_WINDOW: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputMode {
@@ -106,6 +115,8 @@ pub struct Task {
     pub image: Option<String>,
     /// Scheduling priority (nice value) of the task's processes; `None` leaves bts's.
     pub nice: Option<i32>,
+    /// Memory and CPU limits, and what passing one does.
+    pub limits: Limits,
     /// 1-based line of the task's key in the manifest, for messages.
     pub line: usize,
 }
@@ -160,7 +171,57 @@ impl Task {
             autostart: true,
             image: None,
             nice: None,
+            limits: Limits::default(),
             line: 1,
+        }
+    }
+}
+
+/// A task's resource limits (docs/behaviour.md#resource-limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Resident memory of the task's process group, in bytes.
+    pub max_memory: Option<u64>,
+    /// CPU of the task's process group, in percent of one core, sustained over
+    /// `settings.cpu_window`.
+    pub max_cpu: Option<u32>,
+    /// What passing a limit does; `None`: restart for memory, warn for CPU.
+    pub on_limit: Option<OnLimit>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        self.max_memory.is_none() && self.max_cpu.is_none()
+    }
+
+    /// What passing the memory limit does.
+    pub fn on_memory(&self) -> OnLimit {
+        self.on_limit.unwrap_or(OnLimit::Restart)
+    }
+
+    /// What passing the CPU limit does.
+    pub fn on_cpu(&self) -> OnLimit {
+        self.on_limit.unwrap_or(OnLimit::Warn)
+    }
+}
+
+/// What bts does when a task passes one of its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLimit {
+    /// Stop the run and start it again (counts toward the crash-loop budget).
+    Restart,
+    /// Stop the task; it ends FAILED with the limit as its reason.
+    Stop,
+    /// Only say so (terminal, events, digest).
+    Warn,
+}
+
+impl OnLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnLimit::Restart => "restart",
+            OnLimit::Stop => "stop",
+            OnLimit::Warn => "warn",
         }
     }
 }

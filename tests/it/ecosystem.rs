@@ -239,6 +239,8 @@ tasks:
     stop_signal: SIGINT
     stop_timeout: 30s
     nice: 5
+    max_memory: 512MB
+    max_cpu: 150%
   migrate:
     cmd: echo "migrating $PORT 100%"
     destructive: true
@@ -248,6 +250,8 @@ tasks:
     ports: [4000]
     restart: on-failure
     backoff: 500ms
+    max_memory: 1.5GB
+    on_limit: warn
     depends_on: { db: healthy, migrate: completed }
   web:
     cmd: echo "it's \"quoted\" \\ $HOME"
@@ -267,6 +271,12 @@ tasks:
     assert_eq!(r.code(), 0, "{}", r.all());
     let unit = |name: &str| p.read(&format!("units/{name}"));
     let api = unit("shop-api.service");
+    // `on_limit: warn`: reclaim above the limit, no kill.
+    assert!(api.contains("\nMemoryHigh=1610612736\n"), "{api}");
+    assert!(
+        !api.contains("MemoryMax") && !api.contains("CPUQuota"),
+        "{api}"
+    );
     for want in [
         "Type=exec",
         "Restart=on-failure",
@@ -313,6 +323,10 @@ tasks:
         "{db}"
     );
     assert!(db.contains("\nNice=5\n"), "{db}");
+    // Limits: the kernel's (systemd-analyze verify below checks the keys).
+    assert!(db.contains("\nMemoryMax=536870912\n"), "{db}");
+    assert!(db.contains("\nCPUQuota=150%\n"), "{db}");
+    assert!(!db.contains("MemoryHigh"), "{db}");
     let migrate = unit("shop-migrate.service");
     assert!(migrate.contains("Type=oneshot"), "{migrate}");
     assert!(!migrate.contains("WantedBy"), "{migrate}");

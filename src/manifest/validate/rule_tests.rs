@@ -296,3 +296,99 @@ fn top_level_shapes() {
     let d = load("tasks:\n  a: {cmd: x, depends_on: [nope, nope]}\n").unwrap_err();
     assert_eq!(d.len(), 2, "{d:#?}");
 }
+
+#[test]
+fn resource_limits_and_the_disk_budget() {
+    use crate::manifest::model::{Limits, OnLimit};
+    let t = &ok("defaults: {on_limit: stop}\ntasks:\n  a: {cmd: x, max_memory: 512MB, max_cpu: 150%}\n  b: {cmd: y, max_cpu: 50, on_limit: warn}\n").tasks;
+    assert_eq!(
+        t[0].limits,
+        Limits {
+            max_memory: Some(512 << 20),
+            max_cpu: Some(150),
+            on_limit: Some(OnLimit::Stop),
+        }
+    );
+    assert_eq!(
+        (
+            t[1].limits.max_cpu,
+            t[1].limits.on_cpu(),
+            t[1].limits.on_memory()
+        ),
+        (Some(50), OnLimit::Warn, OnLimit::Warn)
+    );
+    let plain = ok("tasks:\n  a: {cmd: x}\n");
+    assert!(plain.tasks[0].limits.is_empty());
+    assert_eq!(
+        (
+            plain.tasks[0].limits.on_memory(),
+            plain.tasks[0].limits.on_cpu()
+        ),
+        (OnLimit::Restart, OnLimit::Warn)
+    );
+    assert_eq!(plain.settings.max_disk, 1 << 30);
+    assert_eq!(
+        plain.settings.cpu_window,
+        std::time::Duration::from_secs(30)
+    );
+    let s = ok("settings: {max_disk: 2GB, cpu_window: 5s}\ntasks:\n  a: {cmd: x}\n").settings;
+    assert_eq!((s.max_disk, s.cpu_window.as_secs()), (2 << 30, 5));
+
+    // Located errors, with the unit rules.
+    let (m, line, col) = one_err("tasks:\n  a: {cmd: x, max_memory: 512}\n");
+    assert_eq!(
+        (m.as_str(), line, col),
+        (
+            "invalid size for `max_memory` in task `a`: `512` has no unit",
+            2,
+            27
+        )
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, max_memory: 5XB}\n",
+        "unknown unit `XB`",
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, max_memory: 10KB}\n",
+        "less than 1 MB",
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, max_memory: 900TB}\n",
+        "(this machine's memory)",
+    );
+    err_has("tasks:\n  a: {cmd: x, max_memory: [1]}\n", "a size");
+    let (m, line, _) = one_err("tasks:\n  a: {cmd: x, max_cpu: 0%}\n");
+    assert!(
+        m.starts_with("`max_cpu` in task `a` is 0%, outside 1%–"),
+        "{m}"
+    );
+    assert_eq!(line, 2);
+    err_has(
+        "tasks:\n  a: {cmd: x, max_cpu: 99999%}\n",
+        "all of this machine's cores",
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, max_cpu: lots}\n",
+        "invalid percentage",
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, on_limit: restrat}\n",
+        "invalid `on_limit` in task `a`: `restrat`",
+    );
+    err_has(
+        "tasks:\n  a: {cmd: x, on_limit: [stop]}\n",
+        "`restart`, `stop` or `warn`",
+    );
+    err_has(
+        "settings: {max_disk: 100KB}\ntasks:\n  a: {cmd: x}\n",
+        "less than 1 MB",
+    );
+    err_has(
+        "settings: {max_disk: lots}\ntasks:\n  a: {cmd: x}\n",
+        "invalid size",
+    );
+    err_has(
+        "settings: {cpu_window: 0s}\ntasks:\n  a: {cmd: x}\n",
+        "more than zero",
+    );
+}

@@ -1,5 +1,5 @@
-//! The `settings` map: `state_dir`, `output`, `digest_interval`, `notes` and
-//! `secrets`, with their defaults when a key is absent.
+//! The `settings` map: `state_dir`, `output`, `digest_interval`, `notes`, `secrets`,
+//! `max_disk` and `cpu_window`, with their defaults when a key is absent.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use super::values::found;
 use super::{SECRETS_KEYS, SETTINGS_KEYS, V};
 use crate::manifest::diag::did_you_mean;
 use crate::manifest::fields;
-use crate::manifest::model::{OutputMode, Secrets, Settings};
+use crate::manifest::model::{OutputMode, Secrets, Settings, DEFAULT_CPU_WINDOW, DEFAULT_MAX_DISK};
 use crate::manifest::node::Node;
 
 impl V<'_> {
@@ -18,6 +18,8 @@ impl V<'_> {
             digest_interval: Duration::from_secs(300),
             notes: None,
             secrets: Secrets::default(),
+            max_disk: DEFAULT_MAX_DISK,
+            cpu_window: DEFAULT_CPU_WINDOW,
         };
         let Some(n) = n else { return Some(s) };
         if n.is_null() {
@@ -67,6 +69,18 @@ impl V<'_> {
                     }
                 }
                 "notes" => s.notes = self.path(v, "`settings.notes`"),
+                "max_disk" => {
+                    // Room for at least the current logs of a small stack.
+                    let limit = (u64::MAX >> 1, "the largest size bts takes");
+                    if let Some(b) = self.size(v, "`settings.max_disk`", 1 << 20, limit) {
+                        s.max_disk = b;
+                    }
+                }
+                "cpu_window" => {
+                    if let Some(d) = self.duration(v, "`settings.cpu_window`", true) {
+                        s.cpu_window = d;
+                    }
+                }
                 "secrets" => {
                     if v.is_null() {
                         continue;

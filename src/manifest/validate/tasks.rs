@@ -11,7 +11,7 @@ use super::values::found;
 use super::{Draft, Entry, Field, TASK_KEYS, V};
 use crate::manifest::diag::did_you_mean;
 use crate::manifest::fields;
-use crate::manifest::model::{CommandSpec, RestartPolicy, Task};
+use crate::manifest::model::{CommandSpec, OnLimit, RestartPolicy, Task};
 use crate::manifest::node::{Kind, Node, Pos, Value};
 
 impl V<'_> {
@@ -294,6 +294,18 @@ impl V<'_> {
                 .int(f.value, &lbl("nice", &f), -20, 19)
                 .map(|n| n as i32);
         }
+        if let Some(f) = pick("max_memory") {
+            let machine = (machine_memory(), "this machine's memory");
+            task.limits.max_memory = self.size(f.value, &lbl("max_memory", &f), 1 << 20, machine);
+        }
+        if let Some(f) = pick("max_cpu") {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let all = (cores.saturating_mul(100), "all of this machine's cores");
+            task.limits.max_cpu = self.percent(f.value, &lbl("max_cpu", &f), all);
+        }
+        if let Some(f) = pick("on_limit") {
+            task.limits.on_limit = self.on_limit(f.value, &lbl("on_limit", &f));
+        }
         if let Some(f) = pick("image") {
             let label = lbl("image", &f);
             task.image = self.nonempty_string(f.value, &label);
@@ -335,6 +347,27 @@ impl V<'_> {
                     "`never`, `on-failure` or `always`",
                     "use `never`, `on-failure` or `always`",
                 );
+                None
+            }
+        }
+    }
+
+    fn on_limit(&mut self, n: &Node, field: &str) -> Option<OnLimit> {
+        const HINT: &str = "use `restart`, `stop` or `warn`";
+        match n.scalar_text() {
+            Some("restart") => Some(OnLimit::Restart),
+            Some("stop") => Some(OnLimit::Stop),
+            Some("warn") => Some(OnLimit::Warn),
+            Some(other) => {
+                let hint = match did_you_mean(other, fields::ON_LIMIT) {
+                    Some(p) => format!("did you mean `{p}`?"),
+                    None => HINT.into(),
+                };
+                self.err(n.pos, format!("invalid {field}: `{other}`"), hint);
+                None
+            }
+            None => {
+                self.type_err(n, field, "`restart`, `stop` or `warn`", HINT);
                 None
             }
         }
@@ -403,4 +436,21 @@ pub fn parse_signal(text: &str) -> Option<Signal> {
         format!("SIG{upper}")
     };
     Signal::from_str(&name).ok()
+}
+
+/// The machine's physical memory in bytes (the bound of `max_memory`); unbounded where
+/// the system does not say.
+fn machine_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        (pages as u64).saturating_mul(size as u64)
+    } else {
+        u64::MAX
+    }
 }

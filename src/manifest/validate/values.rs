@@ -128,6 +128,90 @@ impl V<'_> {
         }
     }
 
+    /// A size with a unit, at least `min` bytes and at most `max` (`max_what` says what
+    /// the upper bound is, for the message).
+    pub(super) fn size(
+        &mut self,
+        n: &Node,
+        field: &str,
+        min: u64,
+        max: (u64, &str),
+    ) -> Option<u64> {
+        const HINT: &str = "use a size like `512MB`, `1.5GB` or `300M` (units are powers of 1024)";
+        let text = match (n.as_int(), n.scalar_text()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => {
+                self.type_err(n, field, "a size", HINT);
+                return None;
+            }
+        };
+        let bytes = match crate::manifest::size::parse_size(&text) {
+            Ok(b) => b,
+            Err(why) => {
+                self.err(n.pos, format!("invalid size for {field}: {why}"), HINT);
+                return None;
+            }
+        };
+        use crate::manifest::size::size_text;
+        if bytes < min {
+            self.err(
+                n.pos,
+                format!(
+                    "{field} is {}, less than {}",
+                    size_text(bytes),
+                    size_text(min)
+                ),
+                HINT,
+            );
+            return None;
+        }
+        if bytes > max.0 {
+            self.err(
+                n.pos,
+                format!(
+                    "{field} is {}, more than {} ({})",
+                    size_text(bytes),
+                    size_text(max.0),
+                    max.1
+                ),
+                "lower it",
+            );
+            return None;
+        }
+        Some(bytes)
+    }
+
+    /// A share of one core in percent: `150%` (or `150`), from 1 to `max`.
+    pub(super) fn percent(&mut self, n: &Node, field: &str, max: (u32, &str)) -> Option<u32> {
+        const HINT: &str = "write a percentage of one core, like `50%` or `150%`";
+        let text = match (n.as_int(), n.scalar_text()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(t)) => t.trim().trim_end_matches('%').trim().to_string(),
+            (None, None) => {
+                self.type_err(n, field, "a percentage", HINT);
+                return None;
+            }
+        };
+        let Ok(p) = text.parse::<u64>() else {
+            self.err(
+                n.pos,
+                format!("invalid percentage for {field}: `{text}`"),
+                HINT,
+            );
+            return None;
+        };
+        if p == 0 || p > u64::from(max.0) {
+            self.err(
+                n.pos,
+                format!("{field} is {p}%, outside 1%–{}% ({})", max.0, max.1),
+                HINT,
+            );
+            return None;
+        }
+        Some(p as u32)
+    }
+
     pub(super) fn duration(&mut self, n: &Node, field: &str, positive: bool) -> Option<Duration> {
         const HINT: &str = "use a duration like `500ms`, `2s`, `1m 30s` or `1h`";
         if let Some(i) = n.as_int() {
