@@ -20,6 +20,7 @@ pub mod handoff;
 pub mod hash;
 pub mod init;
 pub mod lifecycle;
+pub mod limits;
 pub mod logs;
 pub mod manifest;
 pub mod mcp;

@@ -89,6 +89,8 @@ pub enum StopWhy {
     User,
     Restart,
     HealthDown,
+    /// It went over a resource limit.
+    Limit,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::exit::ExitInfo;
 use super::phase::RunId;
 use super::reason::FailReason;
+use crate::limits::LimitHit;
 use crate::manifest::Task;
 
 /// Index of a task in the core (stable: removed tasks keep their index).
@@ -53,6 +54,12 @@ pub enum Event {
         task: TaskId,
         run: RunId,
         unbound: Option<u16>,
+    },
+    /// Run `run` went over one of its task's limits (once per run and limit).
+    LimitExceeded {
+        task: TaskId,
+        run: RunId,
+        hit: LimitHit,
     },
     /// Writing the log of run `run` failed.
     LogError {

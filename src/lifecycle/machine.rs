@@ -197,6 +197,7 @@ impl Core {
             } => self.on_probe(task, run, ok, detail),
             Event::PortCheck { task, run, unbound } => self.on_port_check(task, run, unbound),
             Event::LogError { task, run, message } => self.on_log_error(task, run, message),
+            Event::LimitExceeded { task, run, hit } => self.on_limit(task, run, hit),
             Event::Timer(t) => self.on_timer(t),
             Event::FileChanged { task, path } => self.on_file_changed(task, path),
             Event::Interrupt { signal } => self.on_interrupt(&signal),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::origin::Origin;
-use super::policy::{AfterExit, HealthTracker};
+use super::policy::{AfterExit, Cause, HealthTracker};
 use super::reason::FailReason;
 use super::task_state::TaskState;
 
@@ -109,8 +109,8 @@ pub enum StopIntent {
     Stop,
     /// A user (or watch) restart: start again at once.
     Restart,
-    /// Its health check went DOWN: what the restart policy decided.
-    Recover(AfterExit),
+    /// It went DOWN or over a limit (`cause`): what the restart policy decided.
+    Recover { after: AfterExit, cause: Cause },
 }
 
 /// Why a checkpoint is being ended before it finished.

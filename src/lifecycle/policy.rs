@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::exit::ExitInfo;
 use super::reason::FailReason;
+use crate::limits::LimitHit;
 use crate::manifest::{RestartPolicy, Task};
 
 /// Backoff never grows past this.
@@ -34,6 +35,8 @@ pub enum Cause {
     Exit(ExitInfo),
     /// Its health check reported DOWN.
     Down,
+    /// It went over a resource limit whose `on_limit` is `restart`.
+    Limit(LimitHit),
 }
 
 impl Cause {
@@ -41,6 +44,7 @@ impl Cause {
         match self {
             Cause::Exit(e) => e.describe(),
             Cause::Down => "health check DOWN".to_string(),
+            Cause::Limit(hit) => hit.to_string(),
         }
     }
 }
@@ -67,9 +71,11 @@ pub fn after_exit(
 ) -> AfterExit {
     let failed = match cause {
         Cause::Exit(e) => !e.success(),
-        Cause::Down => true,
+        Cause::Down | Cause::Limit(_) => true,
     };
     let wants = match task.restart {
+        // `on_limit: restart` asks for the restart whatever the policy says.
+        _ if matches!(cause, Cause::Limit(_)) => true,
         RestartPolicy::Never => false,
         RestartPolicy::OnFailure => failed,
         RestartPolicy::Always => true,
@@ -113,6 +119,7 @@ fn final_outcome(cause: Cause, ran_for: Duration) -> AfterExit {
             ran_for_ms: ran_for.as_millis() as u64,
         }),
         Cause::Down => AfterExit::Failed(FailReason::HealthDown),
+        Cause::Limit(hit) => AfterExit::Failed(FailReason::Limit { hit }),
     }
 }
 

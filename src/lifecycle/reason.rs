@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::LimitHit;
+
 /// One problem found by the pre-flight check before a start (cwd, command, ports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreflightProblem {
@@ -51,6 +53,11 @@ pub enum FailReason {
     /// Its log file could not be opened.
     LogOpen {
         error: String,
+    },
+    /// It went over a resource limit and its `on_limit` is `stop` (or it is destructive
+    /// and so never restarted).
+    Limit {
+        hit: LimitHit,
     },
     /// A destructive task's checkpoint failed or timed out; the task was not run.
     Checkpoint {
@@ -117,6 +124,7 @@ impl std::fmt::Display for FailReason {
             }
             FailReason::Spawn { command, error } => write!(f, "cannot start `{command}`: {error}"),
             FailReason::LogOpen { error } => write!(f, "cannot open its log file: {error}"),
+            FailReason::Limit { hit } => write!(f, "{hit}"),
             FailReason::Checkpoint { why } => {
                 write!(f, "checkpoint failed ({why}); the task was not run")
             }

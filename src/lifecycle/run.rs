@@ -15,7 +15,8 @@ use super::phase::{
 };
 use super::policy::{self, AfterExit, Cause, HealthChange, HealthTracker, NO_PROBE_UP_AFTER};
 use super::reason::FailReason;
-use crate::manifest::RestartPolicy;
+use crate::limits::LimitHit;
+use crate::manifest::{OnLimit, RestartPolicy};
 
 /// Quiet time after the last change of a watched file before the restart.
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(300);
@@ -91,8 +92,8 @@ impl Core {
         }
         let serving = self.mode == Mode::Serving;
         match stop {
-            Some(StopIntent::Recover(after)) if serving => match after {
-                AfterExit::Restart { delay } => self.backoff(i, delay, "health check DOWN"),
+            Some(StopIntent::Recover { after, cause }) if serving => match after {
+                AfterExit::Restart { delay } => self.backoff(i, delay, &cause.describe()),
                 AfterExit::Exited => self.set_phase(i, Phase::Exited, ""),
                 AfterExit::Failed(reason) => self.set_phase(i, Phase::Failed(reason), ""),
             },
@@ -232,7 +233,10 @@ impl Core {
                     self.set_phase(i, Phase::Running(next), "");
                     return;
                 }
-                next.stop = Some(StopIntent::Recover(decision));
+                next.stop = Some(StopIntent::Recover {
+                    after: decision,
+                    cause: Cause::Down,
+                });
                 let run = next.run;
                 self.set_phase(i, Phase::Running(next), "");
                 self.emit(Effect::Stop {
@@ -282,6 +286,59 @@ impl Core {
             next.health = Health::Degraded(Degraded::LogWrite(message));
             self.set_phase(i, Phase::Running(next), "");
         }
+    }
+
+    /// Run `run` went over a limit: act as the task's `on_limit` says
+    /// (docs/behaviour.md#resource-limits). Always said, like an error.
+    pub(super) fn on_limit(&mut self, i: TaskId, run: RunId, hit: LimitHit) {
+        let Phase::Running(r) = &self.slots[i].phase else {
+            return;
+        };
+        if r.run != run || r.stop.is_some() {
+            return;
+        }
+        let mut next = r.clone();
+        let ran_for = self.now.saturating_duration_since(r.since);
+        let task = self.slots[i].task.clone();
+        let action = match hit {
+            LimitHit::Memory { .. } => task.limits.on_memory(),
+            LimitHit::Cpu { .. } => task.limits.on_cpu(),
+        };
+        let name = &task.name;
+        let after = match action {
+            OnLimit::Warn => {
+                self.say(Level::Warn, format!("{name}: {hit} (on_limit: warn)"));
+                return;
+            }
+            OnLimit::Stop => AfterExit::Failed(FailReason::Limit { hit }),
+            OnLimit::Restart => policy::after_exit(
+                &task,
+                &mut self.slots[i].tracker,
+                Cause::Limit(hit),
+                ran_for,
+                self.now,
+            ),
+        };
+        let doing = match &after {
+            AfterExit::Restart { .. } => "restarting it",
+            _ => "stopping it",
+        };
+        self.say(
+            Level::Error,
+            format!("{name}: {hit} — {doing} (on_limit: {})", action.as_str()),
+        );
+        next.stop = Some(StopIntent::Recover {
+            after,
+            cause: Cause::Limit(hit),
+        });
+        self.set_phase(i, Phase::Running(next), "");
+        self.emit(Effect::Stop {
+            task: i,
+            run,
+            signal: task.stop_signal,
+            grace: task.stop_timeout,
+            why: StopWhy::Limit,
+        });
     }
 
     /// The checkpoint run `attempt` ended: start the task if it passed, unless it was

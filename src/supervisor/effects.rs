@@ -53,7 +53,7 @@ impl Supervisor {
                         Level::Info,
                         &format!("{name}: stopping (pid {pid}, {})", signal_name(signal)),
                     ),
-                    StopWhy::Restart | StopWhy::HealthDown => {}
+                    StopWhy::Restart | StopWhy::HealthDown | StopWhy::Limit => {}
                 }
             }
             Effect::Kill { task, run } => {

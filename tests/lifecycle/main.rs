@@ -5,6 +5,7 @@
 mod destructive;
 mod guards;
 mod health;
+mod limits;
 mod reload;
 mod requests;
 mod restart;
