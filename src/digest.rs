@@ -44,6 +44,32 @@ pub struct Digest {
     pub last_error: Option<LastError>,
     pub next_action: Option<String>,
     pub log_path: PathBuf,
+    /// The task's resource limits and how close it is to them (tasks with limits only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsDigest>,
+}
+
+/// A task's limits in its digest (docs/behaviour.md#resource-limits).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LimitsDigest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu_percent: Option<u32>,
+    /// Near a limit now (80 % or more): `uses 420 MB of 512 MB memory`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The last time a limit was passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exceeded: Option<LimitEvent>,
+}
+
+/// A limit passed: what was measured, what bts did (`restart`, `stop`, `warn`), when.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LimitEvent {
+    pub what: String,
+    pub action: String,
+    pub time: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -141,6 +167,29 @@ pub fn render_text(d: &Digest) -> String {
             d.rss_bytes.map_or("-".into(), human_bytes)
         );
     }
+    if let Some(l) = &d.limits {
+        let mut set = vec![];
+        if let Some(m) = l.max_memory_bytes {
+            set.push(format!("memory {}", crate::manifest::size::size_text(m)));
+        }
+        if let Some(c) = l.max_cpu_percent {
+            set.push(format!("cpu {c}%"));
+        }
+        let mut line = format!("Limits: {}", set.join(", "));
+        if !l.warnings.is_empty() {
+            line.push_str(&format!(" | WARNING: {}", l.warnings.join("; ")));
+        }
+        let _ = writeln!(s, "{line}");
+        if let Some(e) = &l.last_exceeded {
+            let _ = writeln!(
+                s,
+                "Last limit: {} — {} ({})",
+                e.what,
+                e.action,
+                short_time(&e.time)
+            );
+        }
+    }
     if !d.recent.is_empty() {
         // The three most recent distinct lines, errors first, each cut to a screen width.
         let recent: Vec<String> = d.recent.iter().take(3).map(|l| shorten(l, 60)).collect();
@@ -208,6 +257,11 @@ pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
             "fix {dep} first (`bts status {dep}`), then `{}`",
             start(false)
         )),
+        (TaskState::Failed, Some(FailReason::Limit { hit })) => Some(format!(
+            "it passed its {} limit: find the cause (`bts logs {t}`) or raise `max_{}`, then `bts restart {t}`",
+            hit.kind(),
+            hit.kind()
+        )),
         (TaskState::Failed, Some(FailReason::Checkpoint { .. })) => Some(format!(
             "fix the checkpoint (see `bts logs {t}`), then `{}`",
             start(true)
@@ -219,6 +273,14 @@ pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
             "health check failing ({detail}) — `bts logs {t} --errors`"
         )),
         (TaskState::Blocked, _) => Some(format!("destructive: approve with `{}`", start(true))),
+        (TaskState::Up | TaskState::Starting, _)
+            if d.limits.as_ref().is_some_and(|l| !l.warnings.is_empty()) =>
+        {
+            let warnings = d.limits.as_ref().map_or(String::new(), |l| l.warnings.join("; "));
+            Some(format!(
+                "{t} {warnings}, near its limit: look for a leak or a loop (`bts logs {t}`) or raise the limit"
+            ))
+        }
         (TaskState::Up | TaskState::Starting, _) if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }

@@ -61,8 +61,9 @@ impl Sampler {
     }
 }
 
+/// Clock ticks per second of the CPU times in the process table (0 where unknown).
 #[cfg(target_os = "linux")]
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
@@ -73,12 +74,12 @@ fn ticks_per_second() -> f64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     0.0
 }
 
 /// Sum CPU time and resident memory over the members of each wanted group.
-fn sum_groups(procs: &[Proc], pgids: &[i32]) -> HashMap<i32, GroupUsage> {
+pub fn sum_groups(procs: &[Proc], pgids: &[i32]) -> HashMap<i32, GroupUsage> {
     let mut out: HashMap<i32, GroupUsage> =
         pgids.iter().map(|&p| (p, GroupUsage::default())).collect();
     // SAFETY: sysconf has no preconditions.

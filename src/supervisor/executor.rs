@@ -68,6 +68,8 @@ pub(super) struct RunHandle {
     pub watchers: Vec<tokio::task::JoinHandle<()>>,
     /// When the last probe result came.
     pub last_probe_at: Option<SystemTime>,
+    /// The limit watch of a task with limits.
+    pub limits: Option<crate::limits::LimitWatch>,
 }
 
 /// What the executor holds for one task (the core holds its phase).
@@ -87,6 +89,10 @@ pub(super) struct Handle {
     pub recorded: crate::lifecycle::TaskState,
     /// The task's error lines (in all) when events.jsonl last recorded them.
     pub errors_recorded: u64,
+    /// Limits the current run is near (80 % or more), as the digest says them.
+    pub limits_near: Vec<String>,
+    /// The last limit the task passed: what, what bts did, when.
+    pub limit_passed: Option<crate::digest::LimitEvent>,
 }
 
 pub struct Supervisor {
@@ -113,6 +119,8 @@ pub struct Supervisor {
     /// Writes the digest files off the loop.
     pub(super) digest_files: super::digest_writer::DigestWriter,
     pub(super) digest_interval: Duration,
+    /// `settings.cpu_window`: how long CPU must stay over `max_cpu`.
+    pub(super) cpu_window: Duration,
     pub(super) notes: Option<PathBuf>,
     pub(super) sampler: crate::usage::Sampler,
     pub(super) last_sample: Option<Instant>,
@@ -176,6 +184,7 @@ impl Supervisor {
             digests_due: None,
             digest_files: super::digest_writer::DigestWriter::start(out.clone()),
             digest_interval: manifest.settings.digest_interval,
+            cpu_window: manifest.settings.cpu_window,
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
             last_sample: None,
@@ -255,6 +264,11 @@ impl Supervisor {
             tokio::time::interval_at(start + self.digest_interval, self.digest_interval);
         let mut usage = tokio::time::interval_at(start + USAGE_EVERY, USAGE_EVERY);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut limits = tokio::time::interval_at(
+            start + super::limits::LIMITS_EVERY,
+            super::limits::LIMITS_EVERY,
+        );
+        limits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.core.finished() {
             if self.dirty && Instant::now() >= next_write {
                 self.write_state();
@@ -290,6 +304,10 @@ impl Supervisor {
                     // A note held back while the floods that made it ended.
                     self.out.note_hidden(crate::output::NoteWhen::Due(Instant::now().into_std()));
                     self.track_escapees_in(&procs, None);
+                }
+                _ = limits.tick(), if self.watching_limits() => {
+                    let procs = crate::process::table::all();
+                    self.check_limits(&procs);
                 }
             }
         }

@@ -7,6 +7,7 @@ mod archive;
 mod digest_writer;
 mod effects;
 mod executor;
+mod limits;
 mod notes;
 mod probes;
 mod replies;

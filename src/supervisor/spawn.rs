@@ -157,7 +157,10 @@ impl Supervisor {
             control: ctl_tx,
             watchers: Vec::new(),
             last_probe_at: None,
+            limits: (!task.limits.is_empty())
+                .then(|| crate::limits::LimitWatch::new(task.limits, self.cpu_window)),
         });
+        self.handles[i].limits_near.clear();
         // state.json names the new process at once: a crash now must not orphan it.
         self.dirty = true;
         let tx = self.tx.clone();

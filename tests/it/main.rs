@@ -13,6 +13,7 @@ mod fuzz_gen;
 mod guarantees;
 mod handoff;
 mod health;
+mod limits;
 mod loader_fuzz;
 mod manifest;
 mod mcp;

@@ -1,0 +1,118 @@
+//! Enforcing resource limits from usage samples (docs/behaviour.md#resource-limits): every
+//! second while a run has limits, its group's memory and CPU go through the run's
+//! [`LimitWatch`](crate::limits::LimitWatch); being near a limit is said once and kept for
+//! the digest, a limit passed is recorded in events.jsonl and handed to the core, which
+//! decides what follows (`on_limit`).
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::digest::{LimitEvent, LimitsDigest};
+use crate::lifecycle::{Event, TaskId};
+use crate::limits::LimitHit;
+use crate::output::Level;
+use crate::process::table::Proc;
+
+use super::executor::Supervisor;
+
+/// How often runs with limits are sampled (the usage columns of other tasks: every 5 s).
+pub(super) const LIMITS_EVERY: Duration = Duration::from_secs(1);
+
+impl Supervisor {
+    /// Whether any live run has limits to watch (the limit tick runs only then).
+    pub(super) fn watching_limits(&self) -> bool {
+        self.handles
+            .iter()
+            .any(|h| h.run.as_ref().is_some_and(|r| r.limits.is_some()))
+    }
+
+    /// Sample the runs that have limits and act on what their watches report.
+    pub(super) fn check_limits(&mut self, procs: &[Proc]) {
+        let groups: Vec<i32> = self
+            .handles
+            .iter()
+            .filter_map(|h| h.run.as_ref().filter(|r| r.limits.is_some()).map(|r| r.pid))
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        let usage = crate::usage::sum_groups(procs, &groups);
+        let ticks = crate::usage::ticks_per_second();
+        let now = Instant::now();
+        let mut hits: Vec<(TaskId, crate::lifecycle::RunId, LimitHit)> = vec![];
+        for i in 0..self.handles.len() {
+            let Some(r) = self.handles[i].run.as_mut() else {
+                continue;
+            };
+            let (Some(watch), Some(u)) = (r.limits.as_mut(), usage.get(&r.pid)) else {
+                continue;
+            };
+            let report = watch.observe(now, u.cpu_ticks, u.rss_bytes, ticks);
+            let run = r.id;
+            let name = self.core.slot(i).task.name.clone();
+            let h = &mut self.handles[i];
+            if report.near != h.limits_near {
+                for w in report.near.iter().filter(|w| !h.limits_near.contains(w)) {
+                    // Said when it first gets near (the measured figure changes every
+                    // sample; the digest keeps the current one).
+                    if h.limits_near.is_empty() {
+                        self.out.event(
+                            Level::Warn,
+                            &format!("{name} {w}, near its limit (80 % or more)"),
+                        );
+                    }
+                }
+                h.limits_near = report.near;
+                // The state write that follows schedules the digests.
+                self.dirty = true;
+            }
+            hits.extend(report.hits.into_iter().map(|hit| (i, run, hit)));
+        }
+        for (i, run, hit) in hits {
+            let task = &self.core.slot(i).task;
+            let action = match hit {
+                LimitHit::Memory { .. } => task.limits.on_memory(),
+                LimitHit::Cpu { .. } => task.limits.on_cpu(),
+            };
+            let name = task.name.clone();
+            self.events.record(
+                "limit",
+                serde_json::json!({
+                    "task": name,
+                    "limit": hit.kind(),
+                    "hit": hit,
+                    "what": hit.to_string(),
+                    "action": action.as_str(),
+                }),
+                &self.out.redactor(),
+            );
+            self.handles[i].limit_passed = Some(LimitEvent {
+                what: hit.to_string(),
+                action: action.as_str().to_string(),
+                time: crate::clock::rfc3339(SystemTime::now()),
+            });
+            self.dirty = true;
+            self.feed(Event::LimitExceeded { task: i, run, hit });
+        }
+    }
+
+    /// The limits part of task `i`'s digest (tasks with limits only).
+    pub(super) fn limits_digest(&self, i: TaskId) -> Option<LimitsDigest> {
+        let limits = self.core.slot(i).task.limits;
+        if limits.is_empty() {
+            return None;
+        }
+        let h = &self.handles[i];
+        Some(LimitsDigest {
+            max_memory_bytes: limits.max_memory,
+            max_cpu_percent: limits.max_cpu,
+            warnings: if h.run.is_some() {
+                h.limits_near.clone()
+            } else {
+                vec![]
+            },
+            last_exceeded: h.limit_passed.clone(),
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! Resource limits enforced by the usage sampler (docs/behaviour.md#resource-limits): a
+//! task that grows its memory is warned at 80 % and restarted (or stopped) over
+//! `max_memory`; a CPU spinner over `max_cpu` for the window is warned or stopped. The
+//! reason is in `status --json`, events.jsonl and the supervisor's output.
+
+use crate::common::*;
+
+fn hog(args: &str) -> String {
+    format!("{} {args}", example_bin("hog").display())
+}
+
+/// The `limit` records of events.jsonl.
+fn limit_events(p: &Project) -> Vec<serde_json::Value> {
+    p.read(".bts/events.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "limit")
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_over_the_limit_is_warned_then_restarted_with_the_reason() {
+    // 8 MB every 150 ms: near 80 % of 64 MB (~52 MB) for a few samples, then over.
+    let p = Project::new(&format!(
+        "tasks:\n  leak:\n    cmd: exec {}\n    max_memory: 64MB\n    max_restarts: 10\n",
+        hog("memory 8 300")
+    ));
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let mut last = serde_json::Value::Null;
+    let ok = eventually(std::time::Duration::from_secs(30), || {
+        last = task_status(&p, "leak");
+        last["restarts"].as_u64().unwrap_or(0) >= 1
+    });
+    assert!(ok, "never restarted: {last:#}");
+    let passed = &last["limits"]["last_exceeded"];
+    let what = passed["what"].as_str().unwrap_or_default();
+    assert!(
+        what.starts_with("memory limit 64 MB exceeded (rss "),
+        "{last:#}"
+    );
+    assert_eq!(passed["action"], "restart", "{last:#}");
+    assert_eq!(last["limits"]["max_memory_bytes"], 64 << 20);
+    let events = limit_events(&p);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["task"] == "leak" && e["limit"] == "memory" && e["action"] == "restart"),
+        "{events:?}\n{}",
+        p.read(".bts/events.jsonl")
+    );
+    let log = p.read(".bts/supervisor.log");
+    assert!(log.contains("leak uses "), "the 80 % warning: {log}");
+    assert!(
+        log.contains("leak: memory limit 64 MB exceeded (rss ")
+            && log.contains("restarting it (on_limit: restart)"),
+        "{log}"
+    );
+    // The text digest says it too.
+    let text = p.run(&["status", "leak"]);
+    assert!(
+        text.stdout
+            .contains("Last limit: memory limit 64 MB exceeded"),
+        "{}",
+        text.all()
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn on_limit_stop_fails_the_task_and_says_which_limit() {
+    let p = Project::new(&format!(
+        "tasks:\n  leak:\n    cmd: exec {}\n    max_memory: 48MB\n    on_limit: stop\n    restart: always\n",
+        hog("memory 16 200")
+    ));
+    let up = p.run(&["up", "--wait"]);
+    let _guard = DaemonGuard { project: &p };
+    // It may pass its limit before `--wait` has its answer: then the answer says so.
+    match up.code() {
+        0 => {}
+        1 => assert!(
+            up.all().contains("memory limit 48 MB exceeded"),
+            "{}",
+            up.all()
+        ),
+        _ => panic!("{}", up.all()),
+    }
+    let d = wait_state(&p, "leak", "FAILED");
+    let detail = d["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("memory limit 48 MB exceeded (rss "),
+        "{d:#}"
+    );
+    assert_eq!(d["restarts"], 0, "stopped, not restarted: {d:#}");
+    assert!(
+        d["next_action"]
+            .as_str()
+            .is_some_and(|n| n.contains("raise `max_memory`")),
+        "{d:#}"
+    );
+    assert!(d["pid"].is_null(), "{d:#}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cpu_spinner_is_warned_and_with_on_limit_stop_stopped() {
+    let p = Project::new(&format!(
+        "settings:\n  cpu_window: 2s\ntasks:\n  spin:\n    cmd: exec {h}\n    max_cpu: 40%\n  stopped:\n    cmd: exec {h}\n    max_cpu: 40%\n    on_limit: stop\n",
+        h = hog("cpu")
+    ));
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let d = wait_state(&p, "stopped", "FAILED");
+    let detail = d["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("CPU limit 40% exceeded ("), "{d:#}");
+    // The default for CPU is a warning: the spinner keeps running, the digest says it.
+    let mut spin = serde_json::Value::Null;
+    let warned = eventually(std::time::Duration::from_secs(20), || {
+        spin = task_status(&p, "spin");
+        spin["limits"]["last_exceeded"]["action"] == "warn"
+    });
+    assert!(warned, "{spin:#}");
+    assert_eq!(spin["status"], "UP", "{spin:#}");
+    let log = p.read(".bts/supervisor.log");
+    assert!(log.contains("spin: CPU limit 40% exceeded ("), "{log}");
+    assert!(log.contains("(on_limit: warn)"), "{log}");
+}
