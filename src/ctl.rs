@@ -116,14 +116,37 @@ fn print_json(project: &str, tasks: &impl serde::Serialize) {
     println!("{doc}");
 }
 
+/// The state dir's size and budget when it uses 80 % of `settings.max_disk` or more
+/// (docs/behaviour.md#disk-budget).
+fn disk_near_budget(m: &Manifest, sd: &StateDir) -> Option<(u64, u64)> {
+    let max = m.settings.max_disk;
+    let used = crate::disk_budget::measure(sd).total;
+    (used as f64 >= max as f64 * crate::disk_budget::SHOW_FROM).then_some((used, max))
+}
+
 pub fn status(global: &GlobalArgs, args: StatusArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
     let (tasks, running) = digests(&m, &sd, &args.tasks)?;
+    let disk = disk_near_budget(&m, &sd);
     if args.json {
-        print_json(&m.project, &tasks);
+        let mut doc = serde_json::json!({ "project": m.project, "tasks": tasks });
+        if let Some((used, max)) = disk {
+            doc["disk"] = serde_json::json!({ "state_dir_bytes": used, "max_disk_bytes": max });
+        }
+        println!("{doc}");
         return Ok(exit::OK);
     }
     let mut out = std::io::stdout().lock();
+    if let Some((used, max)) = disk {
+        use crate::manifest::size::size_text;
+        let _ = writeln!(
+            out,
+            "Disk: {} uses {} of its {} budget (settings.max_disk); the oldest archives and rotations go first",
+            crate::digest::relative(sd.root()).display(),
+            size_text(used),
+            size_text(max)
+        );
+    }
     if args.tasks.is_empty() && !args.all {
         let url_of = |t: &str| match &m.task(t)?.health.as_ref()?.probe {
             crate::manifest::Probe::Http(u) => Some(u.clone()),

@@ -11,6 +11,7 @@ pub mod completions;
 pub mod control;
 pub mod ctl;
 pub mod digest;
+pub mod disk_budget;
 pub mod errors;
 pub mod escapees;
 pub mod events;

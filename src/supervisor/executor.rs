@@ -53,6 +53,8 @@ pub(super) enum Msg {
     Errors { task: TaskId },
     /// An archive job of a stop receipt finished (with its error, if any).
     Archived { job: u64, error: Option<String> },
+    /// A pass of the disk budget finished.
+    DiskPruned(crate::disk_budget::Pruned),
 }
 
 /// The live run of a task, as the executor holds it.
@@ -121,6 +123,11 @@ pub struct Supervisor {
     pub(super) digest_interval: Duration,
     /// `settings.cpu_window`: how long CPU must stay over `max_cpu`.
     pub(super) cpu_window: Duration,
+    /// `settings.max_disk`, and the disk budget's pass state.
+    pub(super) max_disk: u64,
+    pub(super) disk_pass_running: bool,
+    /// The state dir was over its budget with nothing left to remove, and was told.
+    pub(super) disk_over_told: bool,
     pub(super) notes: Option<PathBuf>,
     pub(super) sampler: crate::usage::Sampler,
     pub(super) last_sample: Option<Instant>,
@@ -185,6 +192,9 @@ impl Supervisor {
             digest_files: super::digest_writer::DigestWriter::start(out.clone()),
             digest_interval: manifest.settings.digest_interval,
             cpu_window: manifest.settings.cpu_window,
+            max_disk: manifest.settings.max_disk,
+            disk_pass_running: false,
+            disk_over_told: false,
             notes: manifest.settings.notes.clone(),
             sampler: crate::usage::Sampler::default(),
             last_sample: None,
@@ -269,6 +279,9 @@ impl Supervisor {
             super::limits::LIMITS_EVERY,
         );
         limits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is at once: a pass at start.
+        let mut disk = tokio::time::interval(super::disk::DISK_EVERY);
+        disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.core.finished() {
             if self.dirty && Instant::now() >= next_write {
                 self.write_state();
@@ -305,6 +318,7 @@ impl Supervisor {
                     self.out.note_hidden(crate::output::NoteWhen::Due(Instant::now().into_std()));
                     self.track_escapees_in(&procs, None);
                 }
+                _ = disk.tick() => self.check_disk(),
                 _ = limits.tick(), if self.watching_limits() => {
                     let procs = crate::process::table::all();
                     self.check_limits(&procs);
@@ -412,6 +426,7 @@ impl Supervisor {
                 due.1.insert(task);
             }
             Msg::Archived { job, error } => self.archived(job, error),
+            Msg::DiskPruned(p) => self.disk_pruned(p),
         }
     }
 

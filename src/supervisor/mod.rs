@@ -5,6 +5,7 @@
 mod answers;
 mod archive;
 mod digest_writer;
+mod disk;
 mod effects;
 mod executor;
 mod limits;

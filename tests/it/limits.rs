@@ -128,3 +128,60 @@ fn a_cpu_spinner_is_warned_and_with_on_limit_stop_stopped() {
     assert!(log.contains("spin: CPU limit 40% exceeded ("), "{log}");
     assert!(log.contains("(on_limit: warn)"), "{log}");
 }
+
+/// `settings.max_disk`: over the budget, the oldest archives go first; the current log
+/// and the audit log stay; the removal is an event; `status` shows the size near it.
+#[test]
+fn the_disk_budget_prunes_the_oldest_archives_and_keeps_current_logs() {
+    let p = Project::new(&format!(
+        "settings:\n  max_disk: 1MB\ntasks:\n{}",
+        sleeping("web")
+    ));
+    let kb400 = vec![7u8; 400 * 1024];
+    let now = std::time::SystemTime::now();
+    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        let path = p.file(&format!(".bts/archive/web-{name}.log.gz"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &kb400).unwrap();
+        let age = std::time::Duration::from_secs(3600 * (4 - i as u64));
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(now - age)
+            .unwrap();
+    }
+    p.write(".bts/audit.log", &"x".repeat(100 * 1024));
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let mut events = String::new();
+    let pruned = eventually(DEADLINE, || {
+        events = p.read(".bts/events.jsonl");
+        events.contains("\"event\":\"prune\"")
+    });
+    assert!(pruned, "{events}");
+    let exists = |n: &str| p.file(&format!(".bts/archive/web-{n}.log.gz")).exists();
+    assert!(!exists("a") && !exists("b"), "the two oldest go");
+    assert!(exists("c") && exists("d"), "no more than needed");
+    assert!(p.file(".bts/audit.log").exists() && p.file(".bts/logs/web.log").exists());
+    let line = events.lines().find(|l| l.contains("\"prune\"")).unwrap();
+    assert!(
+        line.contains("web-a.log.gz") && line.contains("web-b.log.gz"),
+        "{line}"
+    );
+    let log = p.read(".bts/supervisor.log");
+    assert!(
+        log.contains(
+            "state dir over its 1 MB budget (settings.max_disk): removed the 2 oldest archives"
+        ),
+        "{log}"
+    );
+    // About 0.9 MB of 1 MB: status says so, in text and JSON.
+    let text = p.run(&["status"]);
+    assert!(text.stdout.contains("Disk: .bts uses "), "{}", text.all());
+    assert!(text.stdout.contains("of its 1 MB budget"), "{}", text.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["disk"]["max_disk_bytes"], 1 << 20);
+}
