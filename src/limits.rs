@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::manifest::size::size_text;
-use crate::manifest::Limits;
+use crate::manifest::{Limits, OnLimit};
 
 /// Share of a limit at which a task is warned about.
 pub const NEAR: f64 = 0.8;
@@ -32,13 +32,25 @@ pub enum LimitHit {
         percent: u32,
         window_secs: u64,
     },
+    /// The kernel killed the run at its cgroup's `memory.max` (kernel enforcement).
+    OomKill {
+        max_bytes: u64,
+    },
 }
 
 impl LimitHit {
+    /// What the task's `on_limit` makes of this hit.
+    pub fn action(&self, limits: &Limits) -> OnLimit {
+        match self {
+            LimitHit::Memory { .. } | LimitHit::OomKill { .. } => limits.on_memory(),
+            LimitHit::Cpu { .. } => limits.on_cpu(),
+        }
+    }
+
     /// `memory` or `cpu`.
     pub fn kind(&self) -> &'static str {
         match self {
-            LimitHit::Memory { .. } => "memory",
+            LimitHit::Memory { .. } | LimitHit::OomKill { .. } => "memory",
             LimitHit::Cpu { .. } => "cpu",
         }
     }
@@ -63,6 +75,11 @@ impl std::fmt::Display for LimitHit {
             } => write!(
                 f,
                 "CPU limit {max_percent}% exceeded ({percent}% over {window_secs}s)"
+            ),
+            LimitHit::OomKill { max_bytes } => write!(
+                f,
+                "memory limit {} reached: killed by the kernel (OOM)",
+                size_text(max_bytes)
             ),
         }
     }

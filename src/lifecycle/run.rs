@@ -300,10 +300,7 @@ impl Core {
         let mut next = r.clone();
         let ran_for = self.now.saturating_duration_since(r.since);
         let task = self.slots[i].task.clone();
-        let action = match hit {
-            LimitHit::Memory { .. } => task.limits.on_memory(),
-            LimitHit::Cpu { .. } => task.limits.on_cpu(),
-        };
+        let action = hit.action(&task.limits);
         let name = &task.name;
         let after = match action {
             OnLimit::Warn => {

@@ -3,6 +3,7 @@
 //! table (`table`), and telling a process from a later one that reuses its pid (its
 //! start time).
 
+pub mod cgroup;
 pub mod table;
 pub mod unix;
 
@@ -21,6 +22,15 @@ pub struct Spawned {
     pub output: tokio::net::unix::pipe::Receiver,
 }
 
+/// What is done in the child between fork and exec, besides what every task gets.
+#[derive(Debug, Default)]
+pub struct ChildSetup {
+    /// The task's `nice`.
+    pub nice: Option<i32>,
+    /// The `cgroup.procs` file of the run's cgroup, to join (kernel limits).
+    pub cgroup_procs: Option<std::path::PathBuf>,
+}
+
 /// Spawn `command` in `cwd` with the calling environment plus `env`, in a new process
 /// group, stdin from /dev/null, stdout and stderr into one pipe: bts logs them as one
 /// stream, in the order they were written, and holds one descriptor per task for it
@@ -29,8 +39,15 @@ pub fn spawn(
     command: &CommandSpec,
     cwd: &Path,
     env: &[(String, String)],
-    nice: Option<i32>,
+    setup: ChildSetup,
 ) -> std::io::Result<Spawned> {
+    let nice = setup.nice;
+    // Made before the fork: the child may only make async-signal-safe calls.
+    let cgroup = setup
+        .cgroup_procs
+        .map(|p| std::ffi::CString::new(p.into_os_string().into_encoded_bytes()))
+        .transpose()
+        .map_err(std::io::Error::other)?;
     let mut cmd = match command {
         CommandSpec::Shell(line) => {
             let mut c = tokio::process::Command::new("/bin/sh");
@@ -57,10 +74,14 @@ pub fn spawn(
         .process_group(0)
         .kill_on_drop(false);
     // SAFETY: the closure only calls async-signal-safe functions (signal, setrlimit,
-    // setpriority).
+    // setpriority, open/write/close).
     unsafe {
         cmd.pre_exec(move || {
             unix::prepare_child()?;
+            if let Some(procs) = &cgroup {
+                // Best effort: without it the sampler still enforces the limits.
+                unix::join_cgroup(procs);
+            }
             match nice {
                 Some(n) => unix::set_nice(n),
                 None => Ok(()),

@@ -157,6 +157,20 @@ pub fn set_nice(n: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Move this process (a task, between fork and exec) into the cgroup whose
+/// `cgroup.procs` is `procs`, by writing `0` to it. Only open/write/close:
+/// async-signal-safe. Failure is ignored (the sampler still enforces the limits).
+pub fn join_cgroup(procs: &std::ffi::CStr) {
+    // SAFETY: a valid C string; the descriptor is closed on every path.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            let _ = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+    }
+}
+
 /// Send SIGINT to this process: the dashboard of `bts up --ui` owns the keyboard (raw
 /// mode: Ctrl-C is a key, not a signal) and hands a Ctrl-C to the supervisor this way,
 /// so it is handled exactly as the line stream's Ctrl-C is.

@@ -72,6 +72,8 @@ pub(super) struct RunHandle {
     pub last_probe_at: Option<SystemTime>,
     /// The limit watch of a task with limits.
     pub limits: Option<crate::limits::LimitWatch>,
+    /// The run's cgroup, when the kernel enforces the limits.
+    pub cgroup: Option<crate::process::cgroup::TaskCgroup>,
 }
 
 /// What the executor holds for one task (the core holds its phase).
@@ -123,6 +125,8 @@ pub struct Supervisor {
     pub(super) digest_interval: Duration,
     /// `settings.cpu_window`: how long CPU must stay over `max_cpu`.
     pub(super) cpu_window: Duration,
+    /// How limits are enforced (decided at the first run with limits).
+    pub(super) limit_mode: super::limits::LimitMode,
     /// `settings.max_disk`, and the disk budget's pass state.
     pub(super) max_disk: u64,
     pub(super) disk_pass_running: bool,
@@ -193,6 +197,7 @@ impl Supervisor {
             digest_interval: manifest.settings.digest_interval,
             cpu_window: manifest.settings.cpu_window,
             max_disk: manifest.settings.max_disk,
+            limit_mode: super::limits::LimitMode::Undecided,
             disk_pass_running: false,
             disk_over_told: false,
             notes: manifest.settings.notes.clone(),

@@ -9,17 +9,73 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::digest::{LimitEvent, LimitsDigest};
-use crate::lifecycle::{Event, TaskId};
+use crate::lifecycle::{Event, RunId, TaskId};
 use crate::limits::LimitHit;
 use crate::output::Level;
+use crate::process::cgroup::{CgroupRoot, TaskCgroup};
 use crate::process::table::Proc;
 
 use super::executor::Supervisor;
+
+/// How the limits of this supervisor's tasks are enforced.
+pub(super) enum LimitMode {
+    /// No run with limits yet.
+    Undecided,
+    /// Each limited run in a cgroup of its own under this delegated subtree, and the
+    /// sampler.
+    Kernel(CgroupRoot),
+    /// The sampler alone.
+    Sampler,
+}
 
 /// How often runs with limits are sampled (the usage columns of other tasks: every 5 s).
 pub(super) const LIMITS_EVERY: Duration = Duration::from_secs(1);
 
 impl Supervisor {
+    /// The cgroup for run `run` of task `i` when it has limits and the kernel enforces
+    /// them. The first run with limits decides the mode, said once.
+    pub(super) fn run_cgroup(&mut self, i: TaskId, run: RunId) -> Option<TaskCgroup> {
+        let task = &self.core.slot(i).task;
+        if task.limits.is_empty() {
+            return None;
+        }
+        let (name, limits) = (task.name.clone(), task.limits);
+        if let LimitMode::Undecided = self.limit_mode {
+            self.limit_mode = match crate::process::cgroup::setup() {
+                Ok(root) => {
+                    self.out.event(
+                        Level::Info,
+                        &format!(
+                            "limits: enforced by the kernel (cgroup v2 under {}) and sampled every second",
+                            root.dir().display()
+                        ),
+                    );
+                    LimitMode::Kernel(root)
+                }
+                Err(why) => {
+                    self.out.event(
+                        Level::Info,
+                        &format!("limits: sampled every second (no kernel enforcement: {why})"),
+                    );
+                    LimitMode::Sampler
+                }
+            };
+        }
+        let LimitMode::Kernel(root) = &self.limit_mode else {
+            return None;
+        };
+        match root.task_group(&name, run.0, &limits) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                self.out.event(
+                    Level::Warn,
+                    &format!("{name}: no cgroup for its limits ({e}); the sampler enforces them"),
+                );
+                None
+            }
+        }
+    }
+
     /// Whether any live run has limits to watch (the limit tick runs only then).
     pub(super) fn watching_limits(&self) -> bool {
         self.handles
@@ -40,7 +96,7 @@ impl Supervisor {
         let usage = crate::usage::sum_groups(procs, &groups);
         let ticks = crate::usage::ticks_per_second();
         let now = Instant::now();
-        let mut hits: Vec<(TaskId, crate::lifecycle::RunId, LimitHit)> = vec![];
+        let mut hits: Vec<(TaskId, RunId, LimitHit)> = vec![];
         for i in 0..self.handles.len() {
             let Some(r) = self.handles[i].run.as_mut() else {
                 continue;
@@ -70,31 +126,34 @@ impl Supervisor {
             hits.extend(report.hits.into_iter().map(|hit| (i, run, hit)));
         }
         for (i, run, hit) in hits {
-            let task = &self.core.slot(i).task;
-            let action = match hit {
-                LimitHit::Memory { .. } => task.limits.on_memory(),
-                LimitHit::Cpu { .. } => task.limits.on_cpu(),
-            };
-            let name = task.name.clone();
-            self.events.record(
-                "limit",
-                serde_json::json!({
-                    "task": name,
-                    "limit": hit.kind(),
-                    "hit": hit,
-                    "what": hit.to_string(),
-                    "action": action.as_str(),
-                }),
-                &self.out.redactor(),
-            );
-            self.handles[i].limit_passed = Some(LimitEvent {
-                what: hit.to_string(),
-                action: action.as_str().to_string(),
-                time: crate::clock::rfc3339(SystemTime::now()),
-            });
-            self.dirty = true;
-            self.feed(Event::LimitExceeded { task: i, run, hit });
+            self.limit_passed(i, run, hit);
         }
+    }
+
+    /// Run `run` of task `i` passed a limit: record it (events.jsonl, the digest) and
+    /// tell the core, which acts per `on_limit`.
+    pub(super) fn limit_passed(&mut self, i: TaskId, run: RunId, hit: LimitHit) {
+        let task = &self.core.slot(i).task;
+        let action = hit.action(&task.limits);
+        let name = task.name.clone();
+        self.events.record(
+            "limit",
+            serde_json::json!({
+                "task": name,
+                "limit": hit.kind(),
+                "hit": hit,
+                "what": hit.to_string(),
+                "action": action.as_str(),
+            }),
+            &self.out.redactor(),
+        );
+        self.handles[i].limit_passed = Some(LimitEvent {
+            what: hit.to_string(),
+            action: action.as_str().to_string(),
+            time: crate::clock::rfc3339(SystemTime::now()),
+        });
+        self.dirty = true;
+        self.feed(Event::LimitExceeded { task: i, run, hit });
     }
 
     /// The limits part of task `i`'s digest (tasks with limits only).

@@ -139,10 +139,18 @@ impl Supervisor {
             return Err(std::io::Error::other("the task's output is in use"));
         };
         sink.set_log_probe(log_probe);
-        let spawned = match crate::process::spawn(command, &task.cwd, env, task.nice) {
+        let cgroup = self.run_cgroup(i, run);
+        let setup = crate::process::ChildSetup {
+            nice: task.nice,
+            cgroup_procs: cgroup.as_ref().map(|c| c.procs_file()),
+        };
+        let spawned = match crate::process::spawn(command, &task.cwd, env, setup) {
             Ok(s) => s,
             Err(e) => {
                 self.handles[i].sink = Some(sink);
+                if let Some(c) = cgroup {
+                    c.remove();
+                }
                 return Err(e);
             }
         };
@@ -159,6 +167,7 @@ impl Supervisor {
             last_probe_at: None,
             limits: (!task.limits.is_empty())
                 .then(|| crate::limits::LimitWatch::new(task.limits, self.cpu_window)),
+            cgroup,
         });
         self.handles[i].limits_near.clear();
         // state.json names the new process at once: a crash now must not orphan it.
@@ -296,9 +305,18 @@ impl Supervisor {
 
     /// A run ended: take back its sink, stop what escaped its group, tell the core.
     pub(super) fn on_exited(&mut self, i: TaskId, run: RunId, outcome: Outcome) {
-        let Some(r) = self.handles[i].run.take_if(|r| r.id == run) else {
+        let Some(mut r) = self.handles[i].run.take_if(|r| r.id == run) else {
             return;
         };
+        // Killed by the kernel at its memory limit: the core hears it as a limit passed,
+        // before the exit, so on_limit decides what follows.
+        if let Some(cg) = r.cgroup.take() {
+            let max = self.core.slot(i).task.limits.max_memory;
+            if let (true, Some(max_bytes)) = (cg.oom_kills() > 0, max) {
+                self.limit_passed(i, run, crate::limits::LimitHit::OomKill { max_bytes });
+            }
+            cg.remove();
+        }
         for w in &r.watchers {
             w.abort();
         }

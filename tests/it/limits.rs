@@ -185,3 +185,51 @@ fn the_disk_budget_prunes_the_oldest_archives_and_keeps_current_logs() {
         serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
     assert_eq!(json["disk"]["max_disk_bytes"], 1 << 20);
 }
+
+/// The mode in force is said once, at the first run with limits. With a writable,
+/// delegated cgroup v2 subtree (bts started by `systemd-run --user --scope -p
+/// Delegate=yes`, a service with `Delegate=yes`), the run sits in a cgroup of its own
+/// and the kernel's OOM kill is reported as such; elsewhere the message says why not.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_limit_mode_is_said_and_the_kernel_path_is_used_where_it_can_be() {
+    let p = Project::new(&format!(
+        "tasks:\n  leak:\n    cmd: exec {}\n    max_memory: 48MB\n    on_limit: stop\n",
+        hog("memory 16 300")
+    ));
+    let up = p.run(&["up", "--wait"]);
+    let _guard = DaemonGuard { project: &p };
+    assert!(matches!(up.code(), 0 | 1), "{}", up.all());
+    let mut log = String::new();
+    assert!(
+        eventually(DEADLINE, || {
+            log = p.read(".bts/supervisor.log");
+            log.contains("limits: ")
+        }),
+        "{log}"
+    );
+    let d = wait_state(&p, "leak", "FAILED");
+    let detail = d["detail"].as_str().unwrap_or_default().to_string();
+    if log.contains("limits: enforced by the kernel (cgroup v2 under ") {
+        assert!(
+            detail == "memory limit 48 MB reached: killed by the kernel (OOM)"
+                || detail.starts_with("memory limit 48 MB exceeded"),
+            "{d:#}"
+        );
+    } else {
+        assert!(
+            log.contains("limits: sampled every second (no kernel enforcement: "),
+            "{log}"
+        );
+        eprintln!(
+            "skipped the cgroup v2 path: no writable delegated subtree here ({})",
+            log.lines()
+                .find(|l| l.contains("limits: sampled"))
+                .unwrap_or_default()
+        );
+        assert!(
+            detail.starts_with("memory limit 48 MB exceeded (rss "),
+            "{d:#}"
+        );
+    }
+}
