@@ -233,3 +233,23 @@ fn the_limit_mode_is_said_and_the_kernel_path_is_used_where_it_can_be() {
         );
     }
 }
+
+/// `bts check` locates a bad limit in the file, with a hint.
+#[test]
+fn check_locates_bad_limits() {
+    let p = Project::new(
+        "tasks:\n  web:\n    cmd: exec sleep 300\n    max_memory: 512\n    max_cpu: 0%\n",
+    );
+    let r = p.run(&["check"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let all = r.all();
+    assert!(
+        all.contains("`512` has no unit") && all.contains("bts.yaml:4:17"),
+        "{all}"
+    );
+    assert!(
+        all.contains("is 0%, outside 1%–") && all.contains("bts.yaml:5:14"),
+        "{all}"
+    );
+    assert!(all.contains("use a size like `512MB`"), "{all}");
+}
