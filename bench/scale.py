@@ -11,7 +11,12 @@
       errors) for SECONDS, `bts up` in summary mode: the share of the lines that reach
       the terminal (task lines and bts's notes), and whether every error line did.
 
-Usage: python3 bench/scale.py [--tasks 1000] [--idle 30] [--noisy 20] [--no-build]
+  L1  what limits cost at idle: 20 sleeping tasks, with and without `max_memory` and
+      `max_cpu` (runs with limits are sampled every second instead of every 5 s): the
+      supervisor's CPU over IDLE seconds, each way.
+
+Usage: python3 bench/scale.py [--tasks 1000] [--idle 30] [--noisy 20] [--limits]
+       [--no-build]
 Python 3 standard library only; Linux (/proc). Every exit path runs `bts down`.
 """
 
@@ -50,8 +55,13 @@ def main():
     ap.add_argument("--idle", type=float, default=30)
     ap.add_argument("--noisy", type=float, default=20, help="seconds of N1 (0: skip)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--limits", action="store_true", help="run L1 only")
     args = ap.parse_args()
     bts = bts_path(args.no_build)
+    if args.limits:
+        for limited in (False, True):
+            limits_idle(bts, limited, args.idle)
+        return
     if args.noisy > 0:
         noisy(bts, args.noisy)
     d = tempfile.mkdtemp(prefix="bts-scale-")
@@ -99,6 +109,28 @@ NOISY = (
     "\"%%s item %%d handled\" %% (w[i %% 26:i %% 26 + 3], i))\n"
     " sys.stdout.flush(); time.sleep(0.1)'"
 )
+
+
+def limits_idle(bts, limited, seconds):
+    d = tempfile.mkdtemp(prefix="bts-limits-")
+    with open(os.path.join(d, "bts.yaml"), "w") as f:
+        f.write("tasks:\n")
+        for i in range(20):
+            extra = ", max_memory: 512MB, max_cpu: 100%" if limited else ""
+            f.write('  t%d: {cmd: "exec sleep 600"%s}\n' % (i, extra))
+    try:
+        timed([bts, "up", "--wait"], d)
+        with open(os.path.join(d, ".bts", "state.json")) as f:
+            sup = json.load(f)["supervisor_pid"]
+        time.sleep(3)
+        c0, t0 = cpu_ticks(sup), time.time()
+        time.sleep(seconds)
+        idle = 100 * (cpu_ticks(sup) - c0) / os.sysconf("SC_CLK_TCK") / (time.time() - t0)
+    finally:
+        subprocess.run([bts, "down"], cwd=d, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    print("L1 20 idle tasks %s limits: supervisor CPU %.2f %% of a core over %.0f s" % (
+        "with" if limited else "without", idle, seconds))
 
 
 def noisy(bts, seconds):

@@ -74,6 +74,43 @@ pub fn all() -> Vec<Proc> {
     vec![]
 }
 
+/// A process and its descendants, found through each thread's `children` list instead
+/// of a scan of every process: the once-a-second sample of the tasks with limits reads a
+/// few files per task, not the whole table. (Descendants re-parented away from the tree
+/// are found by the full scan every few seconds.)
+#[cfg(target_os = "linux")]
+pub fn tree(root: i32) -> Vec<Proc> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(pid) = stack.pop() {
+        // A bound, should the lists ever loop (a pid reused mid-walk).
+        if !seen.insert(pid) || seen.len() > 100_000 {
+            continue;
+        }
+        let Some(p) = read(pid) else { continue };
+        out.push(p);
+        let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in threads.flatten() {
+            let Ok(kids) = std::fs::read_to_string(t.path().join("children")) else {
+                continue;
+            };
+            stack.extend(
+                kids.split_whitespace()
+                    .filter_map(|k| k.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn tree(_root: i32) -> Vec<Proc> {
+    vec![]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +137,41 @@ mod tests {
         let me = read(std::process::id() as i32).unwrap();
         assert_eq!(me.pgid, nix::unistd::getpgrp().as_raw());
         assert!(all().iter().any(|p| p.pid == me.pid));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_tree_holds_the_descendants() {
+        use std::os::unix::process::CommandExt;
+        /// Kills the shell's whole group, on every path out of the test.
+        struct Group(i32);
+        impl Drop for Group {
+            fn drop(&mut self) {
+                // SAFETY: killpg on a group this test made.
+                unsafe { libc::killpg(self.0, libc::SIGKILL) };
+            }
+        }
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let group = Group(pid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = vec![];
+        while std::time::Instant::now() < deadline {
+            found = tree(pid);
+            if found.len() >= 3 {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        drop(group);
+        let _ = child.wait();
+        assert!(found.len() >= 3, "{found:?}");
+        assert_eq!(found[0].pid, pid);
+        assert!(found[1..].iter().all(|p| p.ppid == pid), "{found:?}");
+        assert!(tree(i32::MAX).is_empty());
     }
 }

@@ -322,10 +322,12 @@ impl Supervisor {
                     // A note held back while the floods that made it ended.
                     self.out.note_hidden(crate::output::NoteWhen::Due(Instant::now().into_std()));
                     self.track_escapees_in(&procs, None);
+                    // The full table also finds what left a limited run's tree.
+                    self.check_limits(&procs);
                 }
                 _ = disk.tick() => self.check_disk(),
                 _ = limits.tick(), if self.watching_limits() => {
-                    let procs = crate::process::table::all();
+                    let procs = self.limited_trees();
                     self.check_limits(&procs);
                 }
             }

@@ -83,6 +83,16 @@ impl Supervisor {
             .any(|h| h.run.as_ref().is_some_and(|r| r.limits.is_some()))
     }
 
+    /// The process trees of the runs with limits (a few reads per run, not a scan of
+    /// every process on the machine).
+    pub(super) fn limited_trees(&self) -> Vec<Proc> {
+        self.handles
+            .iter()
+            .filter_map(|h| h.run.as_ref().filter(|r| r.limits.is_some()))
+            .flat_map(|r| crate::process::table::tree(r.pid))
+            .collect()
+    }
+
     /// Sample the runs that have limits and act on what their watches report.
     pub(super) fn check_limits(&mut self, procs: &[Proc]) {
         let groups: Vec<i32> = self
