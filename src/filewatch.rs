@@ -57,6 +57,43 @@ pub fn start(
     Ok(FileWatch { _watcher: watcher })
 }
 
+/// Watch these files (the manifest and the files it includes): `on_change` is called for
+/// each event on one of them. Each file's directory is watched, not the file itself, so
+/// an editor that saves by writing a new file and renaming it over the old one is seen.
+pub fn watch_files(
+    files: &[PathBuf],
+    on_change: impl Fn() + Send + 'static,
+) -> Result<FileWatch, String> {
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let wanted: Vec<PathBuf> = files.iter().map(|f| canon(f)).collect();
+    let mut dirs: Vec<PathBuf> = wanted
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let names = wanted.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        if !matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+        ) {
+            return;
+        }
+        if event.paths.iter().any(|p| names.iter().any(|n| n == p)) {
+            on_change();
+        }
+    })
+    .map_err(|e| format!("cannot watch the manifest: {e}"))?;
+    for d in &dirs {
+        watcher
+            .watch(d, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("cannot watch {}: {e}", d.display()))?;
+    }
+    Ok(FileWatch { _watcher: watcher })
+}
+
 /// The path relative to `root` if it matches the globs and is not ignored.
 fn relevant(root: &Path, state_dir: &Path, set: &GlobSet, path: &Path) -> Option<PathBuf> {
     if path.starts_with(state_dir) {

@@ -189,6 +189,11 @@ fn supervise(
         patterns: args.tasks.clone(),
         socket: socket.clone(),
         keep_alive: args.internal_adhoc,
+        // In the foreground by default; a detached supervisor only when asked.
+        live_reload: manifest
+            .settings
+            .reload
+            .unwrap_or(!args.internal_daemon && !args.internal_adhoc),
     };
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
     let dashboard = args.ui.then(|| {

@@ -192,6 +192,15 @@ impl Core {
             self.slots[i].origin = Origin::Manifest;
             if changed && full {
                 self.slots[i].task = Arc::new(t.clone());
+                if t.destructive && matches!(self.slots[i].phase, Phase::Running(_)) {
+                    // A reload never restarts a destructive task: the new definition
+                    // is used from its next approved run.
+                    messages.push(format!(
+                        "{} changed: not restarted (destructive; `bts restart {} --yes` applies it)",
+                        t.name, t.name
+                    ));
+                    continue;
+                }
                 if matches!(self.slots[i].phase, Phase::Running(_)) {
                     self.restart_task(i);
                     messages.push(format!("restarting {} (definition changed)", t.name));

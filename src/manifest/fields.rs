@@ -130,7 +130,7 @@ pub const TOP: [Field; 7] = [
     f("tasks", Ty::Tasks, "The tasks, by name."),
 ];
 
-pub const SETTINGS: [Field; 7] = [
+pub const SETTINGS: [Field; 8] = [
     f(
         "state_dir",
         Ty::Path,
@@ -163,6 +163,11 @@ pub const SETTINGS: [Field; 7] = [
         "max_disk",
         Ty::Size,
         "Bound on the state dir (logs, rotations, archives; default 1GB): the oldest archives and rotations go first.",
+    ),
+    f(
+        "reload",
+        Ty::Bool,
+        "Apply a saved change to the manifest at once, like a second `bts up` (default: true in the foreground, false detached).",
     ),
     f(
         "cpu_window",

@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_disk: u64,
     /// How long a task's CPU must stay over its `max_cpu` before bts acts (default 30s).
     pub cpu_window: Duration,
+    /// Apply saved changes of the manifest at once; `None`: in the foreground only.
+    pub reload: Option<bool>,
 }
 
 /// `settings.max_disk` when the manifest does not set it.

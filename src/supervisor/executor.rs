@@ -37,6 +37,8 @@ pub struct Options {
     pub approvals: Vec<(String, String)>,
     /// Serve until `bts down`, even with nothing running (started by `bts run`).
     pub keep_alive: bool,
+    /// Apply saved changes of the manifest at once (`settings.reload`).
+    pub live_reload: bool,
 }
 
 /// What the executor's own async tasks report to the loop.
@@ -55,6 +57,8 @@ pub(super) enum Msg {
     Archived { job: u64, error: Option<String> },
     /// A pass of the disk budget finished.
     DiskPruned(crate::disk_budget::Pruned),
+    /// The manifest was saved (live reload).
+    ManifestChanged,
 }
 
 /// The live run of a task, as the executor holds it.
@@ -125,6 +129,10 @@ pub struct Supervisor {
     pub(super) digest_interval: Duration,
     /// `settings.cpu_window`: how long CPU must stay over `max_cpu`.
     pub(super) cpu_window: Duration,
+    /// Live reload: the manifest's watcher, when a reload is due, the bytes applied.
+    pub(super) manifest_watch: Option<crate::filewatch::FileWatch>,
+    pub(super) reload_at: Option<Instant>,
+    pub(super) manifest_bytes: Option<u64>,
     /// How limits are enforced (decided at the first run with limits).
     pub(super) limit_mode: super::limits::LimitMode,
     /// `settings.max_disk`, and the disk budget's pass state.
@@ -198,6 +206,10 @@ impl Supervisor {
             cpu_window: manifest.settings.cpu_window,
             max_disk: manifest.settings.max_disk,
             limit_mode: super::limits::LimitMode::Undecided,
+            manifest_watch: None,
+            reload_at: None,
+            // The bytes as loaded (as near to the load as the supervisor gets).
+            manifest_bytes: super::live_reload::manifest_hash(&manifest.path),
             disk_pass_running: false,
             disk_over_told: false,
             notes: manifest.settings.notes.clone(),
@@ -245,6 +257,8 @@ impl Supervisor {
                     return exit::FAILURE;
                 }
             };
+        // Watching before any task starts: a save from then on is seen.
+        self.start_manifest_watch();
         self.feed(Event::Boot);
         // Ad-hoc tasks (`bts run`) kept in the state dir start again.
         let (adhoc, problems) = crate::adhoc::load_all(&self.state_dir);
@@ -326,6 +340,7 @@ impl Supervisor {
                     self.check_limits(&procs);
                 }
                 _ = disk.tick() => self.check_disk(),
+                _ = tokio::time::sleep_until(self.reload_at.unwrap_or(far)), if self.reload_at.is_some() => self.live_reload(),
                 _ = limits.tick(), if self.watching_limits() => {
                     let procs = self.limited_trees();
                     self.check_limits(&procs);
@@ -434,6 +449,7 @@ impl Supervisor {
             }
             Msg::Archived { job, error } => self.archived(job, error),
             Msg::DiskPruned(p) => self.disk_pruned(p),
+            Msg::ManifestChanged => self.manifest_changed(),
         }
     }
 

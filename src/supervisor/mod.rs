@@ -9,6 +9,7 @@ mod disk;
 mod effects;
 mod executor;
 mod limits;
+mod live_reload;
 mod notes;
 mod probes;
 mod replies;

@@ -14,6 +14,7 @@ mod guarantees;
 mod handoff;
 mod health;
 mod limits;
+mod live_reload;
 mod loader_fuzz;
 mod manifest;
 mod mcp;

@@ -270,3 +270,32 @@ fn a_manifest_task_takes_over_an_adhoc_one_of_its_name() {
         bts::lifecycle::Origin::Manifest
     );
 }
+
+#[test]
+fn a_reload_never_restarts_a_running_destructive_task() {
+    let mut t = task("migrate");
+    t.destructive = true;
+    let opts = CoreOptions {
+        approvals: vec![("migrate".into(), "--confirm".into())],
+        ..Default::default()
+    };
+    let mut h = Harness::with(vec![t.clone()], &["migrate"], opts);
+    h.boot_and_spawn();
+    let run = h.run_of("migrate");
+    let mut changed = t;
+    changed.command = CommandSpec::Shell("other".into());
+    let w = reload(&mut h, vec![changed], &["migrate"]);
+    assert!(h.stops(&h.last.clone()).is_empty());
+    assert_eq!(h.run_of("migrate"), run, "the same run goes on");
+    let (messages, failed) = h.answer(w).expect("answered at once");
+    assert_eq!(
+        messages,
+        ["migrate changed: not restarted (destructive; `bts restart migrate --yes` applies it)"]
+    );
+    assert!(!failed);
+    assert_eq!(
+        h.core.slot(0).task.command,
+        CommandSpec::Shell("other".into()),
+        "its next run uses the new definition"
+    );
+}

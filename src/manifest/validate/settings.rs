@@ -20,6 +20,7 @@ impl V<'_> {
             secrets: Secrets::default(),
             max_disk: DEFAULT_MAX_DISK,
             cpu_window: DEFAULT_CPU_WINDOW,
+            reload: None,
         };
         let Some(n) = n else { return Some(s) };
         if n.is_null() {
@@ -76,6 +77,7 @@ impl V<'_> {
                         s.max_disk = b;
                     }
                 }
+                "reload" => s.reload = self.boolean(v, "`settings.reload`"),
                 "cpu_window" => {
                     if let Some(d) = self.duration(v, "`settings.cpu_window`", true) {
                         s.cpu_window = d;

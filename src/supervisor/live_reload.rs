@@ -1,0 +1,69 @@
+//! Live reload (docs/behaviour.md#live-reload): with `settings.reload` (the default in
+//! the foreground), a saved change to the manifest is applied like a second `bts up` —
+//! new tasks start, changed ones restart, removed ones stop, unchanged ones keep their
+//! run. Saves are debounced; a save that leaves the bytes as they were does nothing; an
+//! invalid edit is reported with its file and line and changes nothing.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::output::Level;
+
+use super::executor::{Msg, Supervisor};
+
+/// Quiet time after the last save before the manifest is read (an editor's save is
+/// often several events).
+pub(super) const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+
+impl Supervisor {
+    /// Watch the manifest when live reload is on.
+    pub(super) fn start_manifest_watch(&mut self) {
+        if !self.opts.live_reload {
+            return;
+        }
+        let tx = self.tx.clone();
+        match crate::filewatch::watch_files(std::slice::from_ref(&self.manifest_path), move || {
+            let _ = tx.send(Msg::ManifestChanged);
+        }) {
+            Ok(w) => self.manifest_watch = Some(w),
+            Err(e) => self.out.event(
+                Level::Warn,
+                &format!("live reload is off: {e} (SIGHUP or a second `bts up` still reload)"),
+            ),
+        }
+    }
+
+    /// A save was seen: read the manifest once the saves have stopped.
+    pub(super) fn manifest_changed(&mut self) {
+        self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
+    }
+
+    /// The saves stopped: apply the manifest if its bytes changed.
+    pub(super) fn live_reload(&mut self) {
+        self.reload_at = None;
+        let now = manifest_hash(&self.manifest_path);
+        if now == self.manifest_bytes {
+            return;
+        }
+        self.manifest_bytes = now;
+        let path = self.manifest_path.clone();
+        let shown = crate::digest::relative(&path).display().to_string();
+        self.out
+            .event(Level::Info, &format!("{shown} changed: applying it"));
+        let patterns = self.opts.patterns.clone();
+        if let Err(r) = self.reload(&path, &patterns, &[], false, None) {
+            // The diagnostics name the file, line and column.
+            let why = r.error.as_deref().unwrap_or("it has errors");
+            self.out.event(
+                Level::Error,
+                &format!("{shown} not applied, nothing changed:\n{why}"),
+            );
+        }
+    }
+}
+
+/// The manifest's bytes, hashed (`None` when it cannot be read: a save in progress).
+pub(super) fn manifest_hash(path: &std::path::Path) -> Option<u64> {
+    std::fs::read(path).ok().map(|b| crate::hash::fnv1a(&b))
+}
