@@ -44,6 +44,7 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> Result<u8, AppError> {
                 .map_err(|e| AppError::io(format!("cannot read {}", p.display()), e))?;
             let entries = procfile::parse(&source).map_err(|diagnostics| {
                 AppError::from(ManifestError::Invalid(Box::new(Invalid {
+                    includes: vec![],
                     shown_path: shown_path(p),
                     source_text: source.clone(),
                     diagnostics,

@@ -66,6 +66,31 @@ pub struct Invalid {
     pub source_text: String,
     /// Sorted by position, deduplicated.
     pub diagnostics: Vec<Diagnostic>,
+    /// The files it includes, in the order their positions number them (`Pos::file`
+    /// `n` is `includes[n - 1]`).
+    pub includes: Vec<Source>,
+}
+
+/// A file of a manifest other than the manifest itself, for rendering diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub shown_path: String,
+    pub text: String,
+}
+
+impl Invalid {
+    /// The shown path and text of the file a diagnostic is in.
+    pub fn file_of(&self, d: &Diagnostic) -> (&str, &str) {
+        match d.pos.map_or(0, |p| p.file) {
+            0 => (&self.shown_path, &self.source_text),
+            n => self
+                .includes
+                .get(usize::from(n) - 1)
+                .map_or((&self.shown_path, &self.source_text), |s| {
+                    (&s.shown_path, &s.text)
+                }),
+        }
+    }
 }
 
 impl ManifestError {
@@ -82,7 +107,11 @@ impl ManifestError {
                 format!("cannot read {}: {source}", path.display())
             }
             ManifestError::Invalid(inv) => match inv.diagnostics.len() {
-                1 => format!("{}: {}", inv.shown_path, inv.diagnostics[0].message),
+                1 => format!(
+                    "{}: {}",
+                    inv.file_of(&inv.diagnostics[0]).0,
+                    inv.diagnostics[0].message
+                ),
                 n => format!("{} has {n} problems", inv.shown_path),
             },
         }
@@ -110,7 +139,8 @@ impl fmt::Display for ManifestError {
             }
             ManifestError::Invalid(inv) => {
                 for d in &inv.diagnostics {
-                    render_one(f, "error", &inv.shown_path, &inv.source_text, d)?;
+                    let (shown, text) = inv.file_of(d);
+                    render_one(f, "error", shown, text, d)?;
                 }
                 if inv.diagnostics.len() > 1 {
                     writeln!(
@@ -331,7 +361,7 @@ mod tests {
 
     #[test]
     fn renders_rustc_style() {
-        let d = Diagnostic::at(Pos { line: 2, col: 5 }, "unknown key `cmdd` in task `api`")
+        let d = Diagnostic::at(Pos::at(2, 5), "unknown key `cmdd` in task `api`")
             .hint("did you mean `cmd`?");
         let mut out = String::new();
         render_one(

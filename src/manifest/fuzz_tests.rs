@@ -37,6 +37,7 @@ fn random_manifests_never_panic_the_loader() {
                 Err(diagnostics) => {
                     assert!(!diagnostics.is_empty(), "rejected without a diagnostic");
                     let err = ManifestError::Invalid(Box::new(Invalid {
+                        includes: vec![],
                         shown_path: "bts.yaml".into(),
                         source_text: text.clone(),
                         diagnostics,

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::diag::{shown_path, Invalid, ManifestError};
+use super::diag::{shown_path, Invalid, ManifestError, Source};
 use super::discover::discover;
 use super::model::Manifest;
 use super::procfile;
-use super::validate::validate;
+use super::validate::{validate, validate_files};
 
 /// Discover the manifest (`-f`, `$BTS_FILE`, or search) and load it.
 pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
@@ -37,11 +37,18 @@ pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
     if procfile::is_procfile(path) {
         return procfile::load(path, &abs, &source_text, &calling);
     }
-    validate(&source_text, &abs, &calling).map_err(|diagnostics| {
+    validate_files(&source_text, &abs, &calling).map_err(|(diagnostics, files)| {
         ManifestError::Invalid(Box::new(Invalid {
             shown_path: shown_path(path),
             source_text,
             diagnostics,
+            includes: files
+                .into_iter()
+                .map(|(p, text)| Source {
+                    shown_path: shown_path(&p),
+                    text,
+                })
+                .collect(),
         }))
     })
 }

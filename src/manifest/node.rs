@@ -7,21 +7,28 @@
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// A position in the source: both 1-based, `col` counted in characters.
+/// A position in the source: both 1-based, `col` counted in characters. `file` says
+/// which file of the manifest: 0 the manifest itself, `n` the n-th file it includes
+/// (docs/behaviour.md#include). Ordered by file first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {
+    pub file: u16,
     pub line: usize,
     pub col: usize,
+}
+
+impl Pos {
+    /// A position in the manifest itself.
+    pub fn at(line: usize, col: usize) -> Pos {
+        Pos { file: 0, line, col }
+    }
 }
 
 impl Pos {
     fn from_marker(m: Marker) -> Pos {
         // yaml-rust2 counts lines from 1 and columns from 0 (see its `Display for
         // ScanError`, which adds 1 to the column).
-        Pos {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Pos::at(m.line(), m.col() + 1)
     }
 }
 
@@ -422,16 +429,16 @@ mod tests {
     fn positions_are_one_based_for_keys_and_values() {
         let n = root("version: 1\ntasks:\n  api:\n    cmd: echo hi\n    ports: [4000, 4001]\n");
         let tasks = &n.as_map().unwrap()[1];
-        assert_eq!(tasks.0.pos, Pos { line: 2, col: 1 });
+        assert_eq!(tasks.0.pos, Pos::at(2, 1));
         let api = &tasks.1.as_map().unwrap()[0];
-        assert_eq!(api.0.pos, Pos { line: 3, col: 3 });
+        assert_eq!(api.0.pos, Pos::at(3, 3));
         let fields = api.1.as_map().unwrap();
-        assert_eq!(fields[0].0.pos, Pos { line: 4, col: 5 });
-        assert_eq!(fields[0].1.pos, Pos { line: 4, col: 10 });
+        assert_eq!(fields[0].0.pos, Pos::at(4, 5));
+        assert_eq!(fields[0].1.pos, Pos::at(4, 10));
         let Value::Seq(ports) = &fields[1].1.value else {
             panic!("a list")
         };
-        assert_eq!(ports[1].pos, Pos { line: 5, col: 19 });
+        assert_eq!(ports[1].pos, Pos::at(5, 19));
         assert_eq!(ports[1].as_int(), Some(4001));
     }
 
@@ -457,7 +464,7 @@ mod tests {
     fn duplicate_keys_are_reported_with_both_lines() {
         let p = parse("a: 1\nb: 2\na: 3\n").unwrap();
         assert_eq!(p.problems.len(), 1);
-        assert_eq!(p.problems[0].pos, Pos { line: 3, col: 1 });
+        assert_eq!(p.problems[0].pos, Pos::at(3, 1));
         assert!(p.problems[0].hint.as_deref().unwrap().contains("line 1"));
     }
 

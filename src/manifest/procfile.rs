@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Diagnostic>> {
         let col = l[..indent].chars().count() + 1;
         let Some((name, cmd)) = trimmed.split_once(':') else {
             diags.push(
-                Diagnostic::at(Pos { line, col }, "not a `name: command` line")
+                Diagnostic::at(Pos::at(line, col), "not a `name: command` line")
                     .hint("write `name: command`, or comment the line out with `#`"),
             );
             continue;
@@ -68,7 +68,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Diagnostic>> {
         let cmd = cmd.trim();
         if !valid_task_name(name) {
             diags.push(
-                Diagnostic::at(Pos { line, col }, format!("invalid process name `{name}`"))
+                Diagnostic::at(Pos::at(line, col), format!("invalid process name `{name}`"))
                     .hint("names start with a letter or digit and contain only letters, digits, `_`, `.` and `-`"),
             );
             continue;
@@ -76,7 +76,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Diagnostic>> {
         if cmd.is_empty() {
             diags.push(
                 Diagnostic::at(
-                    Pos { line, col },
+                    Pos::at(line, col),
                     format!("process `{name}` has no command"),
                 )
                 .hint("write the command after the `:`, e.g. `web: npm start`"),
@@ -86,7 +86,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Diagnostic>> {
         if let Some(first) = entries.iter().find(|e| e.name == name) {
             diags.push(
                 Diagnostic::at(
-                    Pos { line, col },
+                    Pos::at(line, col),
                     format!("process `{name}` is defined twice"),
                 )
                 .hint(format!("rename one (the first is on line {})", first.line)),
@@ -166,6 +166,7 @@ pub fn load(
 ) -> Result<Manifest, ManifestError> {
     let invalid = |diagnostics: Vec<Diagnostic>| {
         ManifestError::Invalid(Box::new(Invalid {
+            includes: vec![],
             shown_path: shown_path(path),
             source_text: text.to_string(),
             diagnostics,

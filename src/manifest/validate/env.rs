@@ -190,13 +190,7 @@ impl V<'_> {
                     bare.len()
                 };
                 let col = pos.col + rest[..i].chars().count();
-                (
-                    Pos {
-                        line: pos.line,
-                        col,
-                    },
-                    Some(rest[i..i + len].chars().count()),
-                )
+                (Pos { col, ..pos }, Some(rest[i..i + len].chars().count()))
             }
             None => (pos, None),
         }

@@ -33,7 +33,7 @@ mod top_level;
 mod values;
 
 pub use tasks::{parse_signal, valid_task_name};
-pub use top_level::validate;
+pub use top_level::{validate, validate_files};
 
 // The known keys of each map come from the one field table `bts schema` also reads.
 const TOP_KEYS: &[&str] = &fields::names(&fields::TOP);
@@ -70,4 +70,6 @@ struct V<'a> {
     dir: PathBuf,
     calling: &'a BTreeMap<String, String>,
     diags: Vec<Diagnostic>,
+    /// Included files so far (absolute path, text): `Pos::file` n is `files[n - 1]`.
+    files: Vec<(PathBuf, String)>,
 }

@@ -153,7 +153,7 @@ fn every_problem_is_reported_in_file_order() {
 fn a_bad_default_is_reported_once() {
     let d = errs("defaults:\n  backoff: soon\ntasks:\n  a: {cmd: x}\n  b: {cmd: y}\n");
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].pos, Some(Pos { line: 2, col: 12 }));
+    assert_eq!(d[0].pos, Some(Pos::at(2, 12)));
 }
 
 #[test]

@@ -17,12 +17,22 @@ pub fn validate(
     path: &Path,
     calling_env: &BTreeMap<String, String>,
 ) -> Result<Manifest, Vec<Diagnostic>> {
+    validate_files(src, path, calling_env).map_err(|(d, _)| d)
+}
+
+/// [`validate`], and on failure also the files the manifest includes (absolute path,
+/// text), which the diagnostics' `Pos::file` numbers from 1.
+pub fn validate_files(
+    src: &str,
+    path: &Path,
+    calling_env: &BTreeMap<String, String>,
+) -> Result<Manifest, (Vec<Diagnostic>, Vec<(PathBuf, String)>)> {
     let parsed = match node::parse(src) {
         Ok(p) => p,
         Err(e) => {
             let mut d = Diagnostic::at(e.pos, e.message);
             d.hint = e.hint;
-            return Err(vec![d]);
+            return Err((vec![d], vec![]));
         }
     };
     let dir = path
@@ -34,6 +44,7 @@ pub fn validate(
         dir,
         calling: calling_env,
         diags: Vec::new(),
+        files: Vec::new(),
     };
     for p in parsed.problems {
         let mut d = Diagnostic::at(p.pos, p.message);
@@ -41,9 +52,13 @@ pub fn validate(
         v.diags.push(d);
     }
     let manifest = v.manifest(parsed.root.as_ref(), path);
+    let files = std::mem::take(&mut v.files);
     let mut diags = v.diags;
     // File order; whole-file problems last. A bad `defaults` value is seen once per task.
-    diags.sort_by_key(|d| d.pos.map_or((usize::MAX, 0), |p| (p.line, p.col)));
+    diags.sort_by_key(|d| {
+        d.pos
+            .map_or((u16::MAX, usize::MAX, 0), |p| (p.file, p.line, p.col))
+    });
     diags.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
     match manifest {
         Some(m) if diags.is_empty() => Ok(m),
@@ -56,7 +71,7 @@ pub fn validate(
                     "please report this: a rule failed without a message",
                 ));
             }
-            Err(diags)
+            Err((diags, files))
         }
     }
 }
