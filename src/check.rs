@@ -65,10 +65,13 @@ fn report(manifest: &Manifest, shown: &str) -> Report {
         warning_count: 0,
     };
     for p in preflight::check_all(&manifest.tasks) {
-        let line = manifest.task(&p.task).map_or(0, |t| t.line);
+        let at = manifest.task(&p.task).map_or_else(
+            || shown.to_string(),
+            |t| format!("{}:{}", diag::shown_path(manifest.file_of(t)), t.line),
+        );
         r.count += 1;
         let _ = writeln!(r.problems, "error: task `{}`: {}", p.task, p.message);
-        let _ = writeln!(r.problems, "  --> {shown}:{line}");
+        let _ = writeln!(r.problems, "  --> {at}");
         if let Some(h) = p.hint {
             let _ = writeln!(r.problems, "  = hint: {h}");
         }
@@ -78,6 +81,10 @@ fn report(manifest: &Manifest, shown: &str) -> Report {
         let _ = writeln!(r.problems, "error: {message}");
         let _ = writeln!(r.problems, "  --> {shown}");
         let _ = writeln!(r.problems, "  = hint: {hint}");
+    }
+    for w in &manifest.warnings {
+        r.warning_count += 1;
+        let _ = writeln!(r.warnings, "warning: {w}");
     }
     for t in &manifest.tasks {
         if t.destructive && t.restart != RestartPolicy::Never {
@@ -92,7 +99,12 @@ fn report(manifest: &Manifest, shown: &str) -> Report {
                 "warning: task `{}` is destructive, so `restart: {policy}` is ignored (destructive tasks are never restarted automatically)",
                 t.name
             );
-            let _ = writeln!(r.warnings, "  --> {shown}:{}", t.line);
+            let _ = writeln!(
+                r.warnings,
+                "  --> {}:{}",
+                diag::shown_path(manifest.file_of(t)),
+                t.line
+            );
             let _ = writeln!(
                 r.warnings,
                 "  = hint: remove `restart` from this task (or from `defaults`)"

@@ -283,7 +283,7 @@ mod tests {
     fn every_key() -> String {
         // `wd` is an alias of `cwd` (not both), and the probe kinds are exclusive: each
         // probe gets a task of its own.
-        let task = map(&TASK, &["wd", "health", "depends_on", "ports"]);
+        let task = map(&TASK, &["wd", "health", "depends_on", "ports", "extends"]);
         let rest: Vec<String> = HEALTH
             .iter()
             .filter(|f| !fields::PROBE_KINDS.contains(&f.name))
@@ -306,7 +306,7 @@ mod tests {
         assert!(settings.contains("secrets"), "{settings}");
         let _ = SECRETS;
         format!(
-            "version: 1\nname: shop\nenv_file: []\nenv: {{X: \"1\"}}\nsettings: {settings}\ndefaults: {{restart: always}}\ntasks:\n  db: {{cmd: sleep 1, ports: [4000]}}\n  api: {task}\n  web: {{wd: \".\", cmd: x, depends_on: {{db: healthy, api: {{condition: service_started}}}}}}\n  short: echo hi\n{probes}",
+            "version: 1\nname: shop\ninclude: [inc.yaml]\nenv_file: []\nenv: {{X: \"1\"}}\nsettings: {settings}\ndefaults: {{restart: always}}\ntasks:\n  db: {{cmd: sleep 1, ports: [4000]}}\n  api: {task}\n  included: {{extends: true, env: {{B: \"2\"}}}}\n  web: {{wd: \".\", cmd: x, depends_on: {{db: healthy, api: {{condition: service_started}}}}}}\n  short: echo hi\n{probes}",
         )
     }
 
@@ -325,6 +325,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("bts.yaml");
         std::fs::write(&path, &text).unwrap();
+        std::fs::write(
+            tmp.path().join("inc.yaml"),
+            "tasks:\n  included: {cmd: sleep 1}\n",
+        )
+        .unwrap();
         if let Err(e) = crate::manifest::load_path(&path) {
             panic!("{e}\n{text}");
         }

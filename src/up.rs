@@ -195,6 +195,9 @@ fn supervise(
             .reload
             .unwrap_or(!args.internal_daemon && !args.internal_adhoc),
     };
+    for w in &manifest.warnings {
+        out.event(output::Level::Warn, w);
+    }
     let supervisor = Supervisor::new(&manifest, &selected, out, sd.clone(), opts);
     let dashboard = args.ui.then(|| {
         crate::ui::Foreground::start(

@@ -104,8 +104,13 @@ pub const CONDITION_ALIASES: &[&str] = &[
 ];
 pub const PROBE_KINDS: &[&str] = &["http", "tcp", "cmd", "log"];
 
-pub const TOP: [Field; 7] = [
+pub const TOP: [Field; 8] = [
     f("version", Ty::Version, "Manifest format version; only 1 exists."),
+    f(
+        "include",
+        Ty::Paths,
+        "Other manifests (paths or globs, relative to this file) whose tasks join the stack; each keeps its own directory, env and defaults.",
+    ),
     f(
         "name",
         Ty::Str,
@@ -194,7 +199,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 28] = [
+pub const TASK: [Field; 29] = [
     f(
         "cmd",
         Ty::Command,
@@ -315,6 +320,11 @@ pub const TASK: [Field; 28] = [
         "nice",
         Ty::Int { min: -20, max: 19 },
         "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
+    ),
+    f(
+        "extends",
+        Ty::Bool,
+        "true: lay these keys over the task of the same name from an included file instead of defining a new task.",
     ),
     f(
         "max_memory",

@@ -19,13 +19,29 @@ pub struct Manifest {
     /// kept so that exports can reference the files instead of copying secrets).
     pub env_files: Vec<PathBuf>,
     pub settings: Settings,
-    /// Tasks in file order.
+    /// Tasks in file order: the manifest's, then those of the files it includes.
     pub tasks: Vec<Task>,
+    /// The files `include` brought in (absolute), in order: a change to any of them is a
+    /// change to the manifest (live reload).
+    pub includes: Vec<PathBuf>,
+    /// What is worth saying but does not make the manifest invalid.
+    pub warnings: Vec<String>,
 }
 
 impl Manifest {
     pub fn task(&self, name: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.name == name)
+    }
+
+    /// The file a task is defined in (the manifest or one it includes).
+    pub fn file_of(&self, t: &Task) -> &std::path::Path {
+        match t.file {
+            0 => &self.path,
+            n => self
+                .includes
+                .get(usize::from(n) - 1)
+                .map_or(self.path.as_path(), PathBuf::as_path),
+        }
     }
 }
 
@@ -119,8 +135,10 @@ pub struct Task {
     pub nice: Option<i32>,
     /// Memory and CPU limits, and what passing one does.
     pub limits: Limits,
-    /// 1-based line of the task's key in the manifest, for messages.
+    /// 1-based line of the task's key in its file, for messages.
     pub line: usize,
+    /// Which file: 0 the manifest, `n` its `includes[n - 1]`.
+    pub file: u16,
 }
 
 impl Task {
@@ -130,6 +148,7 @@ impl Task {
     pub fn config_hash(&self) -> String {
         let t = Task {
             line: 0,
+            file: 0,
             ..self.clone()
         };
         format!("{:016x}", crate::hash::fnv1a(format!("{t:?}").as_bytes()))
@@ -140,6 +159,7 @@ impl Task {
     pub fn same_definition(&self, other: &Task) -> bool {
         let at = |t: &Task| Task {
             line: 0,
+            file: 0,
             ..t.clone()
         };
         at(self) == at(other)
@@ -175,6 +195,7 @@ impl Task {
             nice: None,
             limits: Limits::default(),
             line: 1,
+            file: 0,
         }
     }
 }

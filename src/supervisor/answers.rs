@@ -451,6 +451,7 @@ impl Supervisor {
         self.stack_env =
             crate::task_env::StackEnv::new(&manifest.project, &known, Some(&self.instance));
         self.project = manifest.project.clone();
+        self.manifest_includes = manifest.includes.clone();
         self.feed(Event::Request(lifecycle::Request::Reload {
             waiter,
             tasks: manifest.tasks.clone(),

@@ -133,6 +133,8 @@ pub struct Supervisor {
     pub(super) manifest_watch: Option<crate::filewatch::FileWatch>,
     pub(super) reload_at: Option<Instant>,
     pub(super) manifest_bytes: Option<u64>,
+    /// The files the manifest includes (watched too).
+    pub(super) manifest_includes: Vec<PathBuf>,
     /// How limits are enforced (decided at the first run with limits).
     pub(super) limit_mode: super::limits::LimitMode,
     /// `settings.max_disk`, and the disk budget's pass state.
@@ -209,7 +211,8 @@ impl Supervisor {
             manifest_watch: None,
             reload_at: None,
             // The bytes as loaded (as near to the load as the supervisor gets).
-            manifest_bytes: super::live_reload::manifest_hash(&manifest.path),
+            manifest_bytes: super::live_reload::manifest_hash(&manifest.path, &manifest.includes),
+            manifest_includes: manifest.includes.clone(),
             disk_pass_running: false,
             disk_over_told: false,
             notes: manifest.settings.notes.clone(),

@@ -23,7 +23,9 @@ impl Supervisor {
             return;
         }
         let tx = self.tx.clone();
-        match crate::filewatch::watch_files(std::slice::from_ref(&self.manifest_path), move || {
+        let mut files = vec![self.manifest_path.clone()];
+        files.extend(self.manifest_includes.iter().cloned());
+        match crate::filewatch::watch_files(&files, move || {
             let _ = tx.send(Msg::ManifestChanged);
         }) {
             Ok(w) => self.manifest_watch = Some(w),
@@ -39,10 +41,11 @@ impl Supervisor {
         self.reload_at = Some(Instant::now() + RELOAD_DEBOUNCE);
     }
 
-    /// The saves stopped: apply the manifest if its bytes changed.
+    /// The saves stopped: apply the manifest if its bytes (or its included files')
+    /// changed.
     pub(super) fn live_reload(&mut self) {
         self.reload_at = None;
-        let now = manifest_hash(&self.manifest_path);
+        let now = manifest_hash(&self.manifest_path, &self.manifest_includes);
         if now == self.manifest_bytes {
             return;
         }
@@ -52,7 +55,15 @@ impl Supervisor {
         self.out
             .event(Level::Info, &format!("{shown} changed: applying it"));
         let patterns = self.opts.patterns.clone();
-        if let Err(r) = self.reload(&path, &patterns, &[], false, None) {
+        let before = self.manifest_includes.clone();
+        let result = self.reload(&path, &patterns, &[], false, None);
+        if self.manifest_includes != before {
+            // Another set of files: watch those.
+            self.manifest_watch = None;
+            self.start_manifest_watch();
+            self.manifest_bytes = manifest_hash(&self.manifest_path, &self.manifest_includes);
+        }
+        if let Err(r) = result {
             // The diagnostics name the file, line and column.
             let why = r.error.as_deref().unwrap_or("it has errors");
             self.out.event(
@@ -63,7 +74,16 @@ impl Supervisor {
     }
 }
 
-/// The manifest's bytes, hashed (`None` when it cannot be read: a save in progress).
-pub(super) fn manifest_hash(path: &std::path::Path) -> Option<u64> {
-    std::fs::read(path).ok().map(|b| crate::hash::fnv1a(&b))
+/// The bytes of the manifest and the files it includes, hashed (`None` when the
+/// manifest cannot be read: a save in progress).
+pub(super) fn manifest_hash(
+    path: &std::path::Path,
+    includes: &[std::path::PathBuf],
+) -> Option<u64> {
+    let mut all = std::fs::read(path).ok()?;
+    for f in includes {
+        all.extend_from_slice(&std::fs::read(f).unwrap_or_default());
+        all.push(0);
+    }
+    Some(crate::hash::fnv1a(&all))
 }

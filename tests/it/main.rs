@@ -13,6 +13,7 @@ mod fuzz_gen;
 mod guarantees;
 mod handoff;
 mod health;
+mod include;
 mod limits;
 mod live_reload;
 mod loader_fuzz;

@@ -23,6 +23,7 @@ use super::node::{Node, Pos};
 mod deps;
 mod env;
 mod health;
+mod include;
 #[cfg(test)]
 mod rule_tests;
 mod settings;
@@ -72,4 +73,8 @@ struct V<'a> {
     diags: Vec<Diagnostic>,
     /// Included files so far (absolute path, text): `Pos::file` n is `files[n - 1]`.
     files: Vec<(PathBuf, String)>,
+    /// The manifest's own absolute path.
+    path: PathBuf,
+    /// Problems that do not make the manifest invalid (an include glob matching nothing).
+    warnings: Vec<String>,
 }

@@ -42,6 +42,7 @@ impl V<'_> {
         let mut task = Task {
             env: base_env.clone(),
             line: k.pos.line,
+            file: k.pos.file,
             ..Task::with_defaults(&name, CommandSpec::Shell(String::new()), self.dir.clone())
         };
         // A task with problems still becomes a draft: the cross-task rules (ports,

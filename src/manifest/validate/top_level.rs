@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{TASK_KEYS, TOP_KEYS, V};
+use super::include::TaskSource;
+use super::{TOP_KEYS, V};
 use crate::manifest::diag::Diagnostic;
 use crate::manifest::model::Manifest;
 use crate::manifest::node::{self, Node};
@@ -20,13 +21,16 @@ pub fn validate(
     validate_files(src, path, calling_env).map_err(|(d, _)| d)
 }
 
-/// [`validate`], and on failure also the files the manifest includes (absolute path,
+/// Why a manifest is invalid: the diagnostics, and the files it includes (absolute path,
 /// text), which the diagnostics' `Pos::file` numbers from 1.
+pub type Failure = (Vec<Diagnostic>, Vec<(PathBuf, String)>);
+
+/// [`validate`], and on failure also the files the manifest includes.
 pub fn validate_files(
     src: &str,
     path: &Path,
     calling_env: &BTreeMap<String, String>,
-) -> Result<Manifest, (Vec<Diagnostic>, Vec<(PathBuf, String)>)> {
+) -> Result<Manifest, Failure> {
     let parsed = match node::parse(src) {
         Ok(p) => p,
         Err(e) => {
@@ -45,6 +49,8 @@ pub fn validate_files(
         calling: calling_env,
         diags: Vec::new(),
         files: Vec::new(),
+        path: path.to_path_buf(),
+        warnings: Vec::new(),
     };
     for p in parsed.problems {
         let mut d = Diagnostic::at(p.pos, p.message);
@@ -116,64 +122,41 @@ impl V<'_> {
                 .map_or_else(|| "bts".to_string(), |n| n.to_string_lossy().into_owned()),
         };
 
-        let (env_files, env_file_paths) = match get("env_file") {
-            Some(e) => self.env_files(&e.value),
-            None => (BTreeMap::new(), Vec::new()),
-        };
-        // dotenv semantics: the calling environment wins over env files, so file values
-        // for keys the caller already set are not added to the task env at all.
-        let mut base: BTreeMap<String, String> = env_files
-            .iter()
-            .filter(|(k, _)| !self.calling.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Some(e) = get("env") {
-            let layer = self.env_layer(&e.value, "`env`");
-            self.interpolate_into(&mut base, &layer, &env_files, "`env`");
-        }
-
+        let root_ctx = self.file_context(&top, None);
+        let env_file_paths = root_ctx.env_file_paths.clone();
         let settings = self.settings(get("settings").map(|e| &e.value));
 
-        let defaults = match get("defaults") {
-            Some(e) if e.value.is_null() => Vec::new(),
-            Some(e) if e.value.as_map().is_none() => {
-                self.type_err(
-                    &e.value,
-                    "`defaults`",
-                    "a map of task fields",
-                    "write task fields under `defaults:`, e.g. `restart: on-failure`",
-                );
-                Vec::new()
-            }
-            Some(e) => self.entries(&e.value.clone(), TASK_KEYS, "in `defaults`", false),
-            None => Vec::new(),
-        };
-
-        let tasks_entry = get("tasks").cloned();
-        let mut drafts = Vec::new();
-        match tasks_entry {
-            None => self.diags.push(Diagnostic::whole(
+        // The files `include` brings in, then every task with the file it comes from.
+        let mut fragments = Vec::new();
+        if let Some(e) = get("include") {
+            let mut chain = vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())];
+            self.follow_includes(&e.value.clone(), path, &mut chain, &mut fragments);
+        }
+        let mut contexts = vec![root_ctx];
+        let mut sources: Vec<TaskSource> = Vec::new();
+        match get("tasks").cloned() {
+            None if fragments.is_empty() => self.diags.push(Diagnostic::whole(
                 "no `tasks` in the manifest",
                 "add a `tasks:` map, e.g. `tasks: {web: {cmd: npm run dev}}`",
             )),
+            None => {}
             Some(e) => match e.value.as_map() {
-                Some([]) => self.err(
+                Some([]) if fragments.is_empty() => self.err(
                     e.value.pos,
                     "`tasks` is empty",
                     "add at least one task, e.g. `web: {cmd: npm run dev}`",
                 ),
-                Some(map) => {
-                    for (k, v) in map {
-                        if let Some(d) = self.task(k, v, &defaults, &base, &env_files) {
-                            drafts.push(d);
-                        }
-                    }
-                }
-                None if e.value.is_null() => self.err(
+                Some(map) => sources.extend(map.iter().map(|(k, v)| TaskSource {
+                    key: k.clone(),
+                    value: v.clone(),
+                    ctx: 0,
+                })),
+                None if e.value.is_null() && fragments.is_empty() => self.err(
                     e.key_pos,
                     "`tasks` is empty",
                     "add at least one task under `tasks:`, indented",
                 ),
+                None if e.value.is_null() => {}
                 None => self.type_err(
                     &e.value,
                     "`tasks`",
@@ -181,6 +164,45 @@ impl V<'_> {
                     "write `tasks:` then one `name:` per task, indented",
                 ),
             },
+        }
+        for f in &fragments {
+            let saved = std::mem::replace(&mut self.dir, f.dir.clone());
+            let ftop = self.entries(&f.root, TOP_KEYS, "at the top level", true);
+            let ctx = self.file_context(&ftop, Some(&contexts[0]));
+            self.dir = saved;
+            contexts.push(ctx);
+            let at = contexts.len() - 1;
+            if let Some(t) = ftop.iter().find(|e| e.key == "tasks") {
+                match t.value.as_map() {
+                    Some(map) => sources.extend(map.iter().map(|(k, v)| TaskSource {
+                        key: k.clone(),
+                        value: v.clone(),
+                        ctx: at,
+                    })),
+                    None if t.value.is_null() => {}
+                    None => self.type_err(
+                        &t.value,
+                        "`tasks`",
+                        "a map of task names to tasks",
+                        "write `tasks:` then one `name:` per task, indented",
+                    ),
+                }
+            }
+        }
+        let sources = self.resolve_overrides(sources);
+        let mut drafts = Vec::new();
+        for src in &sources {
+            let ctx = &contexts[src.ctx];
+            let saved = std::mem::replace(&mut self.dir, ctx.dir.clone());
+            let (defaults, base, env_files) = (
+                ctx.defaults.clone(),
+                ctx.base.clone(),
+                ctx.env_files.clone(),
+            );
+            if let Some(d) = self.task(&src.key, &src.value, &defaults, &base, &env_files) {
+                drafts.push(d);
+            }
+            self.dir = saved;
         }
         self.cross_checks(&mut drafts);
 
@@ -192,6 +214,8 @@ impl V<'_> {
             env_files: env_file_paths,
             settings,
             tasks: drafts.into_iter().map(|d| d.task).collect(),
+            includes: fragments.into_iter().map(|f| f.path).collect(),
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 }
