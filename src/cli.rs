@@ -60,6 +60,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Stop then start tasks with the same definition.
     Restart(RestartArgs),
+    /// Change how many copies of a task run on the running supervisor: `bts scale web=4`.
+    Scale(ScaleArgs),
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
     /// Serve the Model Context Protocol on stdin/stdout, for AI coding agents.
@@ -235,6 +237,30 @@ pub struct RestartArgs {
     /// Approve restarting this destructive task (repeatable).
     #[arg(long, value_name = "TASK")]
     pub confirm: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// `TASK=N`: run N copies of TASK (1–64), named TASK.1 … TASK.N.
+    #[arg(value_name = "TASK=N", required = true, value_parser = parse_scale)]
+    pub counts: Vec<(String, u32)>,
+}
+
+/// `web=4` → `("web", 4)`.
+fn parse_scale(s: &str) -> Result<(String, u32), String> {
+    let (task, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not TASK=N (e.g. web=4)"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a whole number (e.g. web=4)"))?;
+    if !(1..=64).contains(&n) || task.is_empty() {
+        return Err(format!("`{s}`: a task and 1 to 64 copies (e.g. web=4)"));
+    }
+    Ok((task.to_string(), n))
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +462,7 @@ impl Command {
             Command::Ps(a) => a.m.file.as_ref(),
             Command::Logs(a) => a.file.as_ref(),
             Command::Restart(a) => a.m.file.as_ref(),
+            Command::Scale(a) => a.m.file.as_ref(),
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
             Command::Wait(a) => a.m.file.as_ref(),
             Command::Run(a) => a.m.file.as_ref(),

@@ -235,21 +235,99 @@ pub fn restart(global: &GlobalArgs, args: RestartArgs) -> Result<u8, AppError> {
                 .with_code(exit::FAILURE),
         );
     };
+    // The copies of a replicated task restart one after another, each UP before the
+    // next, so a tier stays served (docs/behaviour.md#replicas); the rest at once.
+    let selected = ask(
+        &socket,
+        &Request::Status {
+            tasks: args.tasks.clone(),
+        },
+        Some(Duration::from_secs(10)),
+    )?;
+    let (copies, others): (Vec<String>, Vec<String>) = selected
+        .tasks
+        .iter()
+        .map(|d| d.task.clone())
+        .partition(|n| is_replica_name(n, &selected.tasks));
+    let rolling = copies.len() > 1;
+    let mut batches: Vec<(Vec<String>, bool)> = Vec::new();
+    if !rolling {
+        batches.push((args.tasks.clone(), args.wait));
+    } else {
+        if !others.is_empty() {
+            batches.push((others, args.wait));
+        }
+        batches.extend(copies.into_iter().map(|c| (vec![c], true)));
+    }
+    let mut out = std::io::stdout().lock();
+    for (tasks, wait) in batches {
+        let r = ask(
+            &socket,
+            &Request::Restart {
+                tasks,
+                wait,
+                confirm: args.confirm.clone(),
+                yes: args.yes,
+            },
+            None,
+        )?;
+        for d in &r.tasks {
+            let _ = writeln!(out, "{}", digest::receipt_line(d));
+        }
+        if r.code != exit::OK {
+            if rolling {
+                let _ = writeln!(
+                    out,
+                    "bts: rolling restart stopped here; the copies after it were not restarted"
+                );
+            }
+            return Ok(r.code);
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub fn scale(global: &GlobalArgs, args: crate::cli::ScaleArgs) -> Result<u8, AppError> {
+    let (m, sd) = context(global)?;
+    let Some(socket) = supervisor(&sd)? else {
+        return Err(
+            AppError::new(format!("no supervisor is running for {}", m.project))
+                .with_hint("scale changes a running stack: start it with `bts up` (or set `replicas:` in bts.yaml)")
+                .with_code(exit::FAILURE),
+        );
+    };
     let r = ask(
         &socket,
-        &Request::Restart {
-            tasks: args.tasks,
-            wait: args.wait,
-            confirm: args.confirm,
-            yes: args.yes,
+        &Request::Scale {
+            counts: args.counts,
         },
         None,
     )?;
     let mut out = std::io::stdout().lock();
+    for msg in &r.messages {
+        let _ = writeln!(out, "{msg}");
+    }
     for d in &r.tasks {
         let _ = writeln!(out, "{}", digest::receipt_line(d));
     }
     Ok(r.code)
+}
+
+/// `web.2` among tasks that also have `web.1` (or any other `web.N`): a copy of a
+/// replicated task.
+fn is_replica_name(name: &str, all: &[Digest]) -> bool {
+    let Some((base, index)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    numeric(index)
+        && all.iter().any(|d| {
+            d.task != name
+                && d.task
+                    .strip_prefix(base)
+                    .and_then(|r| r.strip_prefix('.'))
+                    .is_some_and(numeric)
+        })
 }
 
 pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {

@@ -34,6 +34,7 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Ps(args) => ctl::ps(g, args),
         Command::Logs(args) => ctl::logs(g, args),
         Command::Restart(args) => ctl::restart(g, args),
+        Command::Scale(args) => ctl::scale(g, args),
         Command::Cleanup(_) => ctl::cleanup(g),
         Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),

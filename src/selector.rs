@@ -66,8 +66,8 @@ impl std::fmt::Display for UnknownTask {
 
 impl std::error::Error for UnknownTask {}
 
-/// Indices into `names` of the tasks `patterns` name (exact names or globs), in the
-/// order of `names` and each once; every index when `patterns` is empty. The first
+/// Indices into `names` of the tasks `patterns` name (exact names, the copies of a
+/// replicated task by its name, or globs), in the order of `names` and each once; every index when `patterns` is empty. The first
 /// pattern that names nothing is the error.
 pub fn select<S: AsRef<str>>(names: &[S], patterns: &[String]) -> Result<Vec<usize>, UnknownTask> {
     if patterns.is_empty() {
@@ -79,7 +79,7 @@ pub fn select<S: AsRef<str>>(names: &[S], patterns: &[String]) -> Result<Vec<usi
         let mut matched = false;
         for (i, n) in names.iter().enumerate() {
             let n = n.as_ref();
-            if n == p || glob.as_ref().is_ok_and(|g| g.is_match(n)) {
+            if n == p || is_copy_of(n, p) || glob.as_ref().is_ok_and(|g| g.is_match(n)) {
                 hits.insert(i);
                 matched = true;
             }
@@ -93,6 +93,14 @@ pub fn select<S: AsRef<str>>(names: &[S], patterns: &[String]) -> Result<Vec<usi
         }
     }
     Ok(hits.into_iter().collect())
+}
+
+/// `web.2` is a copy of `web` (`replicas:`): a replicated task's name means all its
+/// copies (docs/behaviour.md#replicas).
+fn is_copy_of(name: &str, base: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// [`select`] returning the names.
@@ -178,6 +186,20 @@ mod tests {
         assert_eq!(select(&NAMES, &pats(&["db"])).unwrap(), vec![2]);
         // A dot is not a wildcard in a name that exists as written.
         assert_eq!(select_names(&NAMES, &pats(&["w.x"])).unwrap(), vec!["w.x"]);
+    }
+
+    #[test]
+    fn a_replicated_tasks_name_means_its_copies() {
+        let names = ["web.1", "web.2", "web.10", "webx.1", "web.a", "api"];
+        assert_eq!(
+            select_names(&names, &pats(&["web"])).unwrap(),
+            vec!["web.1", "web.2", "web.10"]
+        );
+        assert_eq!(
+            select_names(&names, &pats(&["web.2"])).unwrap(),
+            vec!["web.2"]
+        );
+        assert!(select(&names, &pats(&["we"])).is_err());
     }
 
     #[test]

@@ -37,6 +37,9 @@ impl StackEnv {
             }
         }
         env.push(("BTS_TASK".into(), task.name.clone()));
+        if let Some(r) = &task.replica {
+            env.push(("BTS_REPLICA".into(), r.index.to_string()));
+        }
         env.extend(self.common.iter().cloned());
         env
     }

@@ -55,6 +55,9 @@ pub enum Request {
         #[serde(default)]
         confirm: bool,
     },
+    /// `bts scale`: run this many copies of these tasks (the manifest's `replicas`
+    /// replaced until the supervisor exits); answered once the change has settled.
+    Scale { counts: Vec<(String, u32)> },
     /// A second `bts up`: reload `manifest` and reconcile (or add `tasks`).
     Up {
         manifest: PathBuf,

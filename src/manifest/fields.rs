@@ -199,7 +199,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 29] = [
+pub const TASK: [Field; 30] = [
     f(
         "cmd",
         Ty::Command,
@@ -320,6 +320,11 @@ pub const TASK: [Field; 29] = [
         "nice",
         Ty::Int { min: -20, max: 19 },
         "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
+    ),
+    f(
+        "replicas",
+        Ty::UInt { min: 1, max: 64 },
+        "Run N copies named NAME.1 … NAME.N, each with its own process group, log and restart budget; PORT = the declared port + index - 1.",
     ),
     f(
         "extends",

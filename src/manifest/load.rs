@@ -8,7 +8,7 @@ use super::diag::{shown_path, Invalid, ManifestError, Source};
 use super::discover::discover;
 use super::model::Manifest;
 use super::procfile;
-use super::validate::{validate, validate_files};
+use super::validate::{validate, validate_scaled};
 
 /// Discover the manifest (`-f`, `$BTS_FILE`, or search) and load it.
 pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
@@ -19,6 +19,14 @@ pub fn load(file: Option<&Path>) -> Result<Manifest, ManifestError> {
 /// Load and validate the manifest at `path` (relative paths are relative to the cwd). A
 /// `Procfile` (or `Procfile.*`) is loaded as one ([`procfile`]).
 pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
+    load_path_scaled(path, &BTreeMap::new())
+}
+
+/// [`load_path`] with replica counts that replace the manifest's (`bts scale`).
+pub fn load_path_scaled(
+    path: &Path,
+    scale: &BTreeMap<String, u32>,
+) -> Result<Manifest, ManifestError> {
     let read_err = |source| ManifestError::Read {
         path: path.to_path_buf(),
         source,
@@ -37,7 +45,7 @@ pub fn load_path(path: &Path) -> Result<Manifest, ManifestError> {
     if procfile::is_procfile(path) {
         return procfile::load(path, &abs, &source_text, &calling);
     }
-    validate_files(&source_text, &abs, &calling).map_err(|(diagnostics, files)| {
+    validate_scaled(&source_text, &abs, &calling, scale).map_err(|(diagnostics, files)| {
         ManifestError::Invalid(Box::new(Invalid {
             shown_path: shown_path(path),
             source_text,

@@ -16,7 +16,7 @@ pub mod validate;
 pub use diag::ManifestError;
 pub use discover::discover;
 pub use load::load;
-pub use load::{implicit, load_or_implicit, load_path};
+pub use load::{implicit, load_or_implicit, load_path, load_path_scaled};
 pub use model::*;
 
 #[cfg(test)]

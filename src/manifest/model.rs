@@ -139,6 +139,18 @@ pub struct Task {
     pub line: usize,
     /// Which file: 0 the manifest, `n` its `includes[n - 1]`.
     pub file: u16,
+    /// This task is copy `index` of the task `of` (`replicas:`).
+    pub replica: Option<Replica>,
+}
+
+/// Which copy of a replicated task a task is (docs/behaviour.md#replicas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// The name in the manifest (`web` for `web.2`).
+    pub of: String,
+    /// 1-based. (How many copies there are is not part of a copy's definition: scaling
+    /// leaves the copies that stay alone.)
+    pub index: u32,
 }
 
 impl Task {
@@ -196,6 +208,7 @@ impl Task {
             limits: Limits::default(),
             line: 1,
             file: 0,
+            replica: None,
         }
     }
 }

@@ -171,6 +171,13 @@ impl Supervisor {
                     let _ = reply.send(*e);
                 }
             },
+            Request::Scale { counts } => {
+                let waiter = self.new_waiter();
+                self.replies.open(waiter, reply, vec![]);
+                if let Err(r) = self.scale(counts, waiter) {
+                    self.replies.refuse(waiter, *r);
+                }
+            }
             Request::Up {
                 manifest,
                 tasks,
@@ -394,6 +401,42 @@ impl Supervisor {
             .map_err(|e| Box::new(Response::error(e.to_string(), e.hint())))
     }
 
+    /// `bts scale`: new replica counts, applied like a reload of the manifest with them
+    /// (new copies start, extra ones stop, the rest keep running); they stay until the
+    /// supervisor exits, through later reloads.
+    fn scale(&mut self, counts: Vec<(String, u32)>, waiter: u64) -> Result<(), Box<Response>> {
+        let path = self.manifest_path.clone();
+        let current = manifest::load_path_scaled(&path, &self.scale).map_err(|e| {
+            Box::new(Response::error(
+                e.to_string(),
+                Some("fix the manifest first".into()),
+            ))
+        })?;
+        for (task, _) in &counts {
+            let known = current.tasks.iter().any(|t| {
+                t.name == *task && t.replica.is_none()
+                    || t.replica.as_ref().is_some_and(|r| r.of == *task)
+            });
+            if !known {
+                return Err(Box::new(Response::error(
+                    format!("no task `{task}` in {}", path.display()),
+                    Some("scale a task by its name in bts.yaml (web=4, not web.1=4)".into()),
+                )));
+            }
+        }
+        let before = self.scale.clone();
+        self.scale.extend(counts.iter().cloned());
+        let mut patterns = self.opts.patterns.clone();
+        if !patterns.is_empty() {
+            patterns.extend(counts.iter().map(|c| c.0.clone()));
+        }
+        let result = self.reload_as(&path, &patterns, &[], false, Some(waiter), true);
+        if result.is_err() {
+            self.scale = before;
+        }
+        result
+    }
+
     /// Load `path` and hand the core the new desired state: with no `patterns`, start
     /// missing tasks, restart changed ones, stop removed ones; with patterns, only add
     /// those tasks (and their dependencies).
@@ -405,7 +448,21 @@ impl Supervisor {
         yes: bool,
         waiter: Option<u64>,
     ) -> Result<(), Box<Response>> {
-        let manifest = match manifest::load(Some(path)) {
+        self.reload_as(path, patterns, confirm, yes, waiter, patterns.is_empty())
+    }
+
+    /// [`Self::reload`], `full` or not: a full reload also restarts changed tasks and
+    /// stops removed ones.
+    fn reload_as(
+        &mut self,
+        path: &Path,
+        patterns: &[String],
+        confirm: &[String],
+        yes: bool,
+        waiter: Option<u64>,
+        full: bool,
+    ) -> Result<(), Box<Response>> {
+        let manifest = match manifest::load_path_scaled(path, &self.scale) {
             Ok(m) => m,
             Err(e) => {
                 self.out.event(
@@ -456,7 +513,7 @@ impl Supervisor {
             waiter,
             tasks: manifest.tasks.clone(),
             selected,
-            full: patterns.is_empty(),
+            full,
             approvals,
         }));
         Ok(())

@@ -133,6 +133,8 @@ pub struct Supervisor {
     pub(super) manifest_watch: Option<crate::filewatch::FileWatch>,
     pub(super) reload_at: Option<Instant>,
     pub(super) manifest_bytes: Option<u64>,
+    /// Replica counts of `bts scale`, laid over the manifest's until the supervisor exits.
+    pub(super) scale: std::collections::BTreeMap<String, u32>,
     /// The files the manifest includes (watched too).
     pub(super) manifest_includes: Vec<PathBuf>,
     /// How limits are enforced (decided at the first run with limits).
@@ -213,6 +215,7 @@ impl Supervisor {
             // The bytes as loaded (as near to the load as the supervisor gets).
             manifest_bytes: super::live_reload::manifest_hash(&manifest.path, &manifest.includes),
             manifest_includes: manifest.includes.clone(),
+            scale: Default::default(),
             disk_pass_running: false,
             disk_over_told: false,
             notes: manifest.settings.notes.clone(),

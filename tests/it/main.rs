@@ -21,6 +21,7 @@ mod manifest;
 mod mcp;
 mod output;
 mod reliability;
+mod replicas;
 mod responsive;
 mod run;
 mod safety;

@@ -24,6 +24,7 @@ mod deps;
 mod env;
 mod health;
 mod include;
+mod replicas;
 #[cfg(test)]
 mod rule_tests;
 mod settings;
@@ -34,7 +35,7 @@ mod top_level;
 mod values;
 
 pub use tasks::{parse_signal, valid_task_name};
-pub use top_level::{validate, validate_files};
+pub use top_level::{validate, validate_files, validate_scaled};
 
 // The known keys of each map come from the one field table `bts schema` also reads.
 const TOP_KEYS: &[&str] = &fields::names(&fields::TOP);
@@ -64,6 +65,8 @@ struct Draft {
     task: Task,
     deps: Vec<(String, Option<Condition>, Pos)>,
     ports: Vec<(u16, Pos)>,
+    /// `replicas: N` and where it is written.
+    replicas: Option<(u32, Pos)>,
 }
 
 struct V<'a> {
@@ -77,4 +80,6 @@ struct V<'a> {
     path: PathBuf,
     /// Problems that do not make the manifest invalid (an include glob matching nothing).
     warnings: Vec<String>,
+    /// Replica counts that replace the manifest's (`bts scale`), by task.
+    scale: BTreeMap<String, u32>,
 }

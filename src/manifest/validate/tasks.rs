@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use nix::sys::signal::Signal;
 
+use super::replicas::MAX_REPLICAS;
 use super::values::found;
 use super::{Draft, Entry, Field, TASK_KEYS, V};
 use crate::manifest::diag::did_you_mean;
@@ -67,6 +68,7 @@ impl V<'_> {
                     task,
                     deps: Vec::new(),
                     ports: Vec::new(),
+                    replicas: None,
                 });
             }
             _ => {
@@ -80,6 +82,7 @@ impl V<'_> {
                     task,
                     deps: Vec::new(),
                     ports: Vec::new(),
+                    replicas: None,
                 });
             }
         };
@@ -324,7 +327,17 @@ impl V<'_> {
             }
         }
 
-        Some(Draft { task, deps, ports })
+        let mut replicas = None;
+        if let Some(f) = pick("replicas") {
+            let n = self.uint(f.value, &lbl("replicas", &f), 1, MAX_REPLICAS);
+            replicas = n.map(|n| (n as u32, f.value.pos));
+        }
+        Some(Draft {
+            task,
+            deps,
+            ports,
+            replicas,
+        })
     }
 
     fn restart(&mut self, n: &Node, field: &str) -> Option<RestartPolicy> {

@@ -31,6 +31,16 @@ pub fn validate_files(
     path: &Path,
     calling_env: &BTreeMap<String, String>,
 ) -> Result<Manifest, Failure> {
+    validate_scaled(src, path, calling_env, &BTreeMap::new())
+}
+
+/// [`validate_files`] with replica counts that replace the manifest's (`bts scale`).
+pub fn validate_scaled(
+    src: &str,
+    path: &Path,
+    calling_env: &BTreeMap<String, String>,
+    scale: &BTreeMap<String, u32>,
+) -> Result<Manifest, Failure> {
     let parsed = match node::parse(src) {
         Ok(p) => p,
         Err(e) => {
@@ -51,6 +61,7 @@ pub fn validate_files(
         files: Vec::new(),
         path: path.to_path_buf(),
         warnings: Vec::new(),
+        scale: scale.clone(),
     };
     for p in parsed.problems {
         let mut d = Diagnostic::at(p.pos, p.message);
@@ -204,6 +215,7 @@ impl V<'_> {
             }
             self.dir = saved;
         }
+        let mut drafts = self.expand_replicas(drafts);
         self.cross_checks(&mut drafts);
 
         let settings = settings?;
