@@ -62,6 +62,8 @@ pub enum Command {
     Restart(RestartArgs),
     /// Change how many copies of a task run on the running supervisor: `bts scale web=4`.
     Scale(ScaleArgs),
+    /// Connect this terminal to a `tty: true` task (a debugger, a REPL); Ctrl-] detaches.
+    Attach(AttachArgs),
     /// Gzip tasks' current logs into the archive and start fresh ones.
     ArchiveLogs(ArchiveLogsArgs),
     /// Serve the Model Context Protocol on stdin/stdout, for AI coding agents.
@@ -237,6 +239,15 @@ pub struct RestartArgs {
     /// Approve restarting this destructive task (repeatable).
     #[arg(long, value_name = "TASK")]
     pub confirm: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub m: FileArg,
+    /// The task (with `tty: true`), a replica by its full name (`web.2`).
+    #[arg(value_name = "TASK")]
+    pub task: String,
 }
 
 #[derive(Debug, Args)]
@@ -463,6 +474,7 @@ impl Command {
             Command::Logs(a) => a.file.as_ref(),
             Command::Restart(a) => a.m.file.as_ref(),
             Command::Scale(a) => a.m.file.as_ref(),
+            Command::Attach(a) => a.m.file.as_ref(),
             Command::ArchiveLogs(a) => a.m.file.as_ref(),
             Command::Wait(a) => a.m.file.as_ref(),
             Command::Run(a) => a.m.file.as_ref(),

@@ -3,6 +3,7 @@
 
 pub mod adhoc;
 pub mod annotate;
+pub mod attach;
 pub mod catchup;
 pub mod check;
 pub mod cli;

@@ -35,6 +35,7 @@ fn run(cli: Cli) -> Result<u8, AppError> {
         Command::Logs(args) => ctl::logs(g, args),
         Command::Restart(args) => ctl::restart(g, args),
         Command::Scale(args) => ctl::scale(g, args),
+        Command::Attach(args) => bts::attach::run(g, args),
         Command::Cleanup(_) => ctl::cleanup(g),
         Command::Check(_) => check::run(g.file.as_deref()),
         Command::ArchiveLogs(args) => ctl::archive_logs(g, args),

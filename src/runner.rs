@@ -68,6 +68,7 @@ pub async fn run(
         mut child,
         pgid,
         output,
+        terminal,
         ..
     } = spawned;
     // stdout and stderr share one pipe (process::spawn).
@@ -102,6 +103,9 @@ pub async fn run(
                 match r {
                     Some(n) => {
                         feed(&mut sink, &mut split_out, &buf_out[..n]);
+                        if let Some(t) = &terminal {
+                            t.tee(&buf_out[..n]);
+                        }
                         partial_at = split_out.has_partial().then(|| Instant::now() + PARTIAL_AFTER);
                     }
                     None => { sink.flush_partial(&mut split_out); stdout = None; }
@@ -187,6 +191,10 @@ pub async fn run(
     }
     sink.flush_partial(&mut split_out);
     sink.finish();
+    // An attached client's stream ends with the run.
+    if let Some(t) = &terminal {
+        t.close();
+    }
     Outcome {
         exit: status.unwrap_or(ExitInfo {
             code: None,

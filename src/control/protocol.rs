@@ -55,6 +55,17 @@ pub enum Request {
         #[serde(default)]
         confirm: bool,
     },
+    /// `bts attach`: connect to a `tty: true` task's terminal. After an ok answer the
+    /// connection carries raw bytes both ways: typed input in, the task's output out.
+    Attach {
+        task: String,
+        /// Who attaches, told to a second client that is refused.
+        who: String,
+        #[serde(default)]
+        rows: u16,
+        #[serde(default)]
+        cols: u16,
+    },
     /// `bts scale`: run this many copies of these tasks (the manifest's `replicas`
     /// replaced until the supervisor exits); answered once the change has settled.
     Scale { counts: Vec<(String, u32)> },

@@ -20,6 +20,15 @@ use super::protocol::{Request, Response, MAX_REQUEST};
 pub struct Incoming {
     pub request: Request,
     pub reply: oneshot::Sender<Response>,
+    /// For `attach`: where the dispatcher hands over the task's terminal when it
+    /// accepts; the connection then carries raw bytes.
+    pub upgrade: Option<oneshot::Sender<Upgrade>>,
+}
+
+/// An accepted `attach`: the task's terminal and the channel of its output.
+pub struct Upgrade {
+    pub terminal: crate::process::pty::SharedTerminal,
+    pub output: mpsc::Receiver<Vec<u8>>,
 }
 
 /// Bind the socket at `path` (mode 0600). A stale socket file must already have been
@@ -125,13 +134,32 @@ async fn handle(
         } else {
             match serde_json::from_slice::<Request>(&line) {
                 Ok(request) => {
+                    let attach = matches!(request, Request::Attach { .. });
                     let (reply, answer) = oneshot::channel();
-                    let taken = tx.send(Incoming { request, reply }).is_ok();
-                    match (taken, answer.await) {
+                    let (upgrade, upgraded) = oneshot::channel();
+                    let upgrade = attach.then_some(upgrade);
+                    let taken = tx
+                        .send(Incoming {
+                            request,
+                            reply,
+                            upgrade,
+                        })
+                        .is_ok();
+                    let response = match (taken, answer.await) {
                         (true, Ok(r)) => r,
                         // The dispatcher is gone, or dropped the request unanswered.
                         _ => Response::error("the supervisor is shutting down", None),
+                    };
+                    if attach && response.ok {
+                        if let Ok(up) = upgraded.await {
+                            if write_response(&mut w, &response).await.is_ok() {
+                                let early = reader.buffer().to_vec();
+                                attached(reader.into_inner(), w, up, early, stop).await;
+                            }
+                            return;
+                        }
                     }
+                    response
                 }
                 Err(e) => Response::error(format!("bad request: {e}"), None),
             }
@@ -140,6 +168,50 @@ async fn handle(
             return;
         }
     }
+}
+
+/// An attached client: its bytes typed into the task's terminal, the task's output
+/// written back, until either side ends (or the supervisor stops). The terminal is then
+/// free for the next client.
+async fn attached(
+    mut r: tokio::net::unix::OwnedReadHalf,
+    mut w: tokio::net::unix::OwnedWriteHalf,
+    up: Upgrade,
+    early: Vec<u8>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Upgrade {
+        terminal,
+        mut output,
+    } = up;
+    if !early.is_empty() && terminal.type_in(&early).await.is_err() {
+        terminal.detach();
+        return;
+    }
+    let mut buf = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            n = r.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if terminal.type_in(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            out = output.recv() => match out {
+                Some(bytes) => {
+                    if w.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                // The run ended.
+                None => break,
+            },
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    terminal.detach();
 }
 
 async fn write_response(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> io::Result<()> {

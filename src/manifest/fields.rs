@@ -199,7 +199,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 30] = [
+pub const TASK: [Field; 31] = [
     f(
         "cmd",
         Ty::Command,
@@ -320,6 +320,11 @@ pub const TASK: [Field; 30] = [
         "nice",
         Ty::Int { min: -20, max: 19 },
         "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
+    ),
+    f(
+        "tty",
+        Ty::Bool,
+        "Run on a pseudo-terminal instead of pipes, so `bts attach TASK` can type into it (a debugger, a REPL); output is still logged.",
     ),
     f(
         "replicas",

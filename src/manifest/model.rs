@@ -135,6 +135,8 @@ pub struct Task {
     pub nice: Option<i32>,
     /// Memory and CPU limits, and what passing one does.
     pub limits: Limits,
+    /// Runs on a pseudo-terminal (`bts attach`).
+    pub tty: bool,
     /// 1-based line of the task's key in its file, for messages.
     pub line: usize,
     /// Which file: 0 the manifest, `n` its `includes[n - 1]`.
@@ -206,6 +208,7 @@ impl Task {
             image: None,
             nice: None,
             limits: Limits::default(),
+            tty: false,
             line: 1,
             file: 0,
             replica: None,

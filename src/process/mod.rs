@@ -4,6 +4,7 @@
 //! start time).
 
 pub mod cgroup;
+pub mod pty;
 pub mod table;
 pub mod unix;
 
@@ -18,8 +19,11 @@ pub struct Spawned {
     pub pid: i32,
     /// Equal to `pid`: the child leads its own group.
     pub pgid: i32,
-    /// The read end of the one pipe the child's stdout and stderr both write to.
+    /// The read end of the one pipe the child's stdout and stderr both write to (with
+    /// `tty`, the pseudo-terminal's master side).
     pub output: tokio::net::unix::pipe::Receiver,
+    /// With `tty`: the master side again, to type into the task (`bts attach`).
+    pub terminal: Option<std::sync::Arc<pty::Terminal>>,
 }
 
 /// What is done in the child between fork and exec, besides what every task gets.
@@ -29,6 +33,8 @@ pub struct ChildSetup {
     pub nice: Option<i32>,
     /// The `cgroup.procs` file of the run's cgroup, to join (kernel limits).
     pub cgroup_procs: Option<std::path::PathBuf>,
+    /// Run on a pseudo-terminal instead of pipes (`tty: true`).
+    pub tty: bool,
 }
 
 /// Spawn `command` in `cwd` with the calling environment plus `env`, in a new process
@@ -60,24 +66,40 @@ pub fn spawn(
             c
         }
     };
-    let (writer, output) = tokio::net::unix::pipe::pipe()?;
-    // The child's end blocks, as programs expect of their stdout.
-    let writer = writer.into_blocking_fd()?;
-    let writer2 = writer.try_clone()?;
     cmd.current_dir(cwd)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(writer))
-        .stderr(Stdio::from(writer2))
-        // Own group: the terminal's Ctrl-C reaches only bts, and bts can signal the
-        // whole tree of the task (grandchildren included) with one killpg.
-        .process_group(0)
         .kill_on_drop(false);
+    let tty = setup.tty;
+    let (output, terminal) = if tty {
+        // A session of its own (set up in the child below) is also a process group of
+        // its own, led by the child, with the terminal as its controlling terminal.
+        let (master, slave) = pty::open()?;
+        cmd.stdin(Stdio::from(slave.try_clone()?))
+            .stdout(Stdio::from(slave.try_clone()?))
+            .stderr(Stdio::from(slave));
+        let (output, terminal) = pty::split(master)?;
+        (output, Some(std::sync::Arc::new(terminal)))
+    } else {
+        let (writer, output) = tokio::net::unix::pipe::pipe()?;
+        // The child's end blocks, as programs expect of their stdout.
+        let writer = writer.into_blocking_fd()?;
+        let writer2 = writer.try_clone()?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::from(writer2))
+            // Own group: the terminal's Ctrl-C reaches only bts, and bts can signal the
+            // whole tree of the task (grandchildren included) with one killpg.
+            .process_group(0);
+        (output, None)
+    };
     // SAFETY: the closure only calls async-signal-safe functions (signal, setrlimit,
     // setpriority, open/write/close).
     unsafe {
         cmd.pre_exec(move || {
             unix::prepare_child()?;
+            if tty {
+                pty::take_as_controlling_terminal()?;
+            }
             if let Some(procs) = &cgroup {
                 // Best effort: without it the sampler still enforces the limits.
                 unix::join_cgroup(procs);
@@ -101,6 +123,7 @@ pub fn spawn(
         pid,
         pgid: pid,
         output,
+        terminal,
     })
 }
 

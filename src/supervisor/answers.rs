@@ -19,7 +19,11 @@ use super::executor::Supervisor;
 
 impl Supervisor {
     pub(super) fn on_request(&mut self, inc: Incoming) {
-        let Incoming { request, reply } = inc;
+        let Incoming {
+            request,
+            reply,
+            upgrade,
+        } = inc;
         match request {
             Request::Status { tasks } => {
                 let r = match self.resolve(&tasks) {
@@ -171,6 +175,26 @@ impl Supervisor {
                     let _ = reply.send(*e);
                 }
             },
+            Request::Attach {
+                task,
+                who,
+                rows,
+                cols,
+            } => {
+                let answer = match (self.attach(&task, &who, rows, cols), upgrade) {
+                    (Ok(up), Some(tx)) => {
+                        let _ = tx.send(up);
+                        Response {
+                            ok: true,
+                            project: self.project.clone(),
+                            ..Default::default()
+                        }
+                    }
+                    (Ok(_), None) => Response::error("attach needs a connection of its own", None),
+                    (Err(r), _) => *r,
+                };
+                let _ = reply.send(answer);
+            }
             Request::Scale { counts } => {
                 let waiter = self.new_waiter();
                 self.replies.open(waiter, reply, vec![]);
@@ -399,6 +423,56 @@ impl Supervisor {
         crate::selector::select(&names, patterns)
             .map(|hits| hits.into_iter().map(|k| live[k]).collect())
             .map_err(|e| Box::new(Response::error(e.to_string(), e.hint())))
+    }
+
+    /// `bts attach`: the terminal of a running `tty: true` task, if nobody else holds it.
+    fn attach(
+        &mut self,
+        task: &str,
+        who: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<crate::control::server::Upgrade, Box<Response>> {
+        let refuse =
+            |error: String, hint: &str| Box::new(Response::error(error, Some(hint.into())));
+        let Some(i) = self
+            .core
+            .find(task)
+            .filter(|&i| self.core.slot(i).is_live())
+        else {
+            return Err(refuse(
+                format!("no task `{task}`"),
+                "name a task of `bts status` (a replica by its full name: web.2)",
+            ));
+        };
+        if !self.core.slot(i).task.tty {
+            return Err(refuse(
+                format!("task `{task}` has no terminal to attach to"),
+                "add `tty: true` to it in bts.yaml (it then runs on a pseudo-terminal), and restart it",
+            ));
+        }
+        let Some(terminal) = self.handles[i]
+            .run
+            .as_ref()
+            .and_then(|r| r.terminal.clone())
+        else {
+            return Err(refuse(
+                format!("task `{task}` is not running"),
+                "start it first: `bts restart` or `bts up`",
+            ));
+        };
+        let output = terminal.attach(who).map_err(|holder| {
+            refuse(
+                format!("task `{task}` is attached by {holder}"),
+                "one client at a time: detach there first (Ctrl-])",
+            )
+        })?;
+        if rows > 0 && cols > 0 {
+            terminal.resize(rows, cols);
+        }
+        self.out
+            .event(Level::Info, &format!("{task}: {who} attached"));
+        Ok(crate::control::server::Upgrade { terminal, output })
     }
 
     /// `bts scale`: new replica counts, applied like a reload of the manifest with them

@@ -78,6 +78,8 @@ pub(super) struct RunHandle {
     pub limits: Option<crate::limits::LimitWatch>,
     /// The run's cgroup, when the kernel enforces the limits.
     pub cgroup: Option<crate::process::cgroup::TaskCgroup>,
+    /// The run's terminal (`tty: true`), for `bts attach`.
+    pub terminal: Option<crate::process::pty::SharedTerminal>,
 }
 
 /// What the executor holds for one task (the core holds its phase).

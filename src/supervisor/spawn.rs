@@ -143,6 +143,7 @@ impl Supervisor {
         let setup = crate::process::ChildSetup {
             nice: task.nice,
             cgroup_procs: cgroup.as_ref().map(|c| c.procs_file()),
+            tty: task.tty,
         };
         let spawned = match crate::process::spawn(command, &task.cwd, env, setup) {
             Ok(s) => s,
@@ -155,6 +156,7 @@ impl Supervisor {
             }
         };
         let pid = spawned.pid;
+        let terminal = spawned.terminal.clone();
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         self.handles[i].run = Some(RunHandle {
             id: run,
@@ -168,6 +170,7 @@ impl Supervisor {
             limits: (!task.limits.is_empty())
                 .then(|| crate::limits::LimitWatch::new(task.limits, self.cpu_window)),
             cgroup,
+            terminal,
         });
         self.handles[i].limits_near.clear();
         // state.json names the new process at once: a crash now must not orphan it.

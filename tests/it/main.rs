@@ -1,6 +1,7 @@
 //! Integration tests: every test runs the real `bts` binary against a manifest in a
 //! temp dir (see `common`).
 
+mod attach;
 mod catchup;
 mod check;
 mod checkpoint;

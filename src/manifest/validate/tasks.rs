@@ -307,6 +307,9 @@ impl V<'_> {
             let all = (cores.saturating_mul(100), "all of this machine's cores");
             task.limits.max_cpu = self.percent(f.value, &lbl("max_cpu", &f), all);
         }
+        if let Some(f) = pick("tty") {
+            task.tty = self.boolean(f.value, &lbl("tty", &f)).unwrap_or(false);
+        }
         if let Some(f) = pick("on_limit") {
             task.limits.on_limit = self.on_limit(f.value, &lbl("on_limit", &f));
         }

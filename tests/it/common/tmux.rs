@@ -1,4 +1,4 @@
-//! A real terminal for tests of the dashboard: a tmux server of the test's own (its
+//! A real terminal for tests of the dashboard and `bts attach`: a tmux server of the test's own (its
 //! socket in the project's temp dir, so it never touches a tmux the user runs), one
 //! window of a fixed size running a command, keys sent with `send-keys`, the screen read
 //! with `capture-pane`. Dropping it kills the server and what runs in it.
