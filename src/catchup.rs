@@ -214,6 +214,9 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
                 .with_code(exit::FAILURE),
         );
     };
+    if args.until == WaitFor::Cycle {
+        return wait_for_cycle(&args, &socket, &m);
+    }
     let path = sd.events_path();
     // Everything up to now is history: only what comes next counts.
     let mut cursor = end_cursor(&path);
@@ -263,6 +266,7 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
                 .iter()
                 .all(|d| matches!(d.status, TaskState::Exited | TaskState::Stopped)),
             WaitFor::Error | WaitFor::Change => !ours.is_empty(),
+            WaitFor::Cycle => unreachable!("waited for above"),
         };
         if done {
             let all: Vec<&Digest> = tasks.iter().collect();
@@ -272,6 +276,96 @@ pub fn wait(global: &GlobalArgs, args: WaitArgs) -> Result<u8, AppError> {
         if Instant::now() >= deadline {
             let late: Vec<&Digest> = tasks.iter().collect();
             report(&args, "timed out", &late, &[]);
+            return Ok(exit::TIMED_OUT);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Source files looked at for the newest edit, at most.
+const SOURCES_LOOKED_AT: usize = 50_000;
+
+/// `bts wait --for cycle` (docs/behaviour.md#cycles): poll the digests until every
+/// named watcher has a verdict for a cycle that started after the newest edit of a
+/// source file under its cwd (so a verdict given before the call counts when it is the
+/// verdict on the files as they are; with no file found, after the call); exit 0 when
+/// all pass, 1 when one fails (its located error lines printed, a few per task), 124 at
+/// the timeout.
+fn wait_for_cycle(
+    args: &WaitArgs,
+    socket: &std::path::Path,
+    m: &crate::manifest::Manifest,
+) -> Result<u8, AppError> {
+    let called = std::time::SystemTime::now();
+    let mut since: std::collections::HashMap<String, String> = Default::default();
+    let deadline = Instant::now() + args.timeout;
+    let req = Request::Status {
+        tasks: args.tasks.clone(),
+    };
+    loop {
+        let r = ctl::ask(socket, &req, Some(Duration::from_secs(10)))?;
+        let tasks = waited_for(args, r.tasks);
+        let watchers: Vec<&Digest> = tasks.iter().filter(|d| d.cycle.is_some()).collect();
+        if watchers.is_empty() || watchers.len() < tasks.len() && !args.tasks.is_empty() {
+            let none: Vec<&str> = tasks
+                .iter()
+                .filter(|d| d.cycle.is_none())
+                .map(|d| d.task.as_str())
+                .collect();
+            return Err(AppError::new(format!(
+                "no build/test cycles in the output of {}",
+                if none.is_empty() { "these tasks".to_string() } else { none.join(", ") }
+            ))
+            .with_hint("a known watcher (tsc, vitest, jest, vite, webpack, next, cargo watch, eslint, prettier, pytest-watch) or a task with `cycle: {start, ok, fail}`")
+            .with_code(exit::USAGE));
+        }
+        for d in &watchers {
+            since.entry(d.task.clone()).or_insert_with(|| {
+                let edit = m
+                    .task(&d.task)
+                    .and_then(|t| crate::cycles::newest_source_change(&t.cwd, SOURCES_LOOKED_AT))
+                    .filter(|&t| t <= called)
+                    .unwrap_or(called);
+                crate::clock::rfc3339(edit)
+            });
+        }
+        let fresh = |d: &Digest| {
+            d.cycle.as_ref().is_some_and(|c| {
+                let after = since.get(&d.task).map_or("", String::as_str);
+                c.state != "running" && c.completed > 0 && c.started.as_str() >= after
+            })
+        };
+        if let Some(gone) = tasks.iter().find(|d| d.status.is_bad()) {
+            println!("{}: {} — {}", gone.task, gone.status, gone.detail);
+            return Ok(exit::FAILURE);
+        }
+        if watchers.iter().all(|d| fresh(d)) {
+            let mut out = std::io::stdout().lock();
+            let mut failing = false;
+            for d in &watchers {
+                let c = d.cycle.as_ref().expect("a watcher");
+                let _ = writeln!(out, "{}: {}", d.task, digest::cycle_line(c));
+                if c.state == "failing" {
+                    failing = true;
+                    for l in &c.error_lines {
+                        let _ = writeln!(out, "  {l}");
+                    }
+                    let _ = writeln!(out, "  full log: bts logs {} --errors", d.task);
+                }
+            }
+            return Ok(if failing { exit::FAILURE } else { exit::OK });
+        }
+        if Instant::now() >= deadline {
+            let waiting: Vec<&str> = watchers
+                .iter()
+                .filter(|d| !fresh(d))
+                .map(|d| d.task.as_str())
+                .collect();
+            println!(
+                "timed out: no new cycle verdict from {} within {}",
+                waiting.join(", "),
+                humantime::format_duration(args.timeout)
+            );
             return Ok(exit::TIMED_OUT);
         }
         std::thread::sleep(POLL);

@@ -423,6 +423,9 @@ pub enum WaitFor {
     Error,
     /// A state change or a new error line of a task named.
     Change,
+    /// The verdict of a build/test cycle that started after the call (or in the 2 s
+    /// before it) of every watcher named: 0 all pass, 1 one fails (with its errors).
+    Cycle,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,9 @@ pub struct Digest {
     pub last_error: Option<LastError>,
     pub next_action: Option<String>,
     pub log_path: PathBuf,
+    /// The latest build/test cycle of a watcher (docs/behaviour.md#cycles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<crate::cycles::CycleDigest>,
     /// The task's resource limits and how close it is to them (tasks with limits only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsDigest>,
@@ -167,6 +170,9 @@ pub fn render_text(d: &Digest) -> String {
             d.rss_bytes.map_or("-".into(), human_bytes)
         );
     }
+    if let Some(c) = &d.cycle {
+        let _ = writeln!(s, "{}", cycle_line(c));
+    }
     if let Some(l) = &d.limits {
         let mut set = vec![];
         if let Some(m) = l.max_memory_bytes {
@@ -281,6 +287,19 @@ pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
                 "{t} {warnings}, near its limit: look for a leak or a loop (`bts logs {t}`) or raise the limit"
             ))
         }
+        (TaskState::Up | TaskState::Starting, _)
+            if d.cycle.as_ref().is_some_and(|c| c.state == "failing") =>
+        {
+            Some(format!(
+                "the build is failing: fix the first error, then save — `bts wait {t} --for cycle` waits for the verdict"
+            ))
+        }
+        // A watcher whose latest cycle passed: earlier errors are history.
+        (TaskState::Up | TaskState::Starting, _)
+            if d.cycle.as_ref().is_some_and(|c| c.state != "failing") =>
+        {
+            None
+        }
         (TaskState::Up | TaskState::Starting, _) if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
@@ -347,6 +366,33 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// `Build: passing since 01:18:18 (after 3 failing cycles)`, `Build: failing since
+/// 01:18:13 — src/math.ts(1,68): error TS2304: …`, `Build: running since … (last:
+/// failing)`.
+pub fn cycle_line(c: &crate::cycles::CycleDigest) -> String {
+    let since = if c.since.is_empty() {
+        String::new()
+    } else {
+        format!(" since {}", short_time(&c.since))
+    };
+    match c.state.as_str() {
+        "passing" if c.failing_before > 0 => format!(
+            "Build: passing{since} (after {} failing cycle{})",
+            c.failing_before,
+            if c.failing_before == 1 { "" } else { "s" }
+        ),
+        "failing" => match &c.first_error {
+            Some(e) => format!("Build: failing{since} — {}", shorten(&e.line, 100)),
+            None => format!("Build: failing{since}"),
+        },
+        "running" => match &c.last {
+            Some(last) => format!("Build: running{since} (last: {last})"),
+            None => format!("Build: running{since}"),
+        },
+        state => format!("Build: {state}{since}"),
+    }
+}
+
 /// What a task's output has said, counted by the output path (one lock per batch) and
 /// read by the supervisor for digests.
 #[derive(Debug, Default, Clone)]
@@ -358,6 +404,8 @@ pub struct TaskStats {
     pub errors_total: u64,
     pub warnings_total: u64,
     pub last_error: Option<(String, SystemTime)>,
+    /// The cycles of a watcher, as of the last batch.
+    pub cycle: Option<crate::cycles::CycleDigest>,
     /// Up to [`RECENT`] distinct recent lines, oldest first; `true` marks errors.
     pub recent: VecDeque<(bool, String)>,
 }

@@ -19,16 +19,23 @@ const FOLD_NAMES: usize = 8;
 /// Longest text of a reason or an error line.
 const TEXT_MAX: usize = 120;
 
-/// Whether a task needs a person's (or an agent's) attention now.
+/// Whether a task needs a person's (or an agent's) attention now. A watcher is judged
+/// by its latest cycle: failing needs attention, passing is fine whatever errors its
+/// earlier cycles printed (docs/behaviour.md#cycles).
 pub fn needs_attention(d: &Digest) -> bool {
-    matches!(
+    let bad_state = matches!(
         d.status,
         TaskState::Down
             | TaskState::Degraded
             | TaskState::Failed
             | TaskState::Blocked
             | TaskState::Restarting
-    ) || (d.errors > 0 && d.status.is_running())
+    );
+    let errors = match &d.cycle {
+        Some(c) => c.state == "failing",
+        None => d.errors > 0,
+    };
+    bad_state || (errors && d.status.is_running())
 }
 
 /// The hand-off of `digests`. `running`: a supervisor answered (else the states are
@@ -73,7 +80,7 @@ pub fn render(
     }
     let errors: Vec<&str> = fine
         .iter()
-        .filter(|d| d.errors > 0)
+        .filter(|d| d.errors > 0 && d.cycle.is_none())
         .map(|d| d.task.as_str())
         .collect();
     if !errors.is_empty() {
@@ -151,7 +158,13 @@ fn attention_block(d: &Digest) -> String {
         head.push_str(&format!("  (restarts {})", d.restarts));
     }
     let _ = writeln!(s, "{head}");
-    if let Some(e) = &d.last_error {
+    if let Some(c) = d.cycle.as_ref().filter(|c| c.state == "failing") {
+        let _ = writeln!(
+            s,
+            "  {}",
+            shorten(&crate::digest::cycle_line(c), TEXT_MAX + 20)
+        );
+    } else if let Some(e) = &d.last_error {
         let time = e.time.get(11..19).unwrap_or(&e.time);
         let _ = writeln!(s, "  last error ({time}): {}", shorten(&e.line, TEXT_MAX));
     } else if d.errors > 0 {
@@ -191,6 +204,45 @@ mod tests {
             log_path: format!("/x/.bts/logs/{name}.log").into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn watchers_are_judged_by_their_latest_cycle() {
+        use crate::cycles::CycleDigest;
+        let mut tsc = up("tsc", None);
+        tsc.errors = 61;
+        tsc.cycle = Some(CycleDigest {
+            state: "passing".into(),
+            since: "2026-11-30T01:18:18.000Z".into(),
+            failing_before: 3,
+            completed: 4,
+            ..Default::default()
+        });
+        let mut vitest = up("vitest", None);
+        vitest.cycle = Some(CycleDigest {
+            state: "failing".into(),
+            since: "2026-11-30T01:18:13.000Z".into(),
+            errors: 1,
+            first_error: Some(LastError {
+                line: "src/math.test.ts:5:17".into(),
+                time: "2026-11-30T01:18:13.000Z".into(),
+            }),
+            completed: 2,
+            ..Default::default()
+        });
+        assert!(
+            !needs_attention(&tsc),
+            "passing: fine, earlier errors are history"
+        );
+        assert!(needs_attention(&vitest));
+        let text = render("app", &[tsc, vitest], true, |_| None);
+        assert!(
+            text.contains("2 tasks, 1 fine, 1 needs attention"),
+            "{text}"
+        );
+        assert!(text.contains("Build: failing since"), "{text}");
+        assert!(text.contains("src/math.test.ts:5:17"), "{text}");
+        assert!(!text.contains("alert: error lines"), "{text}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod completions;
 pub mod control;
 pub mod ctl;
+pub mod cycles;
 pub mod digest;
 pub mod disk_budget;
 pub mod errors;

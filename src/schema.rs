@@ -86,6 +86,21 @@ fn ty(t: Ty) -> Value {
         }),
         Ty::UInt { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
         Ty::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        Ty::Cycle => json!({
+            "oneOf": [
+                { "enum": ["off", false] },
+                {
+                    "type": "object",
+                    "properties": {
+                        "start": { "type": "string" },
+                        "ok": { "type": "string" },
+                        "fail": { "type": "string" }
+                    },
+                    "required": ["ok", "fail"],
+                    "additionalProperties": false
+                }
+            ]
+        }),
         Ty::Size => {
             json!({ "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*([bBkKmMgGtT]|[kKmMgGtT][bB]|[kKmMgGtT]i[bB])\\s*$" })
         }
@@ -253,6 +268,7 @@ mod tests {
             Ty::Int { max, .. } => max.to_string(),
             Ty::Duration { .. } => "1m 30s".into(),
             Ty::Size => "512MB".into(),
+            Ty::Cycle => "{start: 'building', ok: 'built', fail: 'failed'}".into(),
             Ty::Percent => "\"150%\"".into(),
             Ty::Signal => "sigint".into(),
             Ty::Enum { values, .. } => values[0].into(),

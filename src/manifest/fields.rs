@@ -28,6 +28,8 @@ pub enum Ty {
     Size,
     /// A share of one core in percent (`150%`, or a number).
     Percent,
+    /// `cycle`: `off` or a map of `start`, `ok`, `fail` regexes.
+    Cycle,
     /// A humantime duration (`500ms`, `2s`, `1m 30s`); `0` when zero is allowed.
     Duration { zero_ok: bool },
     /// A signal name (`SIGTERM`, `TERM`, any case) or number.
@@ -199,7 +201,7 @@ pub const SECRETS: [Field; 3] = [
     ),
 ];
 
-pub const TASK: [Field; 31] = [
+pub const TASK: [Field; 32] = [
     f(
         "cmd",
         Ty::Command,
@@ -320,6 +322,11 @@ pub const TASK: [Field; 31] = [
         "nice",
         Ty::Int { min: -20, max: 19 },
         "Scheduling priority of the task's processes, -20 (first) to 19 (last); below 0 needs privileges.",
+    ),
+    f(
+        "cycle",
+        Ty::Cycle,
+        "Build/test cycles of a watcher: `off`, or {start, ok, fail} regexes (default: a preset chosen by the command: tsc, vitest, jest, vite/webpack/next, cargo watch, eslint, prettier, pytest-watch).",
     ),
     f(
         "tty",

@@ -137,6 +137,8 @@ pub struct Task {
     pub limits: Limits,
     /// Runs on a pseudo-terminal (`bts attach`).
     pub tty: bool,
+    /// How its output's build/test cycles are found (docs/behaviour.md#cycles).
+    pub cycle: CycleSpec,
     /// 1-based line of the task's key in its file, for messages.
     pub line: usize,
     /// Which file: 0 the manifest, `n` its `includes[n - 1]`.
@@ -209,6 +211,7 @@ impl Task {
             nice: None,
             limits: Limits::default(),
             tty: false,
+            cycle: CycleSpec::Auto,
             line: 1,
             file: 0,
             replica: None,
@@ -242,6 +245,22 @@ impl Limits {
     pub fn on_cpu(&self) -> OnLimit {
         self.on_limit.unwrap_or(OnLimit::Warn)
     }
+}
+
+/// `cycle:` of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CycleSpec {
+    /// The built-in preset its command chooses, if any.
+    #[default]
+    Auto,
+    /// `cycle: off`.
+    Off,
+    /// `cycle: {start, ok, fail}` (regexes, checked to compile; `start` may be empty).
+    Custom {
+        start: String,
+        ok: String,
+        fail: String,
+    },
 }
 
 /// What bts does when a task passes one of its limits.

@@ -481,13 +481,13 @@ impl Bts {
     }
 
     #[tool(
-        description = "Wait until tasks are UP (for: up), ended (exit), print a new error line (error) or change state (change), at most timeoutSeconds; says what happened. A FAILED or BLOCKED task ends the wait at once."
+        description = "Wait until tasks are UP (for: up), ended (exit), print a new error line (error), change state (change), or — for watchers (tsc, vitest, jest, vite, cargo watch…) — until a build/test cycle after the call has a verdict (cycle: result `happened` = passing, `failed` with the located error lines); at most timeoutSeconds. A FAILED or BLOCKED task ends the wait at once."
     )]
     async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> Result<CallToolResult, McpError> {
         let until = a.until.unwrap_or_else(|| "up".into());
-        if !["up", "exit", "error", "change"].contains(&until.as_str()) {
+        if !["up", "exit", "error", "change", "cycle"].contains(&until.as_str()) {
             return Ok(refuse(&format!(
-                "for: `{until}` is not one of up, exit, error, change"
+                "for: `{until}` is not one of up, exit, error, change, cycle"
             )));
         }
         let secs = a.timeout_seconds.unwrap_or(60).clamp(1, MAX_WAIT);

@@ -57,6 +57,8 @@ pub struct TaskSink {
     last_normal: Vec<u8>,
     /// A `health.log` regex waiting for its first match in this run.
     log_probe: Option<LogProbe>,
+    /// A watcher's cycle markers and where its cycles stand (docs/behaviour.md#cycles).
+    cycles: Option<(crate::cycles::Markers, crate::cycles::CycleTracker)>,
     /// Told (at most every [`ERRORS_NOTIFY_EVERY`]) that error lines arrived.
     on_errors: Option<Box<dyn FnMut() + Send>>,
     errors_notified: Option<Instant>,
@@ -124,6 +126,7 @@ impl TaskSink {
             staged: Vec::new(),
             last_normal: Vec::new(),
             log_probe: None,
+            cycles: None,
             on_errors: None,
             errors_notified: None,
         }
@@ -132,6 +135,17 @@ impl TaskSink {
     /// Call `notify` when error lines arrive, at most every [`ERRORS_NOTIFY_EVERY`].
     pub fn set_error_notify(&mut self, notify: Box<dyn FnMut() + Send>) {
         self.on_errors = Some(notify);
+    }
+
+    /// Follow the build/test cycles of a watcher in its output.
+    pub fn set_cycles(&mut self, markers: Option<crate::cycles::Markers>) {
+        self.cycles = markers.map(|m| {
+            let t = crate::cycles::CycleTracker::new(&m.name);
+            (m, t)
+        });
+        // A watcher shows as one (no verdict yet) from its start.
+        let now = self.cycles.as_ref().map(|(_, t)| t.digest());
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).cycle = now;
     }
 
     /// Watch this run's output for a `health.log` pattern.
@@ -235,6 +249,7 @@ impl TaskSink {
                 log_probe,
                 name,
                 out,
+                cycles,
                 ..
             } = self;
             let style = term_style(out, name, &prefix, &ts);
@@ -245,6 +260,10 @@ impl TaskSink {
             let (clear, normal) = data.map_or((false, false), |d| {
                 (red.clear_of_secrets(d), classifier.all_normal(d))
             });
+            // A read without a cycle marker: its lines only count as errors of the cycle.
+            let marked = cycles
+                .as_ref()
+                .is_some_and(|(m, _)| data.is_none_or(|d| m.any(d)));
             let within = data.map_or(0..0, |d| {
                 let r = d.as_ptr_range();
                 r.start as usize..r.end as usize
@@ -267,6 +286,13 @@ impl TaskSink {
                     classifier.classify(&line)
                 };
                 counts.lines += 1;
+                if let Some((markers, tracker)) = cycles.as_mut() {
+                    let marker = if marked { markers.of(&line) } else { None };
+                    if marker.is_some() || class == Class::Error {
+                        let text = String::from_utf8_lossy(&line);
+                        tracker.line(&text, marker, class == Class::Error, now);
+                    }
+                }
                 match class {
                     Class::Error => counts.errors += 1,
                     Class::Warning => counts.warnings += 1,
@@ -385,13 +411,25 @@ impl TaskSink {
         st.errors_total += c.errors;
         st.warnings_total += c.warnings;
         for (class, text) in &c.notable {
-            if *class == Class::Error {
+            // A summary (`Found 1 error.`) right after the error it sums up says less
+            // than that error: the error stays the last one (docs/behaviour.md#cycles).
+            let sums_up = || {
+                crate::cycles::is_summary(text)
+                    && st.last_error.as_ref().is_some_and(|(_, t)| {
+                        now.duration_since(*t)
+                            .is_ok_and(|d| d < std::time::Duration::from_secs(5))
+                    })
+            };
+            if *class == Class::Error && !sums_up() {
                 st.last_error = Some((text.clone(), now));
             }
             st.push_recent(*class == Class::Error, text);
         }
         if c.normal > 0 {
             st.push_recent(false, &String::from_utf8_lossy(&self.last_normal));
+        }
+        if let Some(d) = self.cycles.as_mut().and_then(|(_, t)| t.take_change()) {
+            st.cycle = Some(d);
         }
         drop(st);
         if c.errors > 0 {

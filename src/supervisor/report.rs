@@ -74,6 +74,7 @@ impl Supervisor {
             next_action: None,
             log_path: self.state_dir.log_path(&slot.task.name),
             limits: self.limits_digest(i),
+            cycle: stats.cycle.clone(),
         };
         d.next_action = digest::next_action(&d, slot.origin);
         d

@@ -298,6 +298,7 @@ impl Supervisor {
             })?;
         let stats = Arc::clone(&self.handles[i].stats);
         let mut sink = TaskSink::new(&task.name, i, self.out.clone(), log, classifier, stats);
+        sink.set_cycles(crate::cycles::markers_for(&task));
         let tx = self.tx.clone();
         sink.set_error_notify(Box::new(move || {
             let _ = tx.send(Msg::Errors { task: i });

@@ -9,6 +9,7 @@ mod cluster;
 mod common;
 mod control;
 mod crash;
+mod cycles;
 mod ecosystem;
 mod fuzz_gen;
 mod guarantees;

@@ -12,7 +12,7 @@ use super::values::found;
 use super::{Draft, Entry, Field, TASK_KEYS, V};
 use crate::manifest::diag::did_you_mean;
 use crate::manifest::fields;
-use crate::manifest::model::{CommandSpec, OnLimit, RestartPolicy, Task};
+use crate::manifest::model::{CommandSpec, CycleSpec, OnLimit, RestartPolicy, Task};
 use crate::manifest::node::{Kind, Node, Pos, Value};
 
 impl V<'_> {
@@ -307,6 +307,11 @@ impl V<'_> {
             let all = (cores.saturating_mul(100), "all of this machine's cores");
             task.limits.max_cpu = self.percent(f.value, &lbl("max_cpu", &f), all);
         }
+        if let Some(f) = pick("cycle") {
+            if let Some(c) = self.cycle(f.value, &lbl("cycle", &f)) {
+                task.cycle = c;
+            }
+        }
         if let Some(f) = pick("tty") {
             task.tty = self.boolean(f.value, &lbl("tty", &f)).unwrap_or(false);
         }
@@ -363,6 +368,40 @@ impl V<'_> {
                     field,
                     "`never`, `on-failure` or `always`",
                     "use `never`, `on-failure` or `always`",
+                );
+                None
+            }
+        }
+    }
+
+    fn cycle(&mut self, n: &Node, field: &str) -> Option<CycleSpec> {
+        const HINT: &str =
+            "write `cycle: off`, or `cycle: {start: REGEX, ok: REGEX, fail: REGEX}` (start may be left out)";
+        if n.as_bool() == Some(false) || n.scalar_text() == Some("off") {
+            return Some(CycleSpec::Off);
+        }
+        if n.as_map().is_none() {
+            self.type_err(n, field, "`off` or a map of `start`, `ok`, `fail`", HINT);
+            return None;
+        }
+        let entries = self.entries(n, &["start", "ok", "fail"], &format!("in {field}"), false);
+        let mut one = |k: &str| -> Option<String> {
+            let e = entries.iter().find(|e| e.key == k)?;
+            let re = self.regex_list(&e.value, &format!("`{k}` of {field}"))?;
+            re.into_iter().next()
+        };
+        let (start, ok, fail) = (one("start"), one("ok"), one("fail"));
+        match (ok, fail) {
+            (Some(ok), Some(fail)) => Some(CycleSpec::Custom {
+                start: start.unwrap_or_default(),
+                ok,
+                fail,
+            }),
+            _ => {
+                self.err(
+                    n.pos,
+                    format!("{field} needs `ok` and `fail` regexes"),
+                    HINT,
                 );
                 None
             }

@@ -1,0 +1,473 @@
+//! Build and test cycles of watchers (docs/behaviour.md#cycles): `tsc --watch`, vitest,
+//! jest, vite / webpack / next, `cargo watch`, eslint and prettier watch modes,
+//! pytest-watch. Their output comes in cycles — a change is seen, they rebuild or rerun,
+//! they print a verdict — and what matters is the verdict of the latest cycle.
+//!
+//! A [`Preset`] is chosen by the task's command and its markers confirm it in the output;
+//! `cycle: {start, ok, fail}` sets the markers, `cycle: off` turns it off. The
+//! [`CycleTracker`] turns lines into cycles: a start marker opens one, error lines are
+//! counted in it (the first *located* one — `file(line,col)`, `file:line:col`, `--> …`,
+//! a stack frame — kept as its first error), and an `ok` or `fail` marker closes it
+//! with its verdict. Only tasks with cycles pay anything on the output path: one
+//! [`RegexSet`] over each read, and per line only for reads that hold a marker.
+
+use std::time::SystemTime;
+
+use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
+use serde::{Deserialize, Serialize};
+
+/// Lines of a failing cycle's errors kept for `bts wait --for cycle`.
+pub const ERROR_LINES: usize = 8;
+
+/// The markers of one watcher.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    /// Substrings of the command that choose it (checked in order of the table).
+    pub commands: &'static [&'static str],
+    pub start: &'static str,
+    pub ok: &'static str,
+    pub fail: &'static str,
+}
+
+/// The built-in presets, in the order their commands are tried (vitest before vite).
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "tsc",
+        commands: &["tsc"],
+        start: r"File change detected\. Starting incremental compilation|Starting compilation in watch mode",
+        ok: r"Found 0 errors?\. Watching for file changes",
+        fail: r"Found [1-9][0-9]* errors?\b.*Watching for file changes",
+    },
+    Preset {
+        name: "vitest",
+        commands: &["vitest"],
+        start: r"^\s*(RERUN|DEV|RUN)\s+(v[0-9]|\S)",
+        ok: r"^\s*Test Files\s+[0-9]+ passed",
+        fail: r"^\s*Test Files\s+.*[0-9]+ failed",
+    },
+    Preset {
+        name: "jest",
+        commands: &["jest"],
+        start: r"^\s*RUNS\s|Determining test suites to run",
+        ok: r"^Tests:\s+([0-9]+ skipped, )?[0-9]+ passed",
+        fail: r"^Tests:\s+.*[0-9]+ failed",
+    },
+    Preset {
+        name: "web",
+        commands: &["vite", "webpack", "next dev", "next ", "react-scripts"],
+        start: r"(?i)\bcompiling\b|hmr update|page reload",
+        ok: r"(?i)compiled successfully|✓ compiled|\bready in [0-9]|hmr update|page reload",
+        fail: r"(?i)failed to compile|compiled with [0-9]+ errors?|module build failed|internal server error",
+    },
+    Preset {
+        name: "cargo",
+        commands: &["cargo watch", "cargo-watch", "bacon"],
+        start: r"^\[Running '|^\s*Compiling \S+ v[0-9]",
+        ok: r"^\s*Finished .*target|^\[Finished running\. Exit status: 0\]",
+        fail: r"could not compile|^\[Finished running\. Exit status: [1-9]",
+    },
+    Preset {
+        name: "eslint",
+        commands: &["esw", "eslint"],
+        start: r"(?i)^\s*linting\b|change detected",
+        ok: r"(?i)✓ clean|\bno problems\b|^\s*0 problems",
+        fail: r"(?i)✖ [0-9]+ problems?|\b[1-9][0-9]* problems? \([0-9]+ errors?",
+    },
+    Preset {
+        name: "prettier",
+        commands: &["prettier"],
+        start: r"(?i)^checking formatting",
+        ok: r"All matched files use Prettier code style",
+        fail: r"Code style issues (found|were found)",
+    },
+    Preset {
+        name: "pytest",
+        commands: &["ptw", "pytest-watch"],
+        start: r"(?i)^running: py\.?test|change detected",
+        ok: r"^=+ [0-9]+ passed( [^=]*)? in [0-9.]+s( \([^)]*\))? =+$",
+        fail: r"^=+ .*[0-9]+ (failed|errors?)\b.* in [0-9.]+s",
+    },
+];
+
+/// The markers of a task's `cycle:` (or its command's preset); `None`: no cycles.
+pub fn markers_for(task: &crate::manifest::Task) -> Option<Markers> {
+    match &task.cycle {
+        crate::manifest::CycleSpec::Off => None,
+        crate::manifest::CycleSpec::Custom { start, ok, fail } => {
+            Markers::new("custom", start, ok, fail).ok()
+        }
+        crate::manifest::CycleSpec::Auto => {
+            preset_for(&task.command.display()).map(Markers::preset)
+        }
+    }
+}
+
+/// The preset for a command, if any.
+pub fn preset_for(command: &str) -> Option<&'static Preset> {
+    let words = format!(" {command} ");
+    PRESETS.iter().find(|p| {
+        p.commands.iter().any(|c| {
+            // A whole word (`tsc`, not `./tscope` or `etsc`).
+            let b = words.as_bytes();
+            words.match_indices(c).any(|(i, _)| {
+                let word = |x: u8| x.is_ascii_alphanumeric() || x == b'-' || x == b'_';
+                let after = b.get(i + c.len()).copied().unwrap_or(b' ');
+                !word(b[i - 1]) && (c.ends_with(' ') || !word(after))
+            })
+        })
+    })
+}
+
+/// The markers of a task, compiled: start, ok, fail (indices 0, 1, 2 of the set).
+#[derive(Debug, Clone)]
+pub struct Markers {
+    pub name: String,
+    set: RegexSet,
+}
+
+impl Markers {
+    pub fn new(name: &str, start: &str, ok: &str, fail: &str) -> Result<Self, regex::Error> {
+        // No start marker: a pattern that matches nothing.
+        let start = if start.is_empty() { r"[^\s\S]" } else { start };
+        let set = RegexSetBuilder::new([start, ok, fail])
+            .multi_line(true)
+            .build()?;
+        Ok(Markers {
+            name: name.to_string(),
+            set,
+        })
+    }
+
+    pub fn preset(p: &Preset) -> Self {
+        Markers::new(p.name, p.start, p.ok, p.fail).expect("the presets compile")
+    }
+
+    /// Whether a read (many lines) holds any marker: one search; lines of a read without
+    /// one need no look (only their errors count).
+    pub fn any(&self, chunk: &[u8]) -> bool {
+        self.set.is_match(chunk)
+    }
+
+    /// Which marker a line is, if any: a verdict wins over a start on the same line
+    /// (vite's `hmr update` is both), `fail` over `ok`.
+    pub fn of(&self, line: &[u8]) -> Option<Marker> {
+        let m = self.set.matches(line);
+        if m.matched(2) {
+            Some(Marker::Fail)
+        } else if m.matched(1) {
+            Some(Marker::Ok)
+        } else if m.matched(0) {
+            Some(Marker::Start)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Start,
+    Ok,
+    Fail,
+}
+
+/// Directories whose files are not sources: dependencies, VCS, caches and what builds
+/// write (a build's own output must not count as a newer edit than the build).
+const NOT_SOURCES: &[&str] = &[
+    ".git",
+    "node_modules",
+    ".bts",
+    "target",
+    "dist",
+    "build",
+    "out",
+    ".next",
+    ".nuxt",
+    ".svelte-kit",
+    "coverage",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".turbo",
+    ".cache",
+    ".parcel-cache",
+    ".venv",
+    "venv",
+];
+
+/// The newest modification time of a source file under `dir` (skipping
+/// [`NOT_SOURCES`], at most `limit` entries and 12 levels): "the newest file change" a
+/// `bts wait --for cycle` compares cycles with.
+pub fn newest_source_change(dir: &std::path::Path, limit: usize) -> Option<SystemTime> {
+    fn walk(
+        dir: &std::path::Path,
+        depth: usize,
+        budget: &mut usize,
+        newest: &mut Option<SystemTime>,
+    ) {
+        if depth > 12 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                let name = e.file_name();
+                if !NOT_SOURCES.iter().any(|n| name == *n) {
+                    walk(&e.path(), depth + 1, budget, newest);
+                }
+            } else if kind.is_file() {
+                if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                    if newest.is_none_or(|n| m > n) {
+                        *newest = Some(m);
+                    }
+                }
+            }
+        }
+    }
+    let mut budget = limit;
+    let mut newest = None;
+    walk(dir, 0, &mut budget, &mut newest);
+    newest
+}
+
+/// A line that says where the problem is.
+pub fn is_located(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(concat!(
+            r"[\w./\\-]+\.\w+\(\d+,\d+\)",  // tsc: file(line,col)
+            r"|[\w./\\-]+\.\w+:\d+(:\d+)?", // file:line[:col]
+            r"|-->\s*\S+:\d+",              // rustc
+            r#"|File "[^"]+", line \d+"#,   // python
+            r"|^\s+at .+:\d+"               // a stack frame
+        ))
+        .expect("the location pattern compiles")
+    });
+    RE.is_match(line.as_bytes())
+}
+
+/// An error line that only sums up others (`Found 1 error.`, `1 failed`).
+pub fn is_summary(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(
+            r"(?i)\bfound [0-9]+ errors?\b|\b[0-9]+ (failed|errors?)\b|could not compile|failed to compile|^\s*Tests?( Files)?:",
+        )
+        .expect("the summary pattern compiles")
+    });
+    RE.is_match(line.as_bytes()) && !is_located(line)
+}
+
+/// Where the latest cycle stands, as the digest shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CycleDigest {
+    /// `passing`, `failing` or `running` (a cycle under way).
+    pub state: String,
+    /// Since when it is in that state (a passing streak's first cycle's end).
+    pub since: String,
+    /// Error lines of the latest completed cycle.
+    pub errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<crate::digest::LastError>,
+    /// The verdict before the cycle under way (`running` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// Failing cycles before the current passing streak.
+    #[serde(default)]
+    pub failing_before: u32,
+    /// Cycles completed so far, and when the latest started and ended (for `wait`).
+    pub completed: u64,
+    #[serde(default)]
+    pub started: String,
+    #[serde(default)]
+    pub ended: String,
+    /// The located error lines of the latest failing cycle (a few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_lines: Vec<String>,
+    /// The preset (or `custom`).
+    pub watcher: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Passing,
+    Failing,
+}
+
+/// A task's cycles so far.
+#[derive(Debug, Clone)]
+pub struct CycleTracker {
+    watcher: String,
+    /// The cycle under way: when it started.
+    running: Option<SystemTime>,
+    /// Errors of the cycle under way (or since the last verdict).
+    errors: u64,
+    first: Option<(String, SystemTime)>,
+    first_located: Option<(String, SystemTime)>,
+    lines: Vec<String>,
+    /// The latest verdict, when its streak began, and the failing cycles before a
+    /// passing streak.
+    verdict: Option<(Verdict, SystemTime)>,
+    failing_before: u32,
+    failing_streak: u32,
+    last: CycleDigest,
+    completed: u64,
+    changed: bool,
+}
+
+impl CycleTracker {
+    pub fn new(watcher: &str) -> Self {
+        CycleTracker {
+            watcher: watcher.to_string(),
+            running: None,
+            errors: 0,
+            first: None,
+            first_located: None,
+            lines: Vec::new(),
+            verdict: None,
+            failing_before: 0,
+            failing_streak: 0,
+            last: CycleDigest::default(),
+            completed: 0,
+            changed: false,
+        }
+    }
+
+    /// A line of the task's output: its marker (if any), whether it is an error line.
+    pub fn line(&mut self, text: &str, marker: Option<Marker>, error: bool, at: SystemTime) {
+        if marker == Some(Marker::Start) && self.running.is_none() {
+            self.running = Some(at);
+            self.reset_errors();
+            self.changed = true;
+        }
+        if error && marker.is_none() {
+            self.errors += 1;
+            if self.first.is_none() {
+                self.first = Some((text.to_string(), at));
+            }
+            if is_located(text) {
+                if self.first_located.is_none() {
+                    self.first_located = Some((text.to_string(), at));
+                }
+                if self.lines.len() < ERROR_LINES {
+                    self.lines.push(crate::digest::shorten(text, 200));
+                }
+            }
+        }
+        match marker {
+            Some(Marker::Ok) => self.close(Verdict::Passing, at),
+            Some(Marker::Fail) => self.close(Verdict::Failing, at),
+            _ => {}
+        }
+    }
+
+    fn reset_errors(&mut self) {
+        self.errors = 0;
+        self.first = None;
+        self.first_located = None;
+        self.lines.clear();
+    }
+
+    fn close(&mut self, v: Verdict, at: SystemTime) {
+        // The same verdict again with nothing in between (cargo watch's `could not
+        // compile`, then its exit status) is the same cycle.
+        let repeat = self.verdict.is_some_and(|(p, _)| p == v);
+        if self.running.is_none() && self.errors == 0 && repeat {
+            return;
+        }
+        let started = self.running.take().unwrap_or(at);
+        let since = match self.verdict {
+            Some((prev, since)) if prev == v => since,
+            _ => at,
+        };
+        match v {
+            Verdict::Failing => {
+                self.failing_streak += 1;
+            }
+            Verdict::Passing => {
+                if self.verdict.is_some_and(|(p, _)| p == Verdict::Failing) {
+                    self.failing_before = self.failing_streak;
+                }
+                self.failing_streak = 0;
+            }
+        }
+        self.verdict = Some((v, since));
+        self.completed += 1;
+        let first = self.first_located.clone().or(self.first.clone());
+        self.last = CycleDigest {
+            state: match v {
+                Verdict::Passing => "passing",
+                Verdict::Failing => "failing",
+            }
+            .into(),
+            since: crate::clock::rfc3339(since),
+            errors: self.errors,
+            first_error: first.map(|(line, t)| crate::digest::LastError {
+                line,
+                time: crate::clock::rfc3339(t),
+            }),
+            last: None,
+            failing_before: if v == Verdict::Passing {
+                self.failing_before
+            } else {
+                0
+            },
+            completed: self.completed,
+            started: crate::clock::rfc3339(started),
+            ended: crate::clock::rfc3339(at),
+            error_lines: match v {
+                Verdict::Failing if !self.lines.is_empty() => self.lines.clone(),
+                Verdict::Failing => first_line(&self.first),
+                Verdict::Passing => vec![],
+            },
+            watcher: self.watcher.clone(),
+        };
+        self.reset_errors();
+        self.changed = true;
+    }
+
+    /// The digest, when something changed since the last call.
+    pub fn take_change(&mut self) -> Option<CycleDigest> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        Some(self.digest())
+    }
+
+    /// Where it stands: the latest verdict, or the cycle under way.
+    pub fn digest(&self) -> CycleDigest {
+        match self.running {
+            Some(started) => CycleDigest {
+                state: "running".into(),
+                since: crate::clock::rfc3339(started),
+                last: (self.completed > 0).then(|| self.last.state.clone()),
+                started: crate::clock::rfc3339(started),
+                ended: String::new(),
+                watcher: self.watcher.clone(),
+                ..self.last.clone()
+            },
+            None if self.completed == 0 => CycleDigest {
+                state: "running".into(),
+                watcher: self.watcher.clone(),
+                ..Default::default()
+            },
+            None => self.last.clone(),
+        }
+    }
+}
+
+fn first_line(first: &Option<(String, SystemTime)>) -> Vec<String> {
+    first
+        .iter()
+        .map(|(l, _)| crate::digest::shorten(l, 200))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
