@@ -172,32 +172,25 @@ pub enum Marker {
     Fail,
 }
 
-/// Directories whose files are not sources: dependencies, VCS, caches and what builds
-/// write (a build's own output must not count as a newer edit than the build).
+/// Directories whose files are not sources: dependencies and what builds and test
+/// runners write (a build's own output must not count as a newer edit than the build).
+/// Every hidden directory is skipped too (`.git`, `.bts`, `.vite`, `.next`, caches).
 const NOT_SOURCES: &[&str] = &[
-    ".git",
     "node_modules",
-    ".bts",
     "target",
     "dist",
     "build",
     "out",
-    ".next",
-    ".nuxt",
-    ".svelte-kit",
     "coverage",
     "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".turbo",
-    ".cache",
-    ".parcel-cache",
-    ".venv",
     "venv",
 ];
+/// Files builds write beside the sources.
+const NOT_SOURCE_SUFFIXES: &[&str] = &[".tsbuildinfo", ".pyc"];
 
-/// The newest modification time of a source file under `dir` (skipping
-/// [`NOT_SOURCES`], at most `limit` entries and 12 levels): "the newest file change" a
+/// The newest modification time of a source file under `dir` (skipping hidden
+/// directories, [`NOT_SOURCES`] and [`NOT_SOURCE_SUFFIXES`], at most `limit` entries and
+/// 12 levels): "the newest file change" a
 /// `bts wait --for cycle` compares cycles with.
 pub fn newest_source_change(dir: &std::path::Path, limit: usize) -> Option<SystemTime> {
     fn walk(
@@ -220,10 +213,18 @@ pub fn newest_source_change(dir: &std::path::Path, limit: usize) -> Option<Syste
             let Ok(kind) = e.file_type() else { continue };
             if kind.is_dir() {
                 let name = e.file_name();
-                if !NOT_SOURCES.iter().any(|n| name == *n) {
+                let hidden = name.as_encoded_bytes().first() == Some(&b'.');
+                if !hidden && !NOT_SOURCES.iter().any(|n| name == *n) {
                     walk(&e.path(), depth + 1, budget, newest);
                 }
             } else if kind.is_file() {
+                let name = e.file_name();
+                if NOT_SOURCE_SUFFIXES
+                    .iter()
+                    .any(|s| name.to_string_lossy().ends_with(s))
+                {
+                    continue;
+                }
                 if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
                     if newest.is_none_or(|n| m > n) {
                         *newest = Some(m);

@@ -201,14 +201,17 @@ pub fn render_text(d: &Digest) -> String {
         let recent: Vec<String> = d.recent.iter().take(3).map(|l| shorten(l, 60)).collect();
         let _ = writeln!(s, "Recent: {}", recent.join("; "));
     }
-    if d.errors > 0 || d.warnings > 0 {
+    // A watcher whose latest cycle passed: its earlier errors are history (still in
+    // `--json`).
+    let history = d.cycle.as_ref().is_some_and(|c| c.state == "passing");
+    if (d.errors > 0 || d.warnings > 0) && !history {
         let _ = writeln!(
             s,
             "Errors: {} | Warnings: {}   (since last digest)",
             d.errors, d.warnings
         );
     }
-    if let Some(e) = &d.last_error {
+    if let Some(e) = d.last_error.as_ref().filter(|_| !history) {
         let _ = writeln!(
             s,
             "Last error: {} ({})",

@@ -244,3 +244,39 @@ fn located_and_summary_lines() {
     ));
     assert!(!is_summary("TypeError: x is not a function"));
 }
+
+#[test]
+fn the_newest_source_change_skips_what_builds_write() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let write = |rel: &str, t: SystemTime| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "x").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    write("src/math.ts", old);
+    let newer = SystemTime::now();
+    for built in [
+        ".vite/vitest/results.json",
+        "node_modules/x/index.js",
+        "dist/math.js",
+        "target/debug/app",
+        "tsconfig.tsbuildinfo",
+        "app/__pycache__/m.pyc",
+    ] {
+        write(built, newer);
+    }
+    let seen = newest_source_change(root, 1000).unwrap();
+    assert!(
+        seen < old + Duration::from_secs(1),
+        "only the source counts"
+    );
+    assert_eq!(newest_source_change(&root.join("missing"), 1000), None);
+}

@@ -130,3 +130,114 @@ fn bad_cycle_blocks_are_located_errors() {
         r.all()
     );
 }
+
+/// Where `.ci/run` installed the pinned typescript and vitest (`BTS_TEST_NODE_BIN`, or
+/// `.ci/node` of this checkout); `None` with a visible SKIPPED line elsewhere, a
+/// failure under `CI=true`.
+fn node_bin() -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os("BTS_TEST_NODE_BIN").map(std::path::PathBuf::from);
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin");
+    let bin = from_env.or_else(|| local.join("tsc").is_file().then_some(local));
+    if bin
+        .as_ref()
+        .is_some_and(|b| b.join("tsc").is_file() && b.join("vitest").is_file())
+        && on_path("node").is_some()
+    {
+        return bin;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("typescript and vitest not installed under CI=true: .ci/run installs them (BTS_TEST_NODE_BIN)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: real tsc and vitest: no node, or no typescript/vitest in .ci/node (run `npm install --prefix .ci/node typescript@5.6.3 vitest@2.1.8`)"
+    );
+    None
+}
+
+/// tsc --watch and vitest --watch on a tiny project: a type error, then its fix.
+#[test]
+fn real_tsc_and_vitest_report_failing_then_passing() {
+    let Some(bin) = node_bin() else {
+        return;
+    };
+    let p = Project::new(&format!(
+        "tasks:\n  tsc:\n    cmd: {b}/tsc --noEmit --watch --preserveWatchOutput -p .\n  vitest:\n    cmd: {b}/vitest --watch\n    env: {{CI: ''}}\n",
+        b = bin.display()
+    ));
+    p.write(
+        "tsconfig.json",
+        r#"{"compilerOptions":{"strict":true,"noEmit":true,"target":"es2020","module":"esnext","moduleResolution":"bundler"},"include":["src"],"exclude":["src/*.test.ts"]}"#,
+    );
+    let good = "export const add = (a: number, b: number): number => a + b;\n";
+    p.write("src/math.ts", good);
+    p.write(
+        "src/math.test.ts",
+        "import { expect, test } from \"vitest\";\nimport { add } from \"./math\";\ntest(\"adds\", () => { expect(add(1, 2)).toBe(3); });\n",
+    );
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let first = p.run(&[
+        "wait",
+        "tsc",
+        "vitest",
+        "--for",
+        "cycle",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(first.code(), 0, "{}", first.all());
+
+    p.write(
+        "src/math.ts",
+        "export const add = (a: number, b: number): number => a + b + y;\n",
+    );
+    let r = p.run(&[
+        "wait",
+        "tsc",
+        "vitest",
+        "--for",
+        "cycle",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("src/math.ts(1,62): error TS2304: Cannot find name 'y'."),
+        "{}",
+        r.all()
+    );
+    let d = task_status(&p, "tsc");
+    assert_eq!(d["cycle"]["state"], "failing", "{d:#}");
+    assert!(
+        d["cycle"]["first_error"]["line"]
+            .as_str()
+            .unwrap()
+            .starts_with("src/math.ts(1,62): error TS2304"),
+        "{d:#}"
+    );
+    assert_eq!(task_status(&p, "vitest")["cycle"]["state"], "failing");
+
+    p.write("src/math.ts", good);
+    let r = p.run(&[
+        "wait",
+        "tsc",
+        "vitest",
+        "--for",
+        "cycle",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    for t in ["tsc", "vitest"] {
+        let d = task_status(&p, t);
+        assert_eq!(d["cycle"]["state"], "passing", "{d:#}");
+        assert!(
+            d["next_action"].is_null(),
+            "no error next action when passing: {d:#}"
+        );
+    }
+}
