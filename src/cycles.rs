@@ -265,6 +265,21 @@ pub fn is_summary(line: &str) -> bool {
     RE.is_match(line.as_bytes()) && !is_located(line)
 }
 
+/// An error line and when it was printed (RFC 3339).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ErrorLine {
+    pub line: String,
+    pub time: String,
+}
+
+/// `s` cut to at most `max` characters (its start, where a location is), with `…`.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// Where the latest cycle stands, as the digest shows it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CycleDigest {
@@ -275,7 +290,7 @@ pub struct CycleDigest {
     /// Error lines of the latest completed cycle.
     pub errors: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_error: Option<crate::digest::LastError>,
+    pub first_error: Option<ErrorLine>,
     /// The verdict before the cycle under way (`running` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<String>,
@@ -357,7 +372,7 @@ impl CycleTracker {
                     self.first_located = Some((text.to_string(), at));
                 }
                 if self.lines.len() < ERROR_LINES {
-                    self.lines.push(crate::digest::shorten(text, 200));
+                    self.lines.push(clip(text, 200));
                 }
             }
         }
@@ -409,7 +424,7 @@ impl CycleTracker {
             .into(),
             since: crate::clock::rfc3339(since),
             errors: self.errors,
-            first_error: first.map(|(line, t)| crate::digest::LastError {
+            first_error: first.map(|(line, t)| ErrorLine {
                 line,
                 time: crate::clock::rfc3339(t),
             }),
@@ -464,10 +479,7 @@ impl CycleTracker {
 }
 
 fn first_line(first: &Option<(String, SystemTime)>) -> Vec<String> {
-    first
-        .iter()
-        .map(|(l, _)| crate::digest::shorten(l, 200))
-        .collect()
+    first.iter().map(|(l, _)| clip(l, 200)).collect()
 }
 
 #[cfg(test)]

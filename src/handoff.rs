@@ -223,7 +223,7 @@ mod tests {
             state: "failing".into(),
             since: "2026-11-30T01:18:13.000Z".into(),
             errors: 1,
-            first_error: Some(LastError {
+            first_error: Some(crate::cycles::ErrorLine {
                 line: "src/math.test.ts:5:17".into(),
                 time: "2026-11-30T01:18:13.000Z".into(),
             }),

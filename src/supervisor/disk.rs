@@ -1,18 +1,13 @@
 //! Keeping the state dir within `settings.max_disk` (docs/behaviour.md#disk-budget): a
-//! pass at start and every [`DISK_EVERY`] on the blocking pool (it walks the directory);
+//! pass at start and every `DISK_EVERY` (executor.rs) on the blocking pool (it walks the directory);
 //! what it removed comes back to the loop as a message, becomes a `prune` record in
 //! events.jsonl and one line on the terminal.
-
-use std::time::Duration;
 
 use crate::disk_budget::Pruned;
 use crate::manifest::size::size_text;
 use crate::output::Level;
 
 use super::executor::{Msg, Supervisor};
-
-/// How often the state dir is measured.
-pub(super) const DISK_EVERY: Duration = Duration::from_secs(10);
 
 impl Supervisor {
     /// Start a pass of the budget off the loop, unless one is under way.

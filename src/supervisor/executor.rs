@@ -41,6 +41,22 @@ pub struct Options {
     pub live_reload: bool,
 }
 
+/// How the limits of this supervisor's tasks are enforced (docs/behaviour.md#resource-limits).
+pub(super) enum LimitMode {
+    /// No run with limits yet.
+    Undecided,
+    /// Each limited run in a cgroup of its own under this delegated subtree, and the
+    /// sampler.
+    Kernel(crate::process::cgroup::CgroupRoot),
+    /// The sampler alone.
+    Sampler,
+}
+
+/// How often runs with limits are sampled (the usage columns of other tasks: every 5 s).
+pub(super) const LIMITS_EVERY: Duration = Duration::from_secs(1);
+/// How often the state dir is measured against `settings.max_disk`.
+pub(super) const DISK_EVERY: Duration = Duration::from_secs(10);
+
 /// What the executor's own async tasks report to the loop.
 pub(super) enum Msg {
     /// An event for the core as it is.
@@ -140,7 +156,7 @@ pub struct Supervisor {
     /// The files the manifest includes (watched too).
     pub(super) manifest_includes: Vec<PathBuf>,
     /// How limits are enforced (decided at the first run with limits).
-    pub(super) limit_mode: super::limits::LimitMode,
+    pub(super) limit_mode: LimitMode,
     /// `settings.max_disk`, and the disk budget's pass state.
     pub(super) max_disk: u64,
     pub(super) disk_pass_running: bool,
@@ -211,11 +227,12 @@ impl Supervisor {
             digest_interval: manifest.settings.digest_interval,
             cpu_window: manifest.settings.cpu_window,
             max_disk: manifest.settings.max_disk,
-            limit_mode: super::limits::LimitMode::Undecided,
+            limit_mode: LimitMode::Undecided,
             manifest_watch: None,
             reload_at: None,
             // The bytes as loaded (as near to the load as the supervisor gets).
-            manifest_bytes: super::live_reload::manifest_hash(&manifest.path, &manifest.includes),
+            // Read when the watch starts, before any task does.
+            manifest_bytes: None,
             manifest_includes: manifest.includes.clone(),
             scale: Default::default(),
             disk_pass_running: false,
@@ -301,13 +318,10 @@ impl Supervisor {
             tokio::time::interval_at(start + self.digest_interval, self.digest_interval);
         let mut usage = tokio::time::interval_at(start + USAGE_EVERY, USAGE_EVERY);
         usage.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut limits = tokio::time::interval_at(
-            start + super::limits::LIMITS_EVERY,
-            super::limits::LIMITS_EVERY,
-        );
+        let mut limits = tokio::time::interval_at(start + LIMITS_EVERY, LIMITS_EVERY);
         limits.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is at once: a pass at start.
-        let mut disk = tokio::time::interval(super::disk::DISK_EVERY);
+        let mut disk = tokio::time::interval(DISK_EVERY);
         disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.core.finished() {
             if self.dirty && Instant::now() >= next_write {

@@ -4,7 +4,7 @@
 //! the digest, a limit passed is recorded in events.jsonl and handed to the core, which
 //! decides what follows (`on_limit`).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
@@ -12,24 +12,10 @@ use crate::digest::{LimitEvent, LimitsDigest};
 use crate::lifecycle::{Event, RunId, TaskId};
 use crate::limits::LimitHit;
 use crate::output::Level;
-use crate::process::cgroup::{CgroupRoot, TaskCgroup};
+use crate::process::cgroup::TaskCgroup;
 use crate::process::table::Proc;
 
-use super::executor::Supervisor;
-
-/// How the limits of this supervisor's tasks are enforced.
-pub(super) enum LimitMode {
-    /// No run with limits yet.
-    Undecided,
-    /// Each limited run in a cgroup of its own under this delegated subtree, and the
-    /// sampler.
-    Kernel(CgroupRoot),
-    /// The sampler alone.
-    Sampler,
-}
-
-/// How often runs with limits are sampled (the usage columns of other tasks: every 5 s).
-pub(super) const LIMITS_EVERY: Duration = Duration::from_secs(1);
+use super::executor::{LimitMode, Supervisor};
 
 impl Supervisor {
     /// The cgroup for run `run` of task `i` when it has limits and the kernel enforces

@@ -22,6 +22,7 @@ impl Supervisor {
         if !self.opts.live_reload {
             return;
         }
+        self.manifest_bytes = manifest_hash(&self.manifest_path, &self.manifest_includes);
         let tx = self.tx.clone();
         let mut files = vec![self.manifest_path.clone()];
         files.extend(self.manifest_includes.iter().cloned());
@@ -76,10 +77,7 @@ impl Supervisor {
 
 /// The bytes of the manifest and the files it includes, hashed (`None` when the
 /// manifest cannot be read: a save in progress).
-pub(super) fn manifest_hash(
-    path: &std::path::Path,
-    includes: &[std::path::PathBuf],
-) -> Option<u64> {
+fn manifest_hash(path: &std::path::Path, includes: &[std::path::PathBuf]) -> Option<u64> {
     let mut all = std::fs::read(path).ok()?;
     for f in includes {
         all.extend_from_slice(&std::fs::read(f).unwrap_or_default());
