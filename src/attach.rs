@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 
 use crate::cli::AttachArgs;
 use crate::control::protocol::{Request, Response};
-use crate::ctl::{context, supervisor};
+use crate::ctl::{context, needs_supervisor};
 use crate::errors::{exit, AppError};
 
 /// Ctrl-]: leaves the task running.
@@ -24,13 +24,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: AttachArgs) -> Result<u8, AppE
         );
     }
     let (m, sd) = context(global)?;
-    let Some(socket) = supervisor(&sd)? else {
-        return Err(
-            AppError::new(format!("no supervisor is running for {}", m.project))
-                .with_hint("start the task with `bts up` first")
-                .with_code(exit::FAILURE),
-        );
-    };
+    let socket = needs_supervisor(&m, &sd, "start the task with `bts up` first")?;
     let (cols, rows) = ratatui::crossterm::terminal::size().unwrap_or((0, 0));
     let who = format!(
         "pid {} ({})",

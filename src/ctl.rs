@@ -40,6 +40,20 @@ pub(crate) fn supervisor(sd: &StateDir) -> Result<Option<std::path::PathBuf>, Ap
     crate::control::client::running_socket(sd)
 }
 
+/// The running supervisor's socket, or the error of a command that needs one, with
+/// `hint` (how to start one for what the command does).
+pub(crate) fn needs_supervisor(
+    m: &Manifest,
+    sd: &StateDir,
+    hint: &str,
+) -> Result<std::path::PathBuf, AppError> {
+    supervisor(sd)?.ok_or_else(|| {
+        AppError::new(format!("no supervisor is running for {}", m.project))
+            .with_hint(hint)
+            .with_code(exit::FAILURE)
+    })
+}
+
 pub(crate) fn ask(
     socket: &std::path::Path,
     req: &Request,
@@ -228,13 +242,7 @@ pub fn ps(global: &GlobalArgs, args: PsArgs) -> Result<u8, AppError> {
 
 pub fn restart(global: &GlobalArgs, args: RestartArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
-    let Some(socket) = supervisor(&sd)? else {
-        return Err(
-            AppError::new(format!("no supervisor is running for {}", m.project))
-                .with_hint("start the tasks with `bts up` (or `bts up -d`)")
-                .with_code(exit::FAILURE),
-        );
-    };
+    let socket = needs_supervisor(&m, &sd, "start the tasks with `bts up` (or `bts up -d`)")?;
     // The copies of a replicated task restart one after another, each UP before the
     // next, so a tier stays served (docs/behaviour.md#replicas); the rest at once.
     let selected = ask(
@@ -289,13 +297,11 @@ pub fn restart(global: &GlobalArgs, args: RestartArgs) -> Result<u8, AppError> {
 
 pub fn scale(global: &GlobalArgs, args: crate::cli::ScaleArgs) -> Result<u8, AppError> {
     let (m, sd) = context(global)?;
-    let Some(socket) = supervisor(&sd)? else {
-        return Err(
-            AppError::new(format!("no supervisor is running for {}", m.project))
-                .with_hint("scale changes a running stack: start it with `bts up` (or set `replicas:` in bts.yaml)")
-                .with_code(exit::FAILURE),
-        );
-    };
+    let socket = needs_supervisor(
+        &m,
+        &sd,
+        "scale changes a running stack: start it with `bts up` (or set `replicas:` in bts.yaml)",
+    )?;
     let r = ask(
         &socket,
         &Request::Scale {

@@ -37,13 +37,7 @@ pub fn start(
         .unwrap_or_else(|_| state_dir.to_path_buf());
     let base = root.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let Ok(event) = res else { return };
-        if !matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-        ) {
-            return;
-        }
+        let Some(event) = changed(res) else { return };
         for path in event.paths {
             if let Some(rel) = relevant(&base, &state, &set, &path) {
                 on_change(rel);
@@ -74,13 +68,7 @@ pub fn watch_files(
     dirs.dedup();
     let names = wanted.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let Ok(event) = res else { return };
-        if !matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-        ) {
-            return;
-        }
+        let Some(event) = changed(res) else { return };
         if event.paths.iter().any(|p| names.iter().any(|n| n == p)) {
             on_change();
         }
@@ -92,6 +80,16 @@ pub fn watch_files(
             .map_err(|e| format!("cannot watch {}: {e}", d.display()))?;
     }
     Ok(FileWatch { _watcher: watcher })
+}
+
+/// An event that changed files (created, modified, renamed or removed them).
+fn changed(res: notify::Result<notify::Event>) -> Option<notify::Event> {
+    let event = res.ok()?;
+    matches!(
+        event.kind,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+    )
+    .then_some(event)
 }
 
 /// The path relative to `root` if it matches the globs and is not ignored.

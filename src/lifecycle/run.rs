@@ -233,19 +233,7 @@ impl Core {
                     self.set_phase(i, Phase::Running(next), "");
                     return;
                 }
-                next.stop = Some(StopIntent::Recover {
-                    after: decision,
-                    cause: Cause::Down,
-                });
-                let run = next.run;
-                self.set_phase(i, Phase::Running(next), "");
-                self.emit(Effect::Stop {
-                    task: i,
-                    run,
-                    signal: task.stop_signal,
-                    grace: task.stop_timeout,
-                    why: StopWhy::HealthDown,
-                });
+                self.stop_to_recover(i, next, decision, Cause::Down, StopWhy::HealthDown);
             }
         }
     }
@@ -297,7 +285,7 @@ impl Core {
         if r.run != run || r.stop.is_some() {
             return;
         }
-        let mut next = r.clone();
+        let next = r.clone();
         let ran_for = self.now.saturating_duration_since(r.since);
         let task = self.slots[i].task.clone();
         let action = hit.action(&task.limits);
@@ -324,17 +312,29 @@ impl Core {
             Level::Error,
             format!("{name}: {hit} — {doing} (on_limit: {})", action.as_str()),
         );
-        next.stop = Some(StopIntent::Recover {
-            after,
-            cause: Cause::Limit(hit),
-        });
+        self.stop_to_recover(i, next, after, Cause::Limit(hit), StopWhy::Limit);
+    }
+
+    /// Stop the live run `next` of task `i` because of `cause`; `after` (what the
+    /// restart policy decided) follows once it has ended.
+    fn stop_to_recover(
+        &mut self,
+        i: TaskId,
+        mut next: Running,
+        after: AfterExit,
+        cause: Cause,
+        why: StopWhy,
+    ) {
+        let task = self.slots[i].task.clone();
+        let run = next.run;
+        next.stop = Some(StopIntent::Recover { after, cause });
         self.set_phase(i, Phase::Running(next), "");
         self.emit(Effect::Stop {
             task: i,
             run,
             signal: task.stop_signal,
             grace: task.stop_timeout,
-            why: StopWhy::Limit,
+            why,
         });
     }
 

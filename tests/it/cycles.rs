@@ -156,6 +156,19 @@ fn node_bin() -> Option<std::path::PathBuf> {
     None
 }
 
+/// `bts wait tsc vitest --for cycle` with a minute to answer.
+fn wait_both(p: &Project) -> Finished {
+    p.run(&[
+        "wait",
+        "tsc",
+        "vitest",
+        "--for",
+        "cycle",
+        "--timeout",
+        "60s",
+    ])
+}
+
 /// tsc --watch and vitest --watch on a tiny project: a type error, then its fix.
 #[test]
 fn real_tsc_and_vitest_report_failing_then_passing() {
@@ -179,30 +192,14 @@ fn real_tsc_and_vitest_report_failing_then_passing() {
     let up = p.run(&["up", "--wait"]);
     assert_eq!(up.code(), 0, "{}", up.all());
     let _guard = DaemonGuard { project: &p };
-    let first = p.run(&[
-        "wait",
-        "tsc",
-        "vitest",
-        "--for",
-        "cycle",
-        "--timeout",
-        "60s",
-    ]);
+    let first = wait_both(&p);
     assert_eq!(first.code(), 0, "{}", first.all());
 
     p.write(
         "src/math.ts",
         "export const add = (a: number, b: number): number => a + b + y;\n",
     );
-    let r = p.run(&[
-        "wait",
-        "tsc",
-        "vitest",
-        "--for",
-        "cycle",
-        "--timeout",
-        "60s",
-    ]);
+    let r = wait_both(&p);
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(
         r.stdout
@@ -222,15 +219,7 @@ fn real_tsc_and_vitest_report_failing_then_passing() {
     assert_eq!(task_status(&p, "vitest")["cycle"]["state"], "failing");
 
     p.write("src/math.ts", good);
-    let r = p.run(&[
-        "wait",
-        "tsc",
-        "vitest",
-        "--for",
-        "cycle",
-        "--timeout",
-        "60s",
-    ]);
+    let r = wait_both(&p);
     assert_eq!(r.code(), 0, "{}", r.all());
     for t in ["tsc", "vitest"] {
         let d = task_status(&p, t);

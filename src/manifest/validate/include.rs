@@ -4,12 +4,13 @@
 //! nested includes are followed, a file reached twice is taken once, and a cycle is an
 //! error naming it. A glob that matches nothing is a warning, a missing file an error.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use globset::GlobBuilder;
 
 use std::collections::BTreeMap;
 
+use super::values::normalize;
 use super::{Entry, TASK_KEYS, V};
 use crate::manifest::diag::{shown_path, Diagnostic};
 use crate::manifest::node::{self, Node, Pos, Value};
@@ -384,21 +385,6 @@ fn walk(dir: &Path, depth: usize, visit: &mut impl FnMut(&Path)) {
     }
 }
 
-/// `a/./b/../c` → `a/c`, without touching the disk.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +422,5 @@ mod tests {
         );
         assert!(expand(root, "nothing/*.yaml").is_empty());
         assert!(has_glob("a/*.yaml") && has_glob("a/{b,c}.yaml") && !has_glob("a/b.yaml"));
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
     }
 }

@@ -395,7 +395,7 @@ impl V<'_> {
 
 /// Lexical normalisation (`a/./b/../c` → `a/c`) so paths in messages read well; does not
 /// touch the file system (the directory may not exist yet: pre-flight reports that).
-fn normalize(p: &Path) -> PathBuf {
+pub(super) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
