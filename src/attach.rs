@@ -77,13 +77,12 @@ pub fn run(global: &crate::cli::GlobalArgs, args: AttachArgs) -> Result<u8, AppE
         }
     });
     // Keys to the task until the detach key, or until the task's side ends.
-    let mut stdin = std::io::stdin();
-    let mut buf = [0u8; 1024];
+    let mut buf = [0u8; 8192];
     let detached = loop {
         if out.is_finished() {
             break false;
         }
-        match read_keys(&mut stdin, &mut buf) {
+        match read_keys(&mut buf) {
             Keys::End => break false,
             Keys::Idle => {}
             Keys::Read(n) => {
@@ -118,8 +117,9 @@ enum Keys {
     End,
 }
 
-/// Read stdin, waiting at most 200 ms (so the loop notices the task's side ending).
-fn read_keys(stdin: &mut std::io::Stdin, buf: &mut [u8]) -> Keys {
+/// Read stdin (descriptor 0 itself: no buffer of std's in between that `poll` cannot
+/// see), waiting at most 200 ms (so the loop notices the task's side ending).
+fn read_keys(buf: &mut [u8]) -> Keys {
     let mut fds = libc::pollfd {
         fd: 0,
         events: libc::POLLIN,
@@ -132,10 +132,20 @@ fn read_keys(stdin: &mut std::io::Stdin, buf: &mut [u8]) -> Keys {
             std::io::ErrorKind::Interrupted => Keys::Idle,
             _ => Keys::End,
         },
-        _ => match stdin.read(buf) {
-            Ok(0) | Err(_) => Keys::End,
-            Ok(n) => Keys::Read(n),
-        },
+        _ => {
+            // SAFETY: reads into a buffer we own, at most its length.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            match n {
+                n if n > 0 => Keys::Read(n as usize),
+                n if n < 0
+                    && std::io::Error::last_os_error().kind()
+                        == std::io::ErrorKind::Interrupted =>
+                {
+                    Keys::Idle
+                }
+                _ => Keys::End,
+            }
+        }
     }
 }
 

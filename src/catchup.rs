@@ -329,10 +329,14 @@ fn wait_for_cycle(
                 crate::clock::rfc3339(edit)
             });
         }
+        // A cycle that started after the newest edit; or one under way when it was
+        // made (a build writing its own output, `lib/*.js`, moves the newest edit
+        // into its cycle: that cycle is the verdict on the sources).
         let fresh = |d: &Digest| {
             d.cycle.as_ref().is_some_and(|c| {
                 let after = since.get(&d.task).map_or("", String::as_str);
-                c.state != "running" && c.completed > 0 && c.started.as_str() >= after
+                let during = c.started.as_str() <= after && after <= c.ended.as_str();
+                c.state != "running" && c.completed > 0 && (c.started.as_str() >= after || during)
             })
         };
         if let Some(gone) = tasks.iter().find(|d| d.status.is_bad()) {

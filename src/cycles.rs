@@ -50,29 +50,31 @@ pub const PRESETS: &[Preset] = &[
         name: "jest",
         commands: &["jest"],
         start: r"^\s*RUNS\s|Determining test suites to run",
-        ok: r"^Tests:\s+([0-9]+ skipped, )?[0-9]+ passed",
-        fail: r"^Tests:\s+.*[0-9]+ failed",
+        ok: r"^Test Suites:\s+([0-9]+ skipped, )?[0-9]+ passed",
+        fail: r"^Test Suites:\s+.*[0-9]+ failed",
     },
     Preset {
         name: "web",
-        commands: &["vite", "webpack", "next dev", "next ", "react-scripts"],
+        commands: &["vite", "webpack", "next dev", "react-scripts"],
         start: r"(?i)\bcompiling\b|hmr update|page reload",
-        ok: r"(?i)compiled successfully|✓ compiled|\bready in [0-9]|hmr update|page reload",
+        ok: r"(?i)compiled successfully|compiled with [0-9]+ warnings?|compiled with warnings|✓ compiled|\bready in [0-9]|hmr update|page reload",
         fail: r"(?i)failed to compile|compiled with [0-9]+ errors?|module build failed|internal server error",
     },
     Preset {
         name: "cargo",
         commands: &["cargo watch", "cargo-watch", "bacon"],
         start: r"^\[Running '|^\s*Compiling \S+ v[0-9]",
-        ok: r"^\s*Finished .*target|^\[Finished running\. Exit status: 0\]",
-        fail: r"could not compile|^\[Finished running\. Exit status: [1-9]",
+        // The exit status is the verdict: `cargo watch -x test` builds (Finished) and
+        // only then runs the tests.
+        ok: r"^\[Finished running\. Exit status: 0\]",
+        fail: r"could not compile|^error: test failed|^\[Finished running\. Exit status: [1-9]",
     },
     Preset {
         name: "eslint",
         commands: &["esw", "eslint"],
         start: r"(?i)^\s*linting\b|change detected",
         ok: r"(?i)✓ clean|\bno problems\b|^\s*0 problems",
-        fail: r"(?i)✖ [0-9]+ problems?|\b[1-9][0-9]* problems? \([0-9]+ errors?",
+        fail: r"(?i)\([1-9][0-9]* errors?",
     },
     Preset {
         name: "prettier",
@@ -85,7 +87,7 @@ pub const PRESETS: &[Preset] = &[
         name: "pytest",
         commands: &["ptw", "pytest-watch"],
         start: r"(?i)^running: py\.?test|change detected",
-        ok: r"^=+ [0-9]+ passed( [^=]*)? in [0-9.]+s( \([^)]*\))? =+$",
+        ok: r"^=+ [0-9]+ passed[^=]* in [0-9.]+s",
         fail: r"^=+ .*[0-9]+ (failed|errors?)\b.* in [0-9.]+s",
     },
 ];
@@ -150,14 +152,15 @@ impl Markers {
     }
 
     /// Which marker a line is, if any: a verdict wins over a start on the same line
-    /// (vite's `hmr update` is both), `fail` over `ok`.
+    /// (vite's `hmr update` is both: a cycle of its own), `fail` over `ok`.
     pub fn of(&self, line: &[u8]) -> Option<Marker> {
         let m = self.set.matches(line);
+        let opens = m.matched(0);
         if m.matched(2) {
-            Some(Marker::Fail)
+            Some(Marker::Fail { opens })
         } else if m.matched(1) {
-            Some(Marker::Ok)
-        } else if m.matched(0) {
+            Some(Marker::Ok { opens })
+        } else if opens {
             Some(Marker::Start)
         } else {
             None
@@ -168,8 +171,13 @@ impl Markers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Marker {
     Start,
-    Ok,
-    Fail,
+    /// A verdict; `opens`: the line is also a start (the cycle is that one line).
+    Ok {
+        opens: bool,
+    },
+    Fail {
+        opens: bool,
+    },
 }
 
 /// Directories whose files are not sources: dependencies and what builds and test
@@ -243,15 +251,53 @@ pub fn newest_source_change(dir: &std::path::Path, limit: usize) -> Option<Syste
 pub fn is_located(line: &str) -> bool {
     static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
         Regex::new(concat!(
-            r"[\w./\\-]+\.\w+\(\d+,\d+\)",  // tsc: file(line,col)
-            r"|[\w./\\-]+\.\w+:\d+(:\d+)?", // file:line[:col]
-            r"|-->\s*\S+:\d+",              // rustc
-            r#"|File "[^"]+", line \d+"#,   // python
-            r"|^\s+at .+:\d+"               // a stack frame
+            r"[\w./\\-]+\.[A-Za-z]\w*\(\d+,\d+\)",  // tsc: file(line,col)
+            r"|[\w./\\-]+\.[A-Za-z]\w*:\d+(:\d+)?", // file:line[:col], not 127.0.0.1:5432
+            r"|-->\s*\S+:\d+",                      // rustc
+            r#"|File "[^"]+", line \d+"#,           // python
+            r"|^\s+at .+:\d+"                       // a stack frame
         ))
         .expect("the location pattern compiles")
     });
     RE.is_match(line.as_bytes())
+}
+
+/// `line` without terminal escape sequences (colours, `ESC c` clears), when it has any.
+pub fn strip_escapes(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if memchr::memchr(0x1b, line).is_none() {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != 0x1b {
+            out.push(line[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        match line.get(i) {
+            // CSI: parameters, then one final byte in @..~.
+            Some(b'[') => {
+                i += 1;
+                while i < line.len() && !(0x40..=0x7e).contains(&line[i]) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            // OSC: up to BEL or ESC.
+            Some(b']') => {
+                while i < line.len() && line[i] != 0x07 && line[i] != 0x1b {
+                    i += 1;
+                }
+                i += 1;
+            }
+            // A two-byte sequence (`ESC c`, `ESC =`).
+            Some(_) => i += 1,
+            None => {}
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// An error line that only sums up others (`Found 1 error.`, `1 failed`).
@@ -316,6 +362,23 @@ enum Verdict {
     Failing,
 }
 
+impl CycleDigest {
+    /// The latest completed cycle passed.
+    pub fn passing(&self) -> bool {
+        self.completed > 0 && self.state == "passing"
+    }
+
+    /// The latest completed cycle failed (or a cycle runs after a failing one).
+    pub fn failing(&self) -> bool {
+        self.completed > 0 && (self.state == "failing" || self.last.as_deref() == Some("failing"))
+    }
+
+    /// An error printed at `time` (RFC 3339) is history: a later cycle passed.
+    pub fn outlived(&self, time: &str) -> bool {
+        self.passing() && !self.ended.is_empty() && time <= self.ended.as_str()
+    }
+}
+
 /// A task's cycles so far.
 #[derive(Debug, Clone)]
 pub struct CycleTracker {
@@ -335,7 +398,13 @@ pub struct CycleTracker {
     last: CycleDigest,
     completed: u64,
     changed: bool,
+    /// Lines since the last error of the open cycle (for the located line after it).
+    since_error: Option<u32>,
 }
+
+/// How many lines after an error line are looked at for its location (`--> file:line`
+/// under rustc's error, vitest's `❯ file:line:col`, a stack frame).
+const LOCATION_AFTER: u32 = 6;
 
 impl CycleTracker {
     pub fn new(watcher: &str) -> Self {
@@ -352,7 +421,14 @@ impl CycleTracker {
             last: CycleDigest::default(),
             completed: 0,
             changed: false,
+            since_error: None,
         }
+    }
+
+    /// Whether the next lines are wanted even when they are neither markers nor errors:
+    /// just after an error, where its location often is.
+    pub fn wants_context(&self) -> bool {
+        self.since_error.is_some()
     }
 
     /// A line of the task's output: its marker (if any), whether it is an error line.
@@ -364,26 +440,39 @@ impl CycleTracker {
         }
         if error && marker.is_none() {
             self.errors += 1;
+            self.since_error = Some(0);
             if self.first.is_none() {
                 self.first = Some((text.to_string(), at));
             }
-            if is_located(text) {
-                if self.first_located.is_none() {
-                    self.first_located = Some((text.to_string(), at));
-                }
-                if self.lines.len() < ERROR_LINES {
-                    self.lines.push(clip(text, 200));
-                }
+        } else if let Some(n) = self.since_error {
+            self.since_error = (n + 1 < LOCATION_AFTER).then_some(n + 1);
+        }
+        if marker.is_none() && (error || self.since_error.is_some()) && is_located(text) {
+            // A location under an error (`--> src/main.rs:2:13`) goes with that error.
+            let shown = match (&self.first, error) {
+                (Some((first, _)), false) => format!("{} — {}", first.trim(), text.trim()),
+                _ => text.to_string(),
+            };
+            if self.first_located.is_none() {
+                self.first_located = Some((shown.clone(), at));
+            }
+            if self.lines.len() < ERROR_LINES {
+                self.lines.push(clip(&shown, 200));
             }
         }
-        match marker {
-            Some(Marker::Ok) => self.close(Verdict::Passing, at),
-            Some(Marker::Fail) => self.close(Verdict::Failing, at),
-            _ => {}
+        let (verdict, opens) = match marker {
+            Some(Marker::Ok { opens }) => (Verdict::Passing, opens),
+            Some(Marker::Fail { opens }) => (Verdict::Failing, opens),
+            _ => return,
+        };
+        if opens && self.running.is_none() {
+            self.running = Some(at);
         }
+        self.close(verdict, at);
     }
 
     fn reset_errors(&mut self) {
+        self.since_error = None;
         self.errors = 0;
         self.first = None;
         self.first_located = None;

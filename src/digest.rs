@@ -201,9 +201,9 @@ pub fn render_text(d: &Digest) -> String {
         let recent: Vec<String> = d.recent.iter().take(3).map(|l| shorten(l, 60)).collect();
         let _ = writeln!(s, "Recent: {}", recent.join("; "));
     }
-    // A watcher whose latest cycle passed: its earlier errors are history (still in
-    // `--json`).
-    let history = d.cycle.as_ref().is_some_and(|c| c.state == "passing");
+    // A watcher whose latest cycle passed after its last error: its errors are history
+    // (still in `--json`).
+    let history = errors_outlived(d);
     if (d.errors > 0 || d.warnings > 0) && !history {
         let _ = writeln!(
             s,
@@ -290,19 +290,14 @@ pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
                 "{t} {warnings}, near its limit: look for a leak or a loop (`bts logs {t}`) or raise the limit"
             ))
         }
-        (TaskState::Up | TaskState::Starting, _)
-            if d.cycle.as_ref().is_some_and(|c| c.state == "failing") =>
+        (TaskState::Up | TaskState::Starting, _) if d.cycle.as_ref().is_some_and(|c| c.failing()) =>
         {
             Some(format!(
                 "the build is failing: fix the first error, then save — `bts wait {t} --for cycle` waits for the verdict"
             ))
         }
-        // A watcher whose latest cycle passed: earlier errors are history.
-        (TaskState::Up | TaskState::Starting, _)
-            if d.cycle.as_ref().is_some_and(|c| c.state != "failing") =>
-        {
-            None
-        }
+        // A watcher whose latest cycle passed after its last error: history.
+        (TaskState::Up | TaskState::Starting, _) if errors_outlived(d) => None,
         (TaskState::Up | TaskState::Starting, _) if d.errors > 0 => {
             Some(format!("check the errors — `bts logs {t} --errors`"))
         }
@@ -367,6 +362,13 @@ pub fn human_bytes(b: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// A watcher whose latest cycle passed after its last error line.
+pub fn errors_outlived(d: &Digest) -> bool {
+    d.cycle
+        .as_ref()
+        .is_some_and(|c| c.passing() && d.last_error.as_ref().is_none_or(|e| c.outlived(&e.time)))
 }
 
 /// `Build: passing since 01:18:18 (after 3 failing cycles)`, `Build: failing since

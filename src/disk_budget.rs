@@ -44,7 +44,11 @@ pub fn measure(sd: &StateDir) -> Usage {
     let logs = sd.logs_dir();
     walk(sd.root(), &mut |path, meta| {
         usage.total += meta.len();
-        let in_archive = path.parent() == Some(archives.as_path());
+        // An archive being written (`….gz.tmp.PID`) is not removable yet.
+        let writing = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(".tmp"));
+        let in_archive = path.parent() == Some(archives.as_path()) && !writing;
         let rotation = path.parent() == Some(logs.as_path()) && is_rotation(path);
         if in_archive || rotation {
             usage.removable.push(Removable {

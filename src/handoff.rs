@@ -32,8 +32,10 @@ pub fn needs_attention(d: &Digest) -> bool {
             | TaskState::Restarting
     );
     let errors = match &d.cycle {
-        Some(c) => c.state == "failing",
-        None => d.errors > 0,
+        Some(c) if c.completed > 0 => {
+            c.failing() || (d.errors > 0 && !crate::digest::errors_outlived(d))
+        }
+        _ => d.errors > 0,
     };
     bad_state || (errors && d.status.is_running())
 }
@@ -80,7 +82,7 @@ pub fn render(
     }
     let errors: Vec<&str> = fine
         .iter()
-        .filter(|d| d.errors > 0 && d.cycle.is_none())
+        .filter(|d| d.errors > 0 && !crate::digest::errors_outlived(d))
         .map(|d| d.task.as_str())
         .collect();
     if !errors.is_empty() {
@@ -158,7 +160,7 @@ fn attention_block(d: &Digest) -> String {
         head.push_str(&format!("  (restarts {})", d.restarts));
     }
     let _ = writeln!(s, "{head}");
-    if let Some(c) = d.cycle.as_ref().filter(|c| c.state == "failing") {
+    if let Some(c) = d.cycle.as_ref().filter(|c| c.failing()) {
         let _ = writeln!(
             s,
             "  {}",

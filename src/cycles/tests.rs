@@ -90,12 +90,16 @@ fn vitest_and_jest_verdicts() {
             " DEV  v2.1.0 /app",
             " ❯ src/math.test.ts (1 test | 1 failed) 3ms",
             "!AssertionError: expected 3 to be 4",
-            "!  ❯ src/math.test.ts:5:17",
+            "  ❯ src/math.test.ts:5:17",
             " Test Files  1 failed (1)",
         ],
     );
-    assert_eq!((d.state.as_str(), d.errors), ("failing", 2));
-    assert_eq!(d.first_error.unwrap().line, "  ❯ src/math.test.ts:5:17");
+    // The location under the error (not an error line itself) goes with it.
+    assert_eq!((d.state.as_str(), d.errors), ("failing", 1));
+    assert_eq!(
+        d.first_error.unwrap().line,
+        "AssertionError: expected 3 to be 4 — ❯ src/math.test.ts:5:17"
+    );
     let d = run(
         "vitest",
         &[
@@ -110,13 +114,18 @@ fn vitest_and_jest_verdicts() {
         &[
             "Determining test suites to run...",
             "!  ● adds › works",
+            "Test Suites: 1 failed, 1 passed, 2 total",
             "Tests:       1 failed, 3 passed, 4 total",
         ],
     );
     assert_eq!(d.state, "failing");
     let d = run(
         "jest",
-        &["RUNS  src/a.test.js", "Tests:       4 passed, 4 total"],
+        &[
+            "RUNS  src/a.test.js",
+            "Test Suites: 2 passed, 2 total",
+            "Tests:       1 todo, 4 passed, 5 total",
+        ],
     );
     assert_eq!(d.state, "passing");
 }
@@ -135,73 +144,81 @@ fn web_cargo_lint_and_pytest_verdicts() {
         run("web", &["10:01:02 [vite] hmr update /src/App.tsx"]).state,
         "passing"
     );
+    assert_eq!(
+        run("web", &["webpack 5.9.0 compiled with 1 warning in 320 ms"]).state,
+        "passing"
+    );
     let d = run(
         "cargo",
         &[
             "[Running 'cargo check']",
             "    Checking app v0.1.0 (/app)",
             "!error[E0425]: cannot find value `x` in this scope",
-            "!  --> src/main.rs:2:13",
+            "  --> src/main.rs:2:13",
             "!error: could not compile `app` (bin \"app\") due to 1 previous error",
             "[Finished running. Exit status: 101]",
         ],
     );
     assert_eq!(d.state, "failing");
-    assert_eq!(d.first_error.unwrap().line, "  --> src/main.rs:2:13");
     assert_eq!(
-        run(
-            "cargo",
-            &[
-                "[Running 'cargo check']",
-                "    Finished `dev` profile [unoptimized] target(s) in 0.5s"
-            ]
-        )
-        .state,
-        "passing"
+        d.first_error.unwrap().line,
+        "error[E0425]: cannot find value `x` in this scope — --> src/main.rs:2:13"
     );
+    // `cargo watch -x test`: built (Finished), then the tests decide.
+    let d = run(
+        "cargo",
+        &[
+            "[Running 'cargo test']",
+            "    Finished `test` profile [unoptimized] target(s) in 0.5s",
+            "test adds ... FAILED",
+            "!error: test failed, to rerun pass `--lib`",
+            "[Finished running. Exit status: 101]",
+        ],
+    );
+    assert_eq!((d.state.as_str(), d.completed), ("failing", 1));
+    let ok = [
+        "[Running 'cargo check']",
+        "    Finished `dev` profile [unoptimized] target(s) in 0.5s",
+        "[Finished running. Exit status: 0]",
+    ];
+    assert_eq!(run("cargo", &ok).state, "passing");
     assert_eq!(
         run("eslint", &["!✖ 2 problems (2 errors, 0 warnings)"]).state,
         "failing"
     );
+    assert_ne!(
+        run("eslint", &["✖ 2 problems (0 errors, 2 warnings)"]).state,
+        "failing"
+    );
     assert_eq!(run("eslint", &["✓ Clean (10:01:02)"]).state, "passing");
+    let pretty = [
+        "Checking formatting...",
+        "All matched files use Prettier code style!",
+    ];
+    assert_eq!(run("prettier", &pretty).state, "passing");
+    let ugly = [
+        "Checking formatting...",
+        "[warn] Code style issues found in the above file.",
+    ];
+    assert_eq!(run("prettier", &ugly).state, "failing");
+    let failed = [
+        "Running: py.test",
+        "!FAILED tests/test_a.py::test_x - assert 1 == 2",
+        "========= 1 failed, 2 passed in 0.12s =========",
+    ];
+    assert_eq!(run("pytest", &failed).state, "failing");
     assert_eq!(
         run(
-            "prettier",
-            &[
-                "Checking formatting...",
-                "All matched files use Prettier code style!"
-            ]
+            "pytest",
+            &["Running: py.test", "========= 3 passed in 0.10s ========="]
         )
         .state,
         "passing"
     );
     assert_eq!(
         run(
-            "prettier",
-            &[
-                "Checking formatting...",
-                "[warn] Code style issues found in the above file."
-            ]
-        )
-        .state,
-        "failing"
-    );
-    assert_eq!(
-        run(
             "pytest",
-            &[
-                "Running: py.test",
-                "!FAILED tests/test_a.py::test_x - assert 1 == 2",
-                "========= 1 failed, 2 passed in 0.12s ========="
-            ]
-        )
-        .state,
-        "failing"
-    );
-    assert_eq!(
-        run(
-            "pytest",
-            &["Running: py.test", "========= 3 passed in 0.10s ========="]
+            &["Running: py.test", "==== 3 passed, 1 skipped in 0.10s ===="]
         )
         .state,
         "passing"
@@ -233,6 +250,7 @@ fn located_and_summary_lines() {
     assert!(is_located("  File \"app.py\", line 3, in <module>"));
     assert!(is_located("    at Object.<anonymous> (/app/x.js:3:9)"));
     assert!(!is_located("Found 1 error. Watching for file changes."));
+    assert!(!is_located("connecting to 127.0.0.1:5432"));
     assert!(is_summary(
         "1:18:13 AM - Found 1 error. Watching for file changes."
     ));
@@ -279,4 +297,44 @@ fn the_newest_source_change_skips_what_builds_write() {
         "only the source counts"
     );
     assert_eq!(newest_source_change(&root.join("missing"), 1000), None);
+}
+
+#[test]
+fn a_verdict_without_a_start_is_a_cycle_of_its_own_unless_repeated_at_once() {
+    // vite: every `hmr update` is a passing cycle, also after another one.
+    let m = Markers::preset(PRESETS.iter().find(|p| p.name == "web").unwrap());
+    let mut t = CycleTracker::new("web");
+    let hmr = "10:01:02 [vite] hmr update /src/App.tsx";
+    t.line(hmr, m.of(hmr.as_bytes()), false, at(0));
+    t.line(hmr, m.of(hmr.as_bytes()), false, at(5));
+    assert_eq!(t.digest().completed, 2);
+    // The same verdict again with nothing between: one cycle.
+    let cm = Markers::preset(PRESETS.iter().find(|p| p.name == "cargo").unwrap());
+    let mut t = CycleTracker::new("cargo");
+    let (a, b) = (
+        "error: could not compile `app`",
+        "[Finished running. Exit status: 101]",
+    );
+    let when = at(0);
+    t.line(a, cm.of(a.as_bytes()), false, when);
+    t.line(
+        b,
+        cm.of(b.as_bytes()),
+        false,
+        when + Duration::from_millis(20),
+    );
+    assert_eq!(t.digest().completed, 1);
+}
+
+#[test]
+fn escapes_are_stripped_for_the_markers() {
+    let raw = b"\x1bc\x1b[3J \x1b[36mRERUN\x1b[39m  src/math.ts x1";
+    let plain = strip_escapes(raw);
+    assert_eq!(&plain[..], b" RERUN  src/math.ts x1");
+    let m = Markers::preset(PRESETS.iter().find(|p| p.name == "vitest").unwrap());
+    assert_eq!(m.of(&plain), Some(Marker::Start));
+    assert!(matches!(
+        strip_escapes(b"plain"),
+        std::borrow::Cow::Borrowed(_)
+    ));
 }

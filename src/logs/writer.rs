@@ -124,8 +124,10 @@ impl LogWriter {
             let _ = fs::remove_file(rotated_path(&self.path, self.keep));
             for n in (1..self.keep).rev() {
                 let from = rotated_path(&self.path, n);
-                if from.exists() {
-                    fs::rename(&from, rotated_path(&self.path, n + 1))?;
+                // Gone meanwhile (the disk budget removed it) is fine.
+                match fs::rename(&from, rotated_path(&self.path, n + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
                 }
             }
             gzip_file(&self.path, &rotated_path(&self.path, 1))?;
@@ -174,7 +176,7 @@ pub fn detach_file(path: &Path) -> io::Result<File> {
 }
 
 /// Gzip `file` into `dest` on a blocking thread, off the async runtime's workers.
-/// At most one job per core runs at a time: stopping a thousand tasks queues a thousand
+/// At most one job per core (and no more than four) runs at a time: stopping a thousand tasks queues a thousand
 /// archives, and as many threads compressing at once would starve the runners that
 /// reap the stopped processes (and hold a thread each).
 pub async fn gzip_in_background(file: File, dest: PathBuf) -> io::Result<()> {

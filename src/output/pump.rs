@@ -260,10 +260,11 @@ impl TaskSink {
             let (clear, normal) = data.map_or((false, false), |d| {
                 (red.clear_of_secrets(d), classifier.all_normal(d))
             });
-            // A read without a cycle marker: its lines only count as errors of the cycle.
-            let marked = cycles
-                .as_ref()
-                .is_some_and(|(m, _)| data.is_none_or(|d| m.any(d)));
+            // A read without a cycle marker (and without escape sequences that could hide
+            // one from the anchored patterns): its lines only count as errors.
+            let marked = cycles.as_ref().is_some_and(|(m, _)| {
+                data.is_none_or(|d| m.any(d) || memchr::memchr(0x1b, d).is_some())
+            });
             let within = data.map_or(0..0, |d| {
                 let r = d.as_ptr_range();
                 r.start as usize..r.end as usize
@@ -287,9 +288,16 @@ impl TaskSink {
                 };
                 counts.lines += 1;
                 if let Some((markers, tracker)) = cycles.as_mut() {
-                    let marker = if marked { markers.of(&line) } else { None };
-                    if marker.is_some() || class == Class::Error {
-                        let text = String::from_utf8_lossy(&line);
+                    // A line begun in an earlier read was not in the search of this one.
+                    let look = marked || !inside;
+                    let plain = if look || tracker.wants_context() {
+                        crate::cycles::strip_escapes(&line)
+                    } else {
+                        std::borrow::Cow::Borrowed(&line[..])
+                    };
+                    let marker = if look { markers.of(&plain) } else { None };
+                    if marker.is_some() || class == Class::Error || tracker.wants_context() {
+                        let text = String::from_utf8_lossy(&plain);
                         tracker.line(&text, marker, class == Class::Error, now);
                     }
                 }
@@ -414,11 +422,10 @@ impl TaskSink {
             // A summary (`Found 1 error.`) right after the error it sums up says less
             // than that error: the error stays the last one (docs/behaviour.md#cycles).
             let sums_up = || {
-                crate::cycles::is_summary(text)
-                    && st.last_error.as_ref().is_some_and(|(_, t)| {
-                        now.duration_since(*t)
-                            .is_ok_and(|d| d < std::time::Duration::from_secs(5))
-                    })
+                st.last_error.as_ref().is_some_and(|(_, t)| {
+                    now.duration_since(*t)
+                        .is_ok_and(|d| d < std::time::Duration::from_secs(5))
+                }) && crate::cycles::is_summary(text)
             };
             if *class == Class::Error && !sums_up() {
                 st.last_error = Some((text.clone(), now));

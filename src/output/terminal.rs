@@ -66,10 +66,14 @@ impl Terminal {
 
     /// A buffer for the next batch: a written one, emptied, or a new one of `hint` bytes.
     pub fn buffer(&self, hint: usize) -> Vec<u8> {
-        self.lock()
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(hint))
+        match self.lock().spare.pop() {
+            Some(mut buf) => {
+                // An event line's small buffer comes back too: room for a whole batch.
+                buf.reserve(hint);
+                buf
+            }
+            None => Vec::with_capacity(hint),
+        }
     }
 
     /// Offer a batch of task output; `false` if it was dropped.

@@ -89,19 +89,26 @@ fn setup_at(mount: &Path) -> Result<CgroupRoot, String> {
             e,
         )
     })?;
-    let others = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    let me = std::process::id().to_string();
-    if others
+    // bts and its own children (the watchdog) move into the leaf; anyone else there
+    // (the shell of a terminal's scope) means the group is not bts's to divide.
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let me = std::process::id() as i32;
+    let pids: Vec<i32> = procs
         .lines()
-        .any(|p| p.trim() != me && !p.trim().is_empty())
-    {
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    let ours = |pid: i32| pid == me || super::table::read(pid).is_some_and(|p| p.ppid == me);
+    if pids.iter().any(|&p| !ours(p)) {
         let _ = std::fs::remove_dir(&leaf);
         return Err(format!(
             "{} holds other processes too (run bts in its own scope: systemd-run --user --scope -p Delegate=yes bts up)",
             dir.display()
         ));
     }
-    std::fs::write(leaf.join("cgroup.procs"), &me).map_err(|e| io("joining bts-supervisor", e))?;
+    for pid in pids.iter().copied().filter(|&p| p != me).chain([me]) {
+        std::fs::write(leaf.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| io("joining bts-supervisor", e))?;
+    }
     if let Err(e) = std::fs::write(dir.join("cgroup.subtree_control"), "+memory +cpu") {
         return Err(io("enabling the memory and cpu controllers", e));
     }
@@ -125,6 +132,11 @@ impl CgroupRoot {
                 _ => "memory.max",
             };
             std::fs::write(group.dir.join(key), max.to_string())?;
+            if key == "memory.max" {
+                // Without it the kernel swaps a leaking task out instead of stopping it,
+                // and neither the kernel nor the sampler ever sees the limit passed.
+                let _ = std::fs::write(group.dir.join("memory.swap.max"), "0");
+            }
             // The whole task goes when the kernel kills, as one unit (no half-killed
             // process tree).
             let _ = std::fs::write(group.dir.join("memory.oom.group"), "1");
@@ -204,7 +216,7 @@ mod tests {
         std::fs::write(dir.join("cgroup.controllers"), "memory pids\n").unwrap();
         let why = setup_at(mount.path()).unwrap_err();
         assert!(why.contains("the cpu controller is not delegated"), "{why}");
-        // Another process in the same cgroup.
+        // Another process in the same cgroup (pid 1 is nobody's child of ours).
         std::fs::write(dir.join("cgroup.controllers"), "cpuset cpu memory\n").unwrap();
         std::fs::write(dir.join("cgroup.procs"), format!("1\n{me}\n")).unwrap();
         let why = setup_at(mount.path()).unwrap_err();
@@ -230,6 +242,7 @@ mod tests {
         let gdir = dir.join("task-web-7");
         assert_eq!(read(&gdir.join("memory.max")), (64u64 << 20).to_string());
         assert_eq!(read(&gdir.join("memory.oom.group")), "1");
+        assert_eq!(read(&gdir.join("memory.swap.max")), "0");
         assert_eq!(read(&gdir.join("cpu.max")), "150000 100000");
         assert_eq!(g.procs_file(), gdir.join("cgroup.procs"));
         std::fs::write(gdir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();

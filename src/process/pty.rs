@@ -23,7 +23,22 @@ pub struct Terminal {
 /// Open a terminal: (master, slave).
 pub fn open() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let r = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+    // openpty leaves both inheritable: no other task may get this terminal (the slave
+    // reaches its own task as 0, 1, 2 through dup2, which clears the flag).
+    set_cloexec(&r.master)?;
+    set_cloexec(&r.slave)?;
     Ok((r.master, r.slave))
+}
+
+fn set_cloexec(fd: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFD);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// The master side as what bts reads (the task's output) and a [`Terminal`] to write
@@ -99,10 +114,16 @@ impl Terminal {
         }
     }
 
-    /// Type `data` into the task's terminal.
+    /// Type `data` into the task's terminal. A task that has not read its input for a
+    /// second loses the rest of it (the client's detach must still be seen).
     pub async fn type_in(&self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
-            self.input.writable().await?;
+            match tokio::time::timeout(std::time::Duration::from_secs(1), self.input.writable())
+                .await
+            {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            }
             match self.input.try_write(data) {
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

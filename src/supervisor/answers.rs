@@ -498,17 +498,51 @@ impl Supervisor {
                 )));
             }
         }
-        let before = self.scale.clone();
-        self.scale.extend(counts.iter().cloned());
-        let mut patterns = self.opts.patterns.clone();
-        if !patterns.is_empty() {
-            patterns.extend(counts.iter().map(|c| c.0.clone()));
+        if let Some((task, n)) = counts
+            .iter()
+            .find(|(_, n)| !(1..=crate::manifest::validate::MAX_REPLICAS as u32).contains(n))
+        {
+            return Err(Box::new(Response::error(
+                format!("cannot run {n} copies of `{task}`"),
+                Some("1 to 64 copies".into()),
+            )));
         }
-        let result = self.reload_as(&path, &patterns, &[], false, Some(waiter), true);
-        if result.is_err() {
-            self.scale = before;
-        }
-        result
+        let mut scale = self.scale.clone();
+        scale.extend(counts.iter().cloned());
+        let scaled = manifest::load_path_scaled(&path, &scale).map_err(|e| {
+            Box::new(Response::error(
+                e.to_string(),
+                Some("fix the manifest first".into()),
+            ))
+        })?;
+        self.scale = scale;
+        // Only the scaled tasks change: every other task keeps the definition it runs
+        // with (an edit not applied yet stays so), and a task stopped stays stopped.
+        let of_scaled = |t: &manifest::Task| {
+            counts.iter().any(|(base, _)| {
+                t.name == *base || t.replica.as_ref().is_some_and(|r| r.of == *base)
+            })
+        };
+        let mut tasks: Vec<manifest::Task> = self
+            .core
+            .slots()
+            .iter()
+            .filter(|s| s.is_live() && s.origin == lifecycle::Origin::Manifest)
+            .map(|s| (*s.task).clone())
+            .filter(|t| !of_scaled(t))
+            .collect();
+        let copies: Vec<manifest::Task> =
+            scaled.tasks.into_iter().filter(|t| of_scaled(t)).collect();
+        let selected = copies.iter().map(|t| t.name.clone()).collect();
+        tasks.extend(copies);
+        self.feed(Event::Request(lifecycle::Request::Reload {
+            waiter: Some(waiter),
+            tasks,
+            selected,
+            full: true,
+            approvals: vec![],
+        }));
+        Ok(())
     }
 
     /// Load `path` and hand the core the new desired state: with no `patterns`, start
@@ -527,7 +561,7 @@ impl Supervisor {
 
     /// [`Self::reload`], `full` or not: a full reload also restarts changed tasks and
     /// stops removed ones.
-    fn reload_as(
+    pub(super) fn reload_as(
         &mut self,
         path: &Path,
         patterns: &[String],
@@ -561,7 +595,12 @@ impl Supervisor {
             .tasks
             .iter()
             .filter(|t| t.destructive)
-            .filter(|t| yes && selected.contains(&t.name) || confirm.contains(&t.name))
+            .filter(|t| {
+                // `--confirm web` approves every copy of a replicated `web`.
+                let named = confirm.contains(&t.name)
+                    || t.replica.as_ref().is_some_and(|r| confirm.contains(&r.of));
+                yes && selected.contains(&t.name) || named
+            })
             .map(|t| (t.name.clone(), how.to_string()))
             .collect();
         match crate::redact::for_manifest(&manifest) {

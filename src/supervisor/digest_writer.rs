@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::output::{Level, Output};
@@ -33,6 +33,8 @@ pub(super) struct DigestWriter {
     last: HashMap<PathBuf, u64>,
     /// Where warnings go when a round is written here (no thread).
     out: Output,
+    /// Files the thread failed to write: written again next round, changed or not.
+    failed: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl DigestWriter {
@@ -41,11 +43,14 @@ impl DigestWriter {
     pub(super) fn start(out: Output) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let fallback = out.clone();
+        let failed: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let told = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("bts-digests".into())
             .spawn(move || {
                 for job in rx {
-                    write_job(&job, &out);
+                    let bad = write_job(&job, &out);
+                    told.lock().unwrap_or_else(|e| e.into_inner()).extend(bad);
                     if let Some(done) = job.done {
                         let _ = done.send(());
                     }
@@ -57,12 +62,14 @@ impl DigestWriter {
                 thread: Some(thread),
                 last: HashMap::new(),
                 out: fallback,
+                failed,
             },
             Err(_) => DigestWriter {
                 tx: None,
                 thread: None,
                 last: HashMap::new(),
                 out: fallback,
+                failed,
             },
         }
     }
@@ -77,6 +84,9 @@ impl DigestWriter {
         always: Vec<(PathBuf, Vec<u8>)>,
         notes: Option<(PathBuf, String)>,
     ) {
+        for path in std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner())) {
+            self.last.remove(&path);
+        }
         let mut files: Vec<(PathBuf, Vec<u8>)> = tasks
             .into_iter()
             .filter(|(path, bytes)| {
@@ -91,12 +101,17 @@ impl DigestWriter {
             notes,
             done: None,
         };
-        match &self.tx {
-            // The thread only ends when `tx` is dropped (in `finish`).
-            Some(tx) => {
-                let _ = tx.send(job);
-            }
-            None => write_job(&job, &self.out),
+        // The thread only ends when `tx` is dropped (in `finish`); should it be gone
+        // anyway, the round is written here.
+        let job = match &self.tx {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        for path in write_job(&job, &self.out) {
+            self.last.remove(&path);
         }
     }
 
@@ -133,18 +148,24 @@ impl Drop for DigestWriter {
 }
 
 /// Write a round's files, then its notes section; failures are warnings.
-fn write_job(job: &Job, out: &Output) {
-    let files = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&job.dir)?;
-        for (path, bytes) in &job.files {
-            write_atomic(path, bytes)?;
-        }
-        Ok(())
-    };
+fn write_job(job: &Job, out: &Output) -> Vec<PathBuf> {
+    // Every file is tried (one that fails does not keep the others stale); the failed
+    // ones are returned, to be written again next round.
+    let mut failed = Vec::new();
+    let mut first_error = None;
     if !job.files.is_empty() {
-        if let Err(e) = files() {
-            out.event(Level::Warn, &format!("cannot write digests: {e}"));
+        if let Err(e) = std::fs::create_dir_all(&job.dir) {
+            first_error = Some(e);
         }
+        for (path, bytes) in &job.files {
+            if let Err(e) = write_atomic(path, bytes) {
+                failed.push(path.clone());
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        out.event(Level::Warn, &format!("cannot write digests: {e}"));
     }
     if let Some((path, section)) = &job.notes {
         if let Err(e) = update_notes(path, section) {
@@ -154,6 +175,7 @@ fn write_job(job: &Job, out: &Output) {
             );
         }
     }
+    failed
 }
 
 #[cfg(test)]

@@ -284,6 +284,10 @@ impl Supervisor {
             };
         // Watching before any task starts: a save from then on is seen.
         self.start_manifest_watch();
+        // Kernel limits need bts's cgroup before any task is in it.
+        if self.core.slots().iter().any(|s| !s.task.limits.is_empty()) {
+            self.decide_limit_mode();
+        }
         self.feed(Event::Boot);
         // Ad-hoc tasks (`bts run`) kept in the state dir start again.
         let (adhoc, problems) = crate::adhoc::load_all(&self.state_dir);
@@ -358,8 +362,6 @@ impl Supervisor {
                     // A note held back while the floods that made it ended.
                     self.out.note_hidden(crate::output::NoteWhen::Due(Instant::now().into_std()));
                     self.track_escapees_in(&procs, None);
-                    // The full table also finds what left a limited run's tree.
-                    self.check_limits(&procs);
                 }
                 _ = disk.tick() => self.check_disk(),
                 _ = tokio::time::sleep_until(self.reload_at.unwrap_or(far)), if self.reload_at.is_some() => self.live_reload(),

@@ -26,6 +26,25 @@ impl Supervisor {
             return None;
         }
         let (name, limits) = (task.name.clone(), task.limits);
+        self.decide_limit_mode();
+        let LimitMode::Kernel(root) = &self.limit_mode else {
+            return None;
+        };
+        match root.task_group(&name, run.0, &limits) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                self.out.event(
+                    Level::Warn,
+                    &format!("{name}: no cgroup for its limits ({e}); the sampler enforces them"),
+                );
+                None
+            }
+        }
+    }
+
+    /// How limits are enforced, decided once and said: at start when a task has limits
+    /// (before any task is in bts's cgroup), else at the first run with limits.
+    pub(super) fn decide_limit_mode(&mut self) {
         if let LimitMode::Undecided = self.limit_mode {
             self.limit_mode = match crate::process::cgroup::setup() {
                 Ok(root) => {
@@ -46,19 +65,6 @@ impl Supervisor {
                     LimitMode::Sampler
                 }
             };
-        }
-        let LimitMode::Kernel(root) = &self.limit_mode else {
-            return None;
-        };
-        match root.task_group(&name, run.0, &limits) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                self.out.event(
-                    Level::Warn,
-                    &format!("{name}: no cgroup for its limits ({e}); the sampler enforces them"),
-                );
-                None
-            }
         }
     }
 
@@ -115,9 +121,15 @@ impl Supervisor {
                         );
                     }
                 }
+                // Only getting near or leaving it rewrites the files (the figures change
+                // every second; the digest has the current one when it is next written).
+                let kinds = |v: &[String]| -> Vec<bool> {
+                    v.iter().map(|w| w.ends_with("memory")).collect()
+                };
+                if kinds(&report.near) != kinds(&h.limits_near) {
+                    self.dirty = true;
+                }
                 h.limits_near = report.near;
-                // The state write that follows schedules the digests.
-                self.dirty = true;
             }
             hits.extend(report.hits.into_iter().map(|hit| (i, run, hit)));
         }

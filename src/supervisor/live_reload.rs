@@ -57,7 +57,9 @@ impl Supervisor {
             .event(Level::Info, &format!("{shown} changed: applying it"));
         let patterns = self.opts.patterns.clone();
         let before = self.manifest_includes.clone();
-        let result = self.reload(&path, &patterns, &[], false, None);
+        // Like a second `bts up` of the whole file: changed tasks restart even when this
+        // supervisor was started with task names.
+        let result = self.reload_as(&path, &patterns, &[], false, None, true);
         if self.manifest_includes != before {
             // Another set of files: watch those.
             self.manifest_watch = None;

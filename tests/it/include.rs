@@ -100,6 +100,15 @@ fn a_task_defined_twice_names_both_files_unless_extended() {
         .read(".bts/logs/web.log")
         .contains("x=overridden")));
 
+    // Over a one-line included task too.
+    let q = Project::new("include: [inc.yaml]\ntasks:\n  web:\n    extends: true\n    cmd: echo overridden; exec sleep 300\n");
+    q.write("inc.yaml", "tasks:\n  web: echo plain; exec sleep 300\n");
+    let m = bts::manifest::load_path(&q.file("bts.yaml")).unwrap();
+    assert_eq!(
+        m.task("web").unwrap().command.display(),
+        "echo overridden; exec sleep 300"
+    );
+
     // Without an included task of that name, `extends` is an error.
     let q = Project::new("tasks:\n  web:\n    extends: true\n    cmd: x\n");
     let r = q.run(&["check"]);
@@ -142,6 +151,18 @@ fn cycles_missing_files_and_empty_globs() {
         r.all()
     );
     assert!(r.all().contains("--> bts.yaml:1:11"), "{}", r.all());
+
+    let p = Project::new("include: ['apps/[web']\ntasks:\n  root: exec sleep 300\n");
+    let r = p.run(&["check"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.all().contains("is not a valid glob"), "{}", r.all());
+
+    // `**/bts.yaml` finds the including file too: it means the others.
+    let p = Project::new("include: ['**/bts.yaml']\ntasks:\n  root: exec sleep 300\n");
+    p.write("sub/bts.yaml", "tasks:\n  sub: exec sleep 300\n");
+    let r = p.run(&["check"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("2 tasks"), "{}", r.all());
 
     let p = Project::new("include: [apps/*/bts.yaml]\ntasks:\n  root: exec sleep 300\n");
     let r = p.run(&["check"]);

@@ -75,6 +75,32 @@ fn a_saved_change_adds_restarts_and_stops_and_keeps_the_rest() {
 }
 
 #[test]
+fn a_supervisor_started_with_task_names_applies_their_changes_too() {
+    let p = Project::new(&format!(
+        "settings:\n  reload: true\ntasks:\n{}{}",
+        sleeping("a"),
+        sleeping("b")
+    ));
+    let up = p.run(&["up", "--wait", "a"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _guard = DaemonGuard { project: &p };
+    let before = pid(&p, "a");
+    p.write(
+        "bts.yaml",
+        &format!(
+            "settings:\n  reload: true\ntasks:\n  a:\n    cmd: exec sleep 301\n{}",
+            sleeping("b")
+        ),
+    );
+    assert!(
+        eventually(DEADLINE, || pid(&p, "a").is_some_and(|x| Some(x) != before)),
+        "{}",
+        p.read(".bts/supervisor.log")
+    );
+    assert!(task_status(&p, "b")["pid"].is_null(), "b was not asked for");
+}
+
+#[test]
 fn a_detached_supervisor_does_not_reload_unless_asked() {
     let p = Project::new(&sleepers(&["a"]));
     let up = p.run(&["up", "--wait"]);

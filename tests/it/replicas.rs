@@ -162,6 +162,29 @@ fn bad_replicas_are_located_errors() {
         "{}",
         r.all()
     );
+    // Each copy's tcp or http probe checks its own port.
+    let p = Project::new(&format!(
+        "tasks:\n  web:\n    cmd: x\n    ports: [{port}]\n    replicas: 2\n    health: {{tcp: {port}}}\n  api:\n    cmd: x\n    ports: [{}]\n    replicas: 2\n    health: {{http: 'http://127.0.0.1:{}/up'}}\n",
+        port + 10,
+        port + 10
+    ));
+    let m = bts::manifest::load_path(&p.file("bts.yaml")).unwrap();
+    let probe = |t: &str| format!("{:?}", m.task(t).unwrap().health.as_ref().unwrap().probe);
+    assert!(
+        probe("web.2").contains(&format!("port: {}", port + 1)),
+        "{}",
+        probe("web.2")
+    );
+    assert!(
+        probe("api.2").contains(&format!(":{}/up", port + 11)),
+        "{}",
+        probe("api.2")
+    );
+    assert!(
+        probe("api.1").contains(&format!(":{}/up", port + 10)),
+        "{}",
+        probe("api.1")
+    );
     // depends_on: [web] means every copy.
     let p = Project::new(&manifest(
         port,

@@ -63,7 +63,21 @@ impl V<'_> {
         let dir = from.parent().unwrap_or(Path::new("/")).to_path_buf();
         for (pattern, pos) in items {
             let files = if has_glob(&pattern) {
-                let found = expand(&dir, &pattern);
+                if let Err(e) = globset::Glob::new(&pattern) {
+                    self.err(
+                        pos,
+                        format!("`{pattern}` in `include` is not a valid glob: {e}"),
+                        "globs take `*`, `**`, `?`, `[abc]` and `{a,b}`",
+                    );
+                    continue;
+                }
+                // A glob that finds the including file itself (`**/bts.yaml`) means the
+                // others.
+                let me = from.canonicalize().unwrap_or_else(|_| from.to_path_buf());
+                let found: Vec<PathBuf> = expand(&dir, &pattern)
+                    .into_iter()
+                    .filter(|f| f.canonicalize().unwrap_or_else(|_| f.clone()) != me)
+                    .collect();
                 if found.is_empty() {
                     self.warnings.push(format!(
                         "{}:{}:{}: include `{pattern}` matches no file",
@@ -275,6 +289,18 @@ impl V<'_> {
                 );
                 continue;
             };
+            // A one-line task (`web: npm run dev`) is `{cmd: …}`.
+            if let Value::Scalar { .. } = target.value.value {
+                let cmd = Node {
+                    value: Value::Scalar {
+                        text: "cmd".into(),
+                        plain: true,
+                    },
+                    pos: target.value.pos,
+                };
+                let line = target.value.clone();
+                target.value.value = Value::Map(vec![(cmd, line)]);
+            }
             if let (Value::Map(base), Some(over)) = (&mut target.value.value, o.value.as_map()) {
                 for (k, v) in over {
                     if k.scalar_text() == Some("extends") {

@@ -34,6 +34,7 @@ mod tests;
 mod top_level;
 mod values;
 
+pub use replicas::MAX_REPLICAS;
 pub use tasks::{parse_signal, valid_task_name};
 pub use top_level::{validate, validate_files, validate_scaled};
 

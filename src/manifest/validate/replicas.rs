@@ -5,10 +5,31 @@
 //! counts through `V::scale`.
 
 use super::{Draft, V};
-use crate::manifest::model::Replica;
+use crate::manifest::model::{Probe, Replica};
 
 /// The most copies of one task.
 pub const MAX_REPLICAS: u64 = 64;
+
+/// Move a tcp or http probe of one of `declared` ports by `shift` (copy `shift + 1`).
+fn shift_probe(probe: &mut Probe, declared: &[u16], shift: u16) {
+    match probe {
+        Probe::Tcp { port, .. } if declared.contains(port) => *port += shift,
+        Probe::Http(url) => {
+            for p in declared {
+                let from = format!(":{p}");
+                if let Some(i) = url.find(&from) {
+                    let end = i + from.len();
+                    let next = url.as_bytes().get(end).copied();
+                    if next.is_none_or(|b| !b.is_ascii_digit()) {
+                        url.replace_range(i..end, &format!(":{}", p + shift));
+                        return;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
 
 impl V<'_> {
     /// Expand every replicated task into its copies, and dependencies on it into one
@@ -53,6 +74,10 @@ impl V<'_> {
                 };
                 copy.task.name = format!("{base}.{i}");
                 copy.task.ports = d.task.ports.iter().map(|p| p + shift).collect();
+                // A probe of a declared port checks this copy's port.
+                if let Some(h) = copy.task.health.as_mut() {
+                    shift_probe(&mut h.probe, &d.task.ports, shift);
+                }
                 copy.task.replica = Some(Replica {
                     of: base.clone(),
                     index: i,
