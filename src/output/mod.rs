@@ -36,6 +36,8 @@ pub struct Output {
     redactor: Arc<RwLock<Arc<Redactor>>>,
     /// The terminal budget all tasks share in `summary` mode.
     budget: Arc<Mutex<Budget>>,
+    /// Shapes shown lately by any task (folding across tasks).
+    across: Arc<Mutex<summary::Across>>,
     /// The hidden lines of all tasks, for one "not shown" note between them.
     not_shown: Arc<Mutex<NotShown>>,
     /// Whether `not_shown` holds lines: read on every turn of every runner (its tick
@@ -60,6 +62,7 @@ impl Output {
             json,
             redactor: Arc::new(RwLock::new(Arc::new(redactor))),
             budget: Arc::new(Mutex::new(Budget::new())),
+            across: Arc::new(Mutex::new(summary::Across::new())),
             not_shown: Arc::new(Mutex::new(NotShown::new())),
             hidden_waiting: Arc::default(),
         }
@@ -128,6 +131,13 @@ impl Output {
     }
 
     /// Budget for `n` ordinary and `m` error/warning lines, with one lock.
+    /// Which of task `index`'s ordinary lines (their shapes) may be shown: one lock for
+    /// the batch.
+    pub fn across_may_show(&self, index: usize, shapes: &[u64], now: Instant) -> Vec<bool> {
+        let mut a = self.across.lock().unwrap_or_else(|e| e.into_inner());
+        shapes.iter().map(|&s| a.may_show(index, s, now)).collect()
+    }
+
     pub fn budget_take_both(&self, index: usize, n: u32, m: u32, now: Instant) -> (u32, u32) {
         let mut b = self.budget.lock().unwrap_or_else(|e| e.into_inner());
         (b.take(index, n, now), b.take_errors(index, m, now))

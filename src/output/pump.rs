@@ -364,6 +364,36 @@ impl TaskSink {
             self.note_due(inst);
             return;
         }
+        // Folding across tasks: an ordinary line whose shape another task has just shown
+        // is not shown again (counted in the note instead).
+        let mut folded_across = 0;
+        let lines: Vec<usize> = (0..self.staged.len())
+            .filter(|&i| self.staged[i].class == Class::Normal && !self.staged[i].note)
+            .collect();
+        if !lines.is_empty() {
+            let mut scratch = Vec::new();
+            let shapes: Vec<u64> = lines
+                .iter()
+                .map(|&i| {
+                    let s = &self.staged[i];
+                    crate::output::summary::shape_into(&self.stage[s.start..s.end], &mut scratch);
+                    crate::hash::fnv1a(&scratch)
+                })
+                .collect();
+            let ok = self.out.across_may_show(self.index, &shapes, inst);
+            let mut keep = vec![true; self.staged.len()];
+            for (k, &i) in lines.iter().enumerate() {
+                if !ok[k] {
+                    keep[i] = false;
+                    folded_across += 1;
+                }
+            }
+            let mut k = 0;
+            self.staged.retain(|_| {
+                k += 1;
+                keep[k - 1]
+            });
+        }
         let normal = self
             .staged
             .iter()
@@ -374,7 +404,7 @@ impl TaskSink {
         let (mut shown, mut shown_e) = (0, 0);
         let prefix = self.prefix(now);
         let ts = clock::rfc3339(now);
-        let mut hidden = 0;
+        let mut hidden = folded_across;
         for s in std::mem::take(&mut self.staged) {
             let allowed = if s.class == Class::Normal {
                 shown += 1;

@@ -125,12 +125,38 @@ fn identical_and_similar_lines_fold() {
     assert_eq!(p.read(".bts/logs/f.log").lines().count(), 37);
 }
 
+/// Ten workers printing the same shape of line read as one: the first is shown, the
+/// others go into the shared note.
+#[test]
+fn like_lines_of_different_tasks_fold_together() {
+    let mut m = String::from("tasks:\n");
+    for i in 0..5 {
+        m.push_str(&format!(
+            "  w{i}:\n    cmd: echo \"job {i}00{i} done in {i}ms\"; sleep 1\n"
+        ));
+    }
+    let r = p_run(&m);
+    let shown = r
+        .lines()
+        .filter(|l| l.contains(" done in ") && l.contains(" | job "))
+        .count();
+    assert_eq!(shown, 1, "{r}");
+    assert!(r.contains("not shown"), "{r}");
+}
+
+fn p_run(manifest: &str) -> String {
+    let p = Project::new(manifest);
+    p.run(&["up"]).stdout
+}
+
 #[test]
 fn a_start_up_burst_of_sixty_lines_shows_in_full() {
+    // (Two services print different lines: the same lines from two tasks fold across
+    // them, see the next test.)
     let p = Project::new(&format!(
         "tasks:\n  web:\n    cmd: {}\n  db:\n    cmd: {}\n",
         varied(60),
-        varied(30)
+        varied(30).replace("item-", "row-")
     ));
     let r = p.run(&["up"]);
     assert_eq!(task_lines(&r.stdout, "web").len(), 60, "{}", r.stdout);

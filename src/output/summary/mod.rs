@@ -6,10 +6,11 @@
 //! tasks share one [`Budget`] and one [`NotShown`] (each behind a `Mutex`).
 //!
 //! One module per concept: `classify` (error and warning lines), `shape` (a line with
-//! its values replaced by placeholders), `fold` (runs of like lines), `budget` (the
-//! shared terminal budget) and `not_shown` (the hidden-lines note); the unit tests of
-//! all five are in `tests`.
+//! its values replaced by placeholders), `fold` (runs of like lines), `across` (like
+//! lines of different tasks), `budget` (the shared terminal budget) and `not_shown` (the
+//! hidden-lines note); the unit tests of the first five are in `tests`.
 
+mod across;
 mod budget;
 mod classify;
 mod fold;
@@ -18,6 +19,7 @@ mod shape;
 #[cfg(test)]
 mod tests;
 
+pub use across::{Across, ACROSS_WINDOW};
 pub use budget::{
     Budget, ACTIVE_WINDOW, ERROR_BURST, ERROR_RATE, FAIR_RATE, IDLE_RATE, POOL_BURST, POOL_RATE,
     TASK_BORROW, TASK_BURST,
