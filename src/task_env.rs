@@ -22,6 +22,10 @@ impl StackEnv {
         for t in tasks {
             if let Some(p) = t.ports.first() {
                 common.push((format!("BTS_PORT_{}", env_suffix(&t.name)), p.to_string()));
+                // A replicated task's name stands for its first copy's port too.
+                if let Some(r) = t.replica.as_ref().filter(|r| r.index == 1) {
+                    common.push((format!("BTS_PORT_{}", env_suffix(&r.of)), p.to_string()));
+                }
             }
         }
         StackEnv { common }
@@ -73,6 +77,31 @@ pub fn env_suffix(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::manifest::CommandSpec;
+
+    #[test]
+    fn replicas_get_their_index_and_the_name_its_first_port() {
+        use crate::manifest::Replica;
+        let copy = |i: u32| {
+            let mut t = Task::with_defaults(
+                &format!("web.{i}"),
+                CommandSpec::Shell("x".into()),
+                "/".into(),
+            );
+            t.ports = vec![3000 + i as u16 - 1];
+            t.replica = Some(Replica {
+                of: "web".into(),
+                index: i,
+            });
+            t
+        };
+        let (one, two) = (copy(1), copy(2));
+        let stack = StackEnv::new("shop", &[one.clone(), two.clone()], None);
+        let env = stack.added(&two, false);
+        assert_eq!(env[0], ("PORT".into(), "3001".into()));
+        assert!(env.contains(&("BTS_REPLICA".into(), "2".into())));
+        assert!(env.contains(&("BTS_PORT_WEB".into(), "3000".into())));
+        assert!(env.contains(&("BTS_PORT_WEB_2".into(), "3001".into())));
+    }
 
     #[test]
     fn port_task_and_stack_variables() {

@@ -130,7 +130,8 @@ pub struct WaitArgs {
     /// Tasks (names or globs); none: every task.
     #[serde(default)]
     pub names: Vec<String>,
-    /// up (default), exit, error (a new error line) or change (a state change or error line).
+    /// up (default), exit, error (a new error line), change (a state change or error
+    /// line) or cycle (a watcher's verdict on the files as they are).
     #[serde(rename = "for")]
     pub until: Option<String>,
     /// Give up after this many seconds (default 60, at most 600).

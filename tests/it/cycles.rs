@@ -4,7 +4,7 @@
 
 use crate::common::*;
 
-const WATCHER: &str = r#"tasks:
+pub const WATCHER: &str = r#"tasks:
   w:
     cmd: |
       prev=

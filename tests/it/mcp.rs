@@ -190,6 +190,31 @@ fn an_agent_starts_inspects_tails_and_stops_a_server() {
 }
 
 #[test]
+fn the_wait_tool_waits_for_a_watchers_verdict() {
+    let p = Project::new(crate::cycles::WATCHER);
+    p.write("src.txt", "good\n");
+    let up = p.run(&["up", "--wait"]);
+    assert_eq!(up.code(), 0, "{}", up.all());
+    let _g = DaemonGuard { project: &p };
+    let mut c = Client::start(&p);
+    p.write("src.txt", "bad\n");
+    let (_, text, data) = c.tool(
+        "wait",
+        json!({"names": ["w"], "for": "cycle", "timeoutSeconds": 20}),
+    );
+    assert_eq!(data["result"], "failed", "{text}");
+    assert!(text.contains("src.txt:3:5: error: bad thing"), "{text}");
+    p.write("src.txt", "good again\n");
+    let (err, text, data) = c.tool(
+        "wait",
+        json!({"names": ["w"], "for": "cycle", "timeoutSeconds": 20}),
+    );
+    assert!(!err, "{text}");
+    assert_eq!(data["result"], "happened", "{text}");
+    assert!(text.contains("Build: passing"), "{text}");
+}
+
+#[test]
 fn bad_calls_get_errors_and_the_server_keeps_answering() {
     let p = Project::new("tasks:\n  web:\n    cmd: exec sleep 300\n");
     let mut c = Client::start(&p);
