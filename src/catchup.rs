@@ -336,7 +336,9 @@ fn wait_for_cycle(
             d.cycle.as_ref().is_some_and(|c| {
                 let after = since.get(&d.task).map_or("", String::as_str);
                 let during = c.started.as_str() <= after && after <= c.ended.as_str();
-                c.state != "running" && c.completed > 0 && (c.started.as_str() >= after || during)
+                c.state != crate::cycles::CycleState::Running
+                    && c.completed > 0
+                    && (c.started.as_str() >= after || during)
             })
         };
         if let Some(gone) = tasks.iter().find(|d| d.status.is_bad()) {
@@ -349,7 +351,7 @@ fn wait_for_cycle(
             for d in &watchers {
                 let c = d.cycle.as_ref().expect("a watcher");
                 let _ = writeln!(out, "{}: {}", d.task, digest::cycle_line(c));
-                if c.state == "failing" {
+                if c.state == crate::cycles::CycleState::Failing {
                     failing = true;
                     for l in &c.error_lines {
                         let _ = writeln!(out, "  {l}");

@@ -322,18 +322,11 @@ pub fn scale(global: &GlobalArgs, args: crate::cli::ScaleArgs) -> Result<u8, App
 /// `web.2` among tasks that also have `web.1` (or any other `web.N`): a copy of a
 /// replicated task.
 fn is_replica_name(name: &str, all: &[Digest]) -> bool {
-    let Some((base, index)) = name.rsplit_once('.') else {
-        return false;
-    };
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    numeric(index)
-        && all.iter().any(|d| {
-            d.task != name
-                && d.task
-                    .strip_prefix(base)
-                    .and_then(|r| r.strip_prefix('.'))
-                    .is_some_and(numeric)
-        })
+    use crate::selector::copy_base;
+    copy_base(name).is_some_and(|base| {
+        all.iter()
+            .any(|d| d.task != name && copy_base(&d.task) == Some(base))
+    })
 }
 
 pub fn down(global: &GlobalArgs, args: DownArgs) -> Result<u8, AppError> {

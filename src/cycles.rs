@@ -329,8 +329,7 @@ fn clip(s: &str, max: usize) -> String {
 /// Where the latest cycle stands, as the digest shows it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CycleDigest {
-    /// `passing`, `failing` or `running` (a cycle under way).
-    pub state: String,
+    pub state: CycleState,
     /// Since when it is in that state (a passing streak's first cycle's end).
     pub since: String,
     /// Error lines of the latest completed cycle.
@@ -339,7 +338,7 @@ pub struct CycleDigest {
     pub first_error: Option<ErrorLine>,
     /// The verdict before the cycle under way (`running` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<String>,
+    pub last: Option<CycleState>,
     /// Failing cycles before the current passing streak.
     #[serde(default)]
     pub failing_before: u32,
@@ -356,21 +355,38 @@ pub struct CycleDigest {
     pub watcher: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+/// Where a watcher's cycles stand: the verdict of the latest completed cycle, or a
+/// cycle under way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CycleState {
     Passing,
     Failing,
+    /// A cycle under way (or none completed yet).
+    #[default]
+    Running,
+}
+
+impl CycleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleState::Passing => "passing",
+            CycleState::Failing => "failing",
+            CycleState::Running => "running",
+        }
+    }
 }
 
 impl CycleDigest {
     /// The latest completed cycle passed.
     pub fn passing(&self) -> bool {
-        self.completed > 0 && self.state == "passing"
+        self.completed > 0 && self.state == CycleState::Passing
     }
 
     /// The latest completed cycle failed (or a cycle runs after a failing one).
     pub fn failing(&self) -> bool {
-        self.completed > 0 && (self.state == "failing" || self.last.as_deref() == Some("failing"))
+        self.completed > 0
+            && (self.state == CycleState::Failing || self.last == Some(CycleState::Failing))
     }
 
     /// An error printed at `time` (RFC 3339) is history: a later cycle passed.
@@ -392,7 +408,7 @@ pub struct CycleTracker {
     lines: Vec<String>,
     /// The latest verdict, when its streak began, and the failing cycles before a
     /// passing streak.
-    verdict: Option<(Verdict, SystemTime)>,
+    verdict: Option<(CycleState, SystemTime)>,
     failing_before: u32,
     failing_streak: u32,
     last: CycleDigest,
@@ -461,8 +477,8 @@ impl CycleTracker {
             }
         }
         let (verdict, opens) = match marker {
-            Some(Marker::Ok { opens }) => (Verdict::Passing, opens),
-            Some(Marker::Fail { opens }) => (Verdict::Failing, opens),
+            Some(Marker::Ok { opens }) => (CycleState::Passing, opens),
+            Some(Marker::Fail { opens }) => (CycleState::Failing, opens),
             _ => return,
         };
         if opens && self.running.is_none() {
@@ -479,7 +495,7 @@ impl CycleTracker {
         self.lines.clear();
     }
 
-    fn close(&mut self, v: Verdict, at: SystemTime) {
+    fn close(&mut self, v: CycleState, at: SystemTime) {
         // The same verdict again with nothing in between (cargo watch's `could not
         // compile`, then its exit status) is the same cycle.
         let repeat = self.verdict.is_some_and(|(p, _)| p == v);
@@ -492,11 +508,11 @@ impl CycleTracker {
             _ => at,
         };
         match v {
-            Verdict::Failing => {
+            CycleState::Failing => {
                 self.failing_streak += 1;
             }
-            Verdict::Passing => {
-                if self.verdict.is_some_and(|(p, _)| p == Verdict::Failing) {
+            CycleState::Passing | CycleState::Running => {
+                if self.verdict.is_some_and(|(p, _)| p == CycleState::Failing) {
                     self.failing_before = self.failing_streak;
                 }
                 self.failing_streak = 0;
@@ -506,11 +522,7 @@ impl CycleTracker {
         self.completed += 1;
         let first = self.first_located.clone().or(self.first.clone());
         self.last = CycleDigest {
-            state: match v {
-                Verdict::Passing => "passing",
-                Verdict::Failing => "failing",
-            }
-            .into(),
+            state: v,
             since: crate::clock::rfc3339(since),
             errors: self.errors,
             first_error: first.map(|(line, t)| ErrorLine {
@@ -518,7 +530,7 @@ impl CycleTracker {
                 time: crate::clock::rfc3339(t),
             }),
             last: None,
-            failing_before: if v == Verdict::Passing {
+            failing_before: if v == CycleState::Passing {
                 self.failing_before
             } else {
                 0
@@ -527,9 +539,9 @@ impl CycleTracker {
             started: crate::clock::rfc3339(started),
             ended: crate::clock::rfc3339(at),
             error_lines: match v {
-                Verdict::Failing if !self.lines.is_empty() => self.lines.clone(),
-                Verdict::Failing => first_line(&self.first),
-                Verdict::Passing => vec![],
+                CycleState::Failing if !self.lines.is_empty() => self.lines.clone(),
+                CycleState::Failing => first_line(&self.first),
+                _ => vec![],
             },
             watcher: self.watcher.clone(),
         };
@@ -549,16 +561,16 @@ impl CycleTracker {
     pub fn digest(&self) -> CycleDigest {
         match self.running {
             Some(started) => CycleDigest {
-                state: "running".into(),
+                state: CycleState::Running,
                 since: crate::clock::rfc3339(started),
-                last: (self.completed > 0).then(|| self.last.state.clone()),
+                last: (self.completed > 0).then_some(self.last.state),
                 started: crate::clock::rfc3339(started),
                 ended: String::new(),
                 watcher: self.watcher.clone(),
                 ..self.last.clone()
             },
             None if self.completed == 0 => CycleDigest {
-                state: "running".into(),
+                state: CycleState::Running,
                 watcher: self.watcher.clone(),
                 ..Default::default()
             },

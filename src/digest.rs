@@ -268,8 +268,8 @@ pub fn next_action(d: &Digest, origin: Origin) -> Option<String> {
         )),
         (TaskState::Failed, Some(FailReason::Limit { hit })) => Some(format!(
             "it passed its {} limit: find the cause (`bts logs {t}`) or raise `max_{}`, then `bts restart {t}`",
-            hit.kind(),
-            hit.kind()
+            hit.kind().as_str(),
+            hit.kind().as_str()
         )),
         (TaskState::Failed, Some(FailReason::Checkpoint { .. })) => Some(format!(
             "fix the checkpoint (see `bts logs {t}`), then `{}`",
@@ -380,21 +380,22 @@ pub fn cycle_line(c: &crate::cycles::CycleDigest) -> String {
     } else {
         format!(" since {}", short_time(&c.since))
     };
-    match c.state.as_str() {
-        "passing" if c.failing_before > 0 => format!(
+    use crate::cycles::CycleState;
+    match c.state {
+        CycleState::Passing if c.failing_before > 0 => format!(
             "Build: passing{since} (after {} failing cycle{})",
             c.failing_before,
             if c.failing_before == 1 { "" } else { "s" }
         ),
-        "failing" => match &c.first_error {
+        CycleState::Failing => match &c.first_error {
             Some(e) => format!("Build: failing{since} — {}", shorten(&e.line, 100)),
             None => format!("Build: failing{since}"),
         },
-        "running" => match &c.last {
-            Some(last) => format!("Build: running{since} (last: {last})"),
+        CycleState::Running => match &c.last {
+            Some(last) => format!("Build: running{since} (last: {})", last.as_str()),
             None => format!("Build: running{since}"),
         },
-        state => format!("Build: {state}{since}"),
+        CycleState::Passing => format!("Build: passing{since}"),
     }
 }
 

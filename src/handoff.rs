@@ -214,7 +214,7 @@ mod tests {
         let mut tsc = up("tsc", None);
         tsc.errors = 61;
         tsc.cycle = Some(CycleDigest {
-            state: "passing".into(),
+            state: crate::cycles::CycleState::Passing,
             since: "2026-11-30T01:18:18.000Z".into(),
             failing_before: 3,
             completed: 4,
@@ -222,7 +222,7 @@ mod tests {
         });
         let mut vitest = up("vitest", None);
         vitest.cycle = Some(CycleDigest {
-            state: "failing".into(),
+            state: crate::cycles::CycleState::Failing,
             since: "2026-11-30T01:18:13.000Z".into(),
             errors: 1,
             first_error: Some(crate::cycles::ErrorLine {

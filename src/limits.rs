@@ -41,17 +41,17 @@ pub enum LimitHit {
 impl LimitHit {
     /// What the task's `on_limit` makes of this hit.
     pub fn action(&self, limits: &Limits) -> OnLimit {
-        match self {
-            LimitHit::Memory { .. } | LimitHit::OomKill { .. } => limits.on_memory(),
-            LimitHit::Cpu { .. } => limits.on_cpu(),
+        match self.kind() {
+            LimitKind::Memory => limits.on_memory(),
+            LimitKind::Cpu => limits.on_cpu(),
         }
     }
 
-    /// `memory` or `cpu`.
-    pub fn kind(&self) -> &'static str {
+    /// Which limit it passed.
+    pub fn kind(&self) -> LimitKind {
         match self {
-            LimitHit::Memory { .. } | LimitHit::OomKill { .. } => "memory",
-            LimitHit::Cpu { .. } => "cpu",
+            LimitHit::Memory { .. } | LimitHit::OomKill { .. } => LimitKind::Memory,
+            LimitHit::Cpu { .. } => LimitKind::Cpu,
         }
     }
 }
@@ -85,11 +85,36 @@ impl std::fmt::Display for LimitHit {
     }
 }
 
+/// Which limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Memory,
+    Cpu,
+}
+
+impl LimitKind {
+    /// `memory` or `cpu` (the key's name after `max_`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::Memory => "memory",
+            LimitKind::Cpu => "cpu",
+        }
+    }
+}
+
+/// A limit a run is near (80 % or more, not over), with what to say: `uses 420 MB of
+/// 512 MB memory`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Near {
+    pub kind: LimitKind,
+    pub text: String,
+}
+
 /// What a sample says about one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LimitReport {
-    /// Near a limit now (≥ 80 %, not over): `uses 420 MB of 512 MB`.
-    pub near: Vec<String>,
+    /// Near a limit now.
+    pub near: Vec<Near>,
     /// Limits passed for the first time this run.
     pub hits: Vec<LimitHit>,
 }
@@ -136,11 +161,10 @@ impl LimitWatch {
                     });
                 }
             } else if rss as f64 >= max as f64 * NEAR {
-                report.near.push(format!(
-                    "uses {} of {} memory",
-                    size_text(rss),
-                    size_text(max)
-                ));
+                report.near.push(Near {
+                    kind: LimitKind::Memory,
+                    text: format!("uses {} of {} memory", size_text(rss), size_text(max)),
+                });
             }
         }
         if let Some(max) = self.limits.max_cpu {
@@ -169,11 +193,10 @@ impl LimitWatch {
                         });
                     }
                 } else if pct >= f64::from(max) * NEAR {
-                    report.near.push(format!(
-                        "uses {:.0}% of {max}% CPU over {}s",
-                        pct,
-                        span.as_secs()
-                    ));
+                    report.near.push(Near {
+                        kind: LimitKind::Cpu,
+                        text: format!("uses {:.0}% of {max}% CPU over {}s", pct, span.as_secs()),
+                    });
                 }
             }
         }
@@ -201,7 +224,8 @@ mod tests {
         let mut w = LimitWatch::new(limits(Some(100 * MB), None), Duration::from_secs(30));
         assert_eq!(w.observe(t0, 0, 79 * MB, 100.0), LimitReport::default());
         let r = w.observe(t0, 0, 80 * MB, 100.0);
-        assert_eq!(r.near, ["uses 80 MB of 100 MB memory"]);
+        assert_eq!(r.near[0].text, "uses 80 MB of 100 MB memory");
+        assert_eq!((r.near.len(), r.near[0].kind), (1, LimitKind::Memory));
         assert!(r.hits.is_empty());
         let r = w.observe(t0, 0, 101 * MB, 100.0);
         assert_eq!(
@@ -258,7 +282,8 @@ mod tests {
             let r = w.observe(at(s), ticks, 0, 100.0);
             if s == 10 {
                 assert!(r.hits.is_empty(), "{r:?}");
-                assert_eq!(r.near, ["uses 90% of 100% CPU over 10s"]);
+                assert_eq!(r.near[0].text, "uses 90% of 100% CPU over 10s");
+                assert_eq!((r.near.len(), r.near[0].kind), (1, LimitKind::Cpu));
             }
             if s < 3 {
                 ticks += 300;

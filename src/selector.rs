@@ -98,9 +98,14 @@ pub fn select<S: AsRef<str>>(names: &[S], patterns: &[String]) -> Result<Vec<usi
 /// `web.2` is a copy of `web` (`replicas:`): a replicated task's name means all its
 /// copies (docs/behaviour.md#replicas).
 fn is_copy_of(name: &str, base: &str) -> bool {
-    name.strip_prefix(base)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+    copy_base(name) == Some(base)
+}
+
+/// `web` for `web.2`: the name a copy of a replicated task is a copy of, going by its
+/// name (`NAME.N`, N digits).
+pub fn copy_base(name: &str) -> Option<&str> {
+    let (base, index) = name.rsplit_once('.')?;
+    (!index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())).then_some(base)
 }
 
 /// [`select`] returning the names.

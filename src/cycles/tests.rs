@@ -108,7 +108,7 @@ fn vitest_and_jest_verdicts() {
             " Test Files  1 passed (1)",
         ],
     );
-    assert_eq!(d.state, "passing");
+    assert_eq!(d.state.as_str(), "passing");
     let d = run(
         "jest",
         &[
@@ -118,7 +118,7 @@ fn vitest_and_jest_verdicts() {
             "Tests:       1 failed, 3 passed, 4 total",
         ],
     );
-    assert_eq!(d.state, "failing");
+    assert_eq!(d.state.as_str(), "failing");
     let d = run(
         "jest",
         &[
@@ -127,25 +127,33 @@ fn vitest_and_jest_verdicts() {
             "Tests:       1 todo, 4 passed, 5 total",
         ],
     );
-    assert_eq!(d.state, "passing");
+    assert_eq!(d.state.as_str(), "passing");
 }
 
 #[test]
 fn web_cargo_lint_and_pytest_verdicts() {
     assert_eq!(
-        run("web", &["webpack compiling...", "!Failed to compile."]).state,
+        run("web", &["webpack compiling...", "!Failed to compile."])
+            .state
+            .as_str(),
         "failing"
     );
     assert_eq!(
-        run("web", &["○ Compiling / ...", "✓ Compiled / in 1.2s"]).state,
+        run("web", &["○ Compiling / ...", "✓ Compiled / in 1.2s"])
+            .state
+            .as_str(),
         "passing"
     );
     assert_eq!(
-        run("web", &["10:01:02 [vite] hmr update /src/App.tsx"]).state,
+        run("web", &["10:01:02 [vite] hmr update /src/App.tsx"])
+            .state
+            .as_str(),
         "passing"
     );
     assert_eq!(
-        run("web", &["webpack 5.9.0 compiled with 1 warning in 320 ms"]).state,
+        run("web", &["webpack 5.9.0 compiled with 1 warning in 320 ms"])
+            .state
+            .as_str(),
         "passing"
     );
     let d = run(
@@ -159,7 +167,7 @@ fn web_cargo_lint_and_pytest_verdicts() {
             "[Finished running. Exit status: 101]",
         ],
     );
-    assert_eq!(d.state, "failing");
+    assert_eq!(d.state.as_str(), "failing");
     assert_eq!(
         d.first_error.unwrap().line,
         "error[E0425]: cannot find value `x` in this scope — --> src/main.rs:2:13"
@@ -181,38 +189,46 @@ fn web_cargo_lint_and_pytest_verdicts() {
         "    Finished `dev` profile [unoptimized] target(s) in 0.5s",
         "[Finished running. Exit status: 0]",
     ];
-    assert_eq!(run("cargo", &ok).state, "passing");
+    assert_eq!(run("cargo", &ok).state.as_str(), "passing");
     assert_eq!(
-        run("eslint", &["!✖ 2 problems (2 errors, 0 warnings)"]).state,
+        run("eslint", &["!✖ 2 problems (2 errors, 0 warnings)"])
+            .state
+            .as_str(),
         "failing"
     );
     assert_ne!(
-        run("eslint", &["✖ 2 problems (0 errors, 2 warnings)"]).state,
+        run("eslint", &["✖ 2 problems (0 errors, 2 warnings)"])
+            .state
+            .as_str(),
         "failing"
     );
-    assert_eq!(run("eslint", &["✓ Clean (10:01:02)"]).state, "passing");
+    assert_eq!(
+        run("eslint", &["✓ Clean (10:01:02)"]).state.as_str(),
+        "passing"
+    );
     let pretty = [
         "Checking formatting...",
         "All matched files use Prettier code style!",
     ];
-    assert_eq!(run("prettier", &pretty).state, "passing");
+    assert_eq!(run("prettier", &pretty).state.as_str(), "passing");
     let ugly = [
         "Checking formatting...",
         "[warn] Code style issues found in the above file.",
     ];
-    assert_eq!(run("prettier", &ugly).state, "failing");
+    assert_eq!(run("prettier", &ugly).state.as_str(), "failing");
     let failed = [
         "Running: py.test",
         "!FAILED tests/test_a.py::test_x - assert 1 == 2",
         "========= 1 failed, 2 passed in 0.12s =========",
     ];
-    assert_eq!(run("pytest", &failed).state, "failing");
+    assert_eq!(run("pytest", &failed).state.as_str(), "failing");
     assert_eq!(
         run(
             "pytest",
             &["Running: py.test", "========= 3 passed in 0.10s ========="]
         )
-        .state,
+        .state
+        .as_str(),
         "passing"
     );
     assert_eq!(
@@ -220,7 +236,8 @@ fn web_cargo_lint_and_pytest_verdicts() {
             "pytest",
             &["Running: py.test", "==== 3 passed, 1 skipped in 0.10s ===="]
         )
-        .state,
+        .state
+        .as_str(),
         "passing"
     );
 }
@@ -235,7 +252,7 @@ fn a_cycle_under_way_is_running_and_says_the_last_verdict() {
         ],
     );
     assert_eq!(
-        (d.state.as_str(), d.last.as_deref()),
+        (d.state.as_str(), d.last.map(CycleState::as_str)),
         ("running", Some("passing"))
     );
     let d = run("tsc", &["Starting compilation in watch mode..."]);

@@ -212,7 +212,8 @@ impl Supervisor {
                 // at once makes the second `up` exit 1.
                 let waiter = self.new_waiter();
                 self.replies.open(waiter, reply, vec![]);
-                if let Err(r) = self.reload(&manifest, &tasks, &confirm, yes, Some(waiter)) {
+                let full = tasks.is_empty();
+                if let Err(r) = self.reload(&manifest, &tasks, &confirm, yes, Some(waiter), full) {
                     self.replies.refuse(waiter, *r);
                 }
             }
@@ -545,23 +546,11 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Load `path` and hand the core the new desired state: with no `patterns`, start
-    /// missing tasks, restart changed ones, stop removed ones; with patterns, only add
-    /// those tasks (and their dependencies).
+    /// Load `path` and hand the core the new desired state. `full` (a second `bts up`
+    /// without task names, a saved manifest): start missing tasks, restart changed
+    /// ones, stop removed ones; otherwise only add the tasks `patterns` name (and their
+    /// dependencies).
     pub(super) fn reload(
-        &mut self,
-        path: &Path,
-        patterns: &[String],
-        confirm: &[String],
-        yes: bool,
-        waiter: Option<u64>,
-    ) -> Result<(), Box<Response>> {
-        self.reload_as(path, patterns, confirm, yes, waiter, patterns.is_empty())
-    }
-
-    /// [`Self::reload`], `full` or not: a full reload also restarts changed tasks and
-    /// stops removed ones.
-    pub(super) fn reload_as(
         &mut self,
         path: &Path,
         patterns: &[String],

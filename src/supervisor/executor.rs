@@ -116,7 +116,7 @@ pub(super) struct Handle {
     /// The task's error lines (in all) when events.jsonl last recorded them.
     pub errors_recorded: u64,
     /// Limits the current run is near (80 % or more), as the digest says them.
-    pub limits_near: Vec<String>,
+    pub limits_near: Vec<crate::limits::Near>,
     /// The last limit the task passed: what, what bts did, when.
     pub limit_passed: Option<crate::digest::LimitEvent>,
 }
@@ -484,7 +484,8 @@ impl Supervisor {
                 self.out
                     .event(Level::Info, "SIGHUP received: reloading the manifest");
                 let (path, patterns) = (self.manifest_path.clone(), self.opts.patterns.clone());
-                if let Err(r) = self.reload(&path, &patterns, &[], false, None) {
+                let full = patterns.is_empty();
+                if let Err(r) = self.reload(&path, &patterns, &[], false, None, full) {
                     self.out
                         .event(Level::Error, r.error.as_deref().unwrap_or("reload failed"));
                 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::digest::{LimitEvent, LimitsDigest};
 use crate::lifecycle::{Event, RunId, TaskId};
-use crate::limits::LimitHit;
+use crate::limits::{LimitHit, Near};
 use crate::output::Level;
 use crate::process::cgroup::TaskCgroup;
 use crate::process::table::Proc;
@@ -110,27 +110,21 @@ impl Supervisor {
             let run = r.id;
             let name = self.core.slot(i).task.name.clone();
             let h = &mut self.handles[i];
-            if report.near != h.limits_near {
-                for w in report.near.iter().filter(|w| !h.limits_near.contains(w)) {
-                    // Said when it first gets near (the measured figure changes every
-                    // sample; the digest keeps the current one).
-                    if h.limits_near.is_empty() {
-                        self.out.event(
-                            Level::Warn,
-                            &format!("{name} {w}, near its limit (80 % or more)"),
-                        );
-                    }
-                }
-                // Only getting near or leaving it rewrites the files (the figures change
-                // every second; the digest has the current one when it is next written).
-                let kinds = |v: &[String]| -> Vec<bool> {
-                    v.iter().map(|w| w.ends_with("memory")).collect()
-                };
-                if kinds(&report.near) != kinds(&h.limits_near) {
-                    self.dirty = true;
-                }
-                h.limits_near = report.near;
+            // A limit is said when the run gets near it; only getting near or leaving
+            // rewrites the files (the figures change every second; the digest has the
+            // current one when it is next written).
+            let kinds = |v: &[Near]| v.iter().map(|n| n.kind).collect::<Vec<_>>();
+            let was = kinds(&h.limits_near);
+            for n in report.near.iter().filter(|n| !was.contains(&n.kind)) {
+                self.out.event(
+                    Level::Warn,
+                    &format!("{name} {}, near its limit (80 % or more)", n.text),
+                );
             }
+            if kinds(&report.near) != was {
+                self.dirty = true;
+            }
+            h.limits_near = report.near;
             hits.extend(report.hits.into_iter().map(|hit| (i, run, hit)));
         }
         for (i, run, hit) in hits {
@@ -148,7 +142,7 @@ impl Supervisor {
             "limit",
             serde_json::json!({
                 "task": name,
-                "limit": hit.kind(),
+                "limit": hit.kind().as_str(),
                 "hit": hit,
                 "what": hit.to_string(),
                 "action": action.as_str(),
@@ -175,7 +169,7 @@ impl Supervisor {
             max_memory_bytes: limits.max_memory,
             max_cpu_percent: limits.max_cpu,
             warnings: if h.run.is_some() {
-                h.limits_near.clone()
+                h.limits_near.iter().map(|n| n.text.clone()).collect()
             } else {
                 vec![]
             },

@@ -59,12 +59,11 @@ impl Supervisor {
         let before = self.manifest_includes.clone();
         // Like a second `bts up` of the whole file: changed tasks restart even when this
         // supervisor was started with task names.
-        let result = self.reload_as(&path, &patterns, &[], false, None, true);
+        let result = self.reload(&path, &patterns, &[], false, None, true);
         if self.manifest_includes != before {
-            // Another set of files: watch those.
+            // Another set of files: watch (and hash) those.
             self.manifest_watch = None;
             self.start_manifest_watch();
-            self.manifest_bytes = manifest_hash(&self.manifest_path, &self.manifest_includes);
         }
         if let Err(r) = result {
             // The diagnostics name the file, line and column.

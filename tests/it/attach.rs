@@ -106,3 +106,17 @@ fn attach_without_a_terminal_says_so() {
     );
     assert!(r.all().contains("bts logs TASK -f"), "{}", r.all());
 }
+
+/// `tty: true` on a destructive task is allowed; it still waits for its approval.
+#[test]
+fn a_destructive_tty_task_still_needs_its_approval() {
+    let p = Project::new(
+        "tasks:\n  console:\n    cmd: exec sleep 300\n    tty: true\n    destructive: true\n",
+    );
+    assert_eq!(p.run(&["check"]).code(), 0);
+    let up = p.run(&["up", "-d"]);
+    let _guard = DaemonGuard { project: &p };
+    assert!(matches!(up.code(), 0 | 1), "{}", up.all());
+    let d = wait_state(&p, "console", "BLOCKED");
+    assert!(d["pid"].is_null(), "{d:#}");
+}
