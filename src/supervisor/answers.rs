@@ -481,24 +481,6 @@ impl Supervisor {
     /// supervisor exits, through later reloads.
     fn scale(&mut self, counts: Vec<(String, u32)>, waiter: u64) -> Result<(), Box<Response>> {
         let path = self.manifest_path.clone();
-        let current = manifest::load_path_scaled(&path, &self.scale).map_err(|e| {
-            Box::new(Response::error(
-                e.to_string(),
-                Some("fix the manifest first".into()),
-            ))
-        })?;
-        for (task, _) in &counts {
-            let known = current.tasks.iter().any(|t| {
-                t.name == *task && t.replica.is_none()
-                    || t.replica.as_ref().is_some_and(|r| r.of == *task)
-            });
-            if !known {
-                return Err(Box::new(Response::error(
-                    format!("no task `{task}` in {}", path.display()),
-                    Some("scale a task by its name in bts.yaml (web=4, not web.1=4)".into()),
-                )));
-            }
-        }
         if let Some((task, n)) = counts
             .iter()
             .find(|(_, n)| !(1..=crate::manifest::validate::MAX_REPLICAS as u32).contains(n))
@@ -516,6 +498,19 @@ impl Supervisor {
                 Some("fix the manifest first".into()),
             ))
         })?;
+        // A task of the manifest has copies now; any other name (or `web.1`) is none.
+        for (task, _) in &counts {
+            let copies = scaled
+                .tasks
+                .iter()
+                .any(|t| t.replica.as_ref().is_some_and(|r| r.of == *task));
+            if !copies {
+                return Err(Box::new(Response::error(
+                    format!("no task `{task}` in {}", path.display()),
+                    Some("scale a task by its name in bts.yaml (web=4, not web.1=4)".into()),
+                )));
+            }
+        }
         self.scale = scale;
         // Only the scaled tasks change: every other task keeps the definition it runs
         // with (an edit not applied yet stays so), and a task stopped stays stopped.
